@@ -1,0 +1,37 @@
+/* The command table and helpers shared by the thin front-ends in cmd/. */
+#ifndef BLZ_CMD_CMD_H
+#define BLZ_CMD_CMD_H
+
+#include <stdio.h>
+
+struct blz_cmd {
+	const char *name;
+	int (*fn)(const struct blz_cmd *cmd, int argc, char **argv);
+	int min_args, max_args; /* positional arguments; max -1 = unlimited */
+	const char *summary;    /* one line for `blazy help` */
+	const char *help;       /* full text for `blazy CMD --help`; first line is the usage */
+};
+
+extern const struct blz_cmd blz_commands[];
+const struct blz_cmd *blz_find_command(const char *name);
+
+/* "blazy: error: ..." on stderr; returns 1 (the failure exit status). */
+int blz_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "blazy: error: ..." plus the usage line; returns 2 (the misuse exit status). */
+int blz_misuse(const struct blz_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "blazy: warning: ..." */
+void blz_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Checks the number of positional arguments against the table; returns 0 or 2. */
+int blz_check_args(const struct blz_cmd *cmd, int nargs);
+void blz_print_help(const struct blz_cmd *cmd, FILE *f);
+
+/* Writes s as a JSON string literal. */
+void blz_json_str(FILE *f, const char *s);
+void blz_format_uuid(const unsigned char uuid[16], char out[37]);
+
+int cmd_help(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_version(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_inspect(const struct blz_cmd *cmd, int argc, char **argv);
+
+#endif

@@ -1,0 +1,76 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+int blz_die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("blazy: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
+}
+
+void blz_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("blazy: warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int blz_misuse(const struct blz_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("blazy: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	const char *nl = strchr(cmd->help, '\n');
+	fprintf(stderr, "%.*s\n", nl ? (int)(nl - cmd->help) : (int)strlen(cmd->help), cmd->help);
+	fprintf(stderr, "Run 'blazy %s --help' for details.\n", cmd->name);
+	return 2;
+}
+
+int blz_check_args(const struct blz_cmd *cmd, int nargs)
+{
+	if (nargs < cmd->min_args)
+		return blz_misuse(cmd, "missing argument");
+	if (cmd->max_args >= 0 && nargs > cmd->max_args)
+		return blz_misuse(cmd, "too many arguments");
+	return 0;
+}
+
+void blz_print_help(const struct blz_cmd *cmd, FILE *f)
+{
+	fputs(cmd->help, f);
+}
+
+void blz_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void blz_format_uuid(const unsigned char u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+		 u[14], u[15]);
+}

@@ -1,0 +1,267 @@
+/* blazy mkseed: write a btrfs seed image (lib/btrfs/writer.h) from a directory and tars. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "btrfs/writer.h"
+#include "cmd.h"
+#include "ingest/ingest.h"
+#include "util/size.h"
+
+#define DEFAULT_VIRTUAL_SIZE "1P"
+#define MAX_VIRTUAL_SIZE (4ull << 60)
+
+static char tmp_path[4096];
+
+static void on_signal(int sig)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+struct progress {
+	bool tty;
+	struct timespec last;
+};
+
+static void show_progress(void *ctx, uint64_t files, uint64_t bytes)
+{
+	struct progress *p = ctx;
+	if (!p->tty)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == p->last.tv_sec && now.tv_nsec - p->last.tv_nsec < 200000000)
+		return;
+	p->last = now;
+	char b[32];
+	fprintf(stderr, "\rmkseed: %llu files, %s of data   ", (unsigned long long)files,
+		blz_format_size(bytes, b, sizeof(b)));
+}
+
+static int parse_timestamp(const char *s, struct timespec *ts)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0)
+		return -EINVAL;
+	ts->tv_sec = v;
+	ts->tv_nsec = 0;
+	return 0;
+}
+
+int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
+{
+	enum { OPT_ROOTDIR = 256, OPT_TAR, OPT_VSIZE, OPT_LABEL, OPT_UUID, OPT_TS, OPT_JSON,
+	       OPT_VCHUNK };
+	static const struct option opts[] = {
+		{ "rootdir", required_argument, NULL, OPT_ROOTDIR },
+		{ "tar", required_argument, NULL, OPT_TAR },
+		{ "virtual-size", required_argument, NULL, OPT_VSIZE },
+		{ "virtual-chunk", required_argument, NULL, OPT_VCHUNK }, /* for tests */
+		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "uuid", required_argument, NULL, OPT_UUID },
+		{ "timestamp", required_argument, NULL, OPT_TS },
+		{ "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rootdir = NULL, *vsize_text = DEFAULT_VIRTUAL_SIZE;
+	const char *tars[64];
+	int ntars = 0;
+	bool force = false, quiet = false, json = false;
+	struct blz_seed_opts so = { 0 };
+	const char *ts_text = getenv("SOURCE_DATE_EPOCH");
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+fq", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ROOTDIR:
+			if (rootdir)
+				return blz_misuse(cmd, "--rootdir given twice");
+			rootdir = optarg;
+			break;
+		case OPT_TAR:
+			if (ntars == 64)
+				return blz_misuse(cmd, "too many --tar options (at most 64)");
+			tars[ntars++] = optarg;
+			break;
+		case OPT_VSIZE:
+			vsize_text = optarg;
+			break;
+		case OPT_VCHUNK: {
+			int r = blz_parse_size(optarg, &so.virtual_chunk);
+			if (r < 0 || !so.virtual_chunk || so.virtual_chunk % 4096 ||
+			    so.virtual_chunk > (1ull << 47))
+				return blz_misuse(cmd, "invalid --virtual-chunk '%s'", optarg);
+			break;
+		}
+		case OPT_LABEL:
+			if (strlen(optarg) > 255)
+				return blz_misuse(cmd, "the label is longer than 255 bytes");
+			so.label = optarg;
+			break;
+		case OPT_UUID:
+			if (uuid_parse(optarg, so.fsid) < 0)
+				return blz_misuse(cmd, "invalid UUID '%s'", optarg);
+			so.fsid_set = true;
+			break;
+		case OPT_TS:
+			ts_text = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		default:
+			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	int r = blz_check_args(cmd, argc - optind);
+	if (r)
+		return r;
+	const char *output = argv[optind];
+	if (!rootdir && !ntars)
+		return blz_misuse(cmd, "nothing to put in the seed: give --rootdir and/or --tar");
+	int stdin_tars = 0;
+	for (int i = 0; i < ntars; i++)
+		stdin_tars += strcmp(tars[i], "-") == 0;
+	if (stdin_tars > 1)
+		return blz_misuse(cmd, "standard input can be read only once");
+
+	r = blz_parse_size(vsize_text, &so.virtual_size);
+	if (r < 0)
+		return blz_misuse(cmd, "invalid size '%s' (use e.g. 1T, 1P, 4E)", vsize_text);
+	if (so.virtual_size % 4096)
+		return blz_misuse(cmd, "the virtual size must be a multiple of 4 KiB");
+	if (so.virtual_size > MAX_VIRTUAL_SIZE)
+		return blz_misuse(cmd, "the virtual size is larger than 4E");
+	if (ts_text) {
+		if (parse_timestamp(ts_text, &so.timestamp) < 0)
+			return blz_misuse(cmd, "invalid timestamp '%s' (seconds since 1970)", ts_text);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &so.timestamp);
+	}
+
+	struct stat st;
+	if (!force && lstat(output, &st) == 0)
+		return blz_die("'%s' exists (use --force to replace it)", output);
+	if (lstat(output, &st) == 0 && !S_ISREG(st.st_mode))
+		return blz_die("'%s' is not a regular file", output);
+
+	/* Write to a temporary name beside OUTPUT; rename only when complete. */
+	const char *slash = strrchr(output, '/');
+	int dirlen = slash ? (int)(slash - output + 1) : 0;
+	snprintf(tmp_path, sizeof(tmp_path), "%.*s.%s.tmp-XXXXXX", dirlen, output,
+		 slash ? slash + 1 : output);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	int fd = mkostemp(tmp_path, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		tmp_path[0] = 0;
+		return blz_die("cannot create '%s': %s", output, strerror(e));
+	}
+	fchmod(fd, 0644);
+
+	struct progress prog = { .tty = !quiet && isatty(2) };
+	so.progress = show_progress;
+	so.progress_ctx = &prog;
+	struct blz_seed *s = NULL;
+	struct blz_seed_layout lay;
+	r = blz_seed_new(&s, fd, &so);
+	if (r < 0) {
+		blz_die("cannot start the seed: %s", strerror(-r));
+		goto fail;
+	}
+	if (rootdir) {
+		r = blz_ingest_dir(s, rootdir);
+		if (r < 0)
+			goto fail_msg;
+	}
+	for (int i = 0; i < ntars; i++) {
+		int tfd = strcmp(tars[i], "-") ? open(tars[i], O_RDONLY | O_CLOEXEC) : 0;
+		if (tfd < 0) {
+			blz_die("cannot open '%s': %s", tars[i], strerror(errno));
+			goto fail;
+		}
+		r = blz_ingest_tar(s, tfd, strcmp(tars[i], "-") ? tars[i] : "standard input");
+		if (tfd > 0)
+			close(tfd);
+		if (r < 0)
+			goto fail_msg;
+	}
+	if (rootdir) {
+		r = blz_ingest_dir_data(s);
+		if (r < 0)
+			goto fail_msg;
+	}
+	r = blz_seed_finish(s, &lay);
+	if (r < 0)
+		goto fail_msg;
+	if (rename(tmp_path, output) < 0) {
+		blz_die("cannot rename the image to '%s': %s", output, strerror(errno));
+		goto fail;
+	}
+	tmp_path[0] = 0;
+	close(fd);
+	blz_seed_free(s);
+	if (prog.tty)
+		fputs("\r\033[K", stderr);
+
+	char fsid[37], b1[32], b2[32], b3[32], b4[32];
+	blz_format_uuid(lay.fsid, fsid);
+	if (json) {
+		printf("{\"output\":");
+		blz_json_str(stdout, output);
+		printf(",\"fsid\":\"%s\",\"device_size\":%llu,\"local_end\":%llu,\"inodes\":%llu,"
+		       "\"metadata_bytes\":%llu,\"local_data_bytes\":%llu,"
+		       "\"virtual\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu}}\n",
+		       fsid, (unsigned long long)lay.device_size, (unsigned long long)lay.local_end,
+		       (unsigned long long)lay.inodes, (unsigned long long)lay.metadata_bytes,
+		       (unsigned long long)lay.local_data_bytes, (unsigned long long)lay.virtual_off,
+		       (unsigned long long)lay.virtual_size, (unsigned long long)lay.virtual_chunks);
+	} else if (!quiet) {
+		printf("wrote %s: %llu inodes, %s of file data, %s of metadata; fsid %s\n", output,
+		       (unsigned long long)lay.inodes, blz_format_size(lay.local_data_bytes, b1, 32),
+		       blz_format_size(lay.metadata_bytes, b2, 32), fsid);
+		if (lay.virtual_size)
+			printf("virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
+			       blz_format_size(lay.virtual_size, b3, 32),
+			       (unsigned long long)lay.virtual_off, (unsigned long long)lay.virtual_chunks,
+			       blz_format_size(lay.device_size, b4, 32));
+	}
+	return 0;
+
+fail_msg:
+	if (prog.tty)
+		fputs("\r\033[K", stderr);
+	blz_die("%s", blz_seed_error(s));
+fail:
+	blz_seed_free(s);
+	close(fd);
+	unlink(tmp_path);
+	tmp_path[0] = 0;
+	return 1;
+}

@@ -1,0 +1,325 @@
+#include "btrfs/inspect.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "btrfs/format.h"
+#include "btrfs/items.h"
+#include "util/crc32c.h"
+#include "util/fileio.h"
+#include "util/le.h"
+#include "util/strbuf.h"
+
+struct reader {
+	int fd;
+	struct blz_seed_info *info;
+	char *err;
+	size_t errlen;
+	uint8_t fsid[16];
+	uint8_t *block;
+	/* fs tree walk state */
+	uint64_t blazy_dir, virtual_ino;
+	VEC(struct blz_chunk_info) vext; /* extents of the virtual file: logical = file offset */
+	uint64_t fs_root;
+	int fs_level;
+};
+
+static int fail(struct reader *rd, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rd->err, rd->errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int blz_chunk_map(const struct blz_chunk_info *chunks, size_t n, uint64_t logical,
+		  uint64_t *ret_physical)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (chunks[mid].logical + chunks[mid].length <= logical)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && chunks[lo].logical <= logical) {
+		*ret_physical = chunks[lo].physical + (logical - chunks[lo].logical);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int chunk_cmp(const void *a, const void *b)
+{
+	const struct blz_chunk_info *x = a, *y = b;
+	return (x->logical > y->logical) - (x->logical < y->logical);
+}
+
+static void add_chunk(struct blz_seed_info *info, uint64_t logical, const uint8_t *p)
+{
+	info->chunks = blz_xrealloc(info->chunks, (info->nchunks + 1) * sizeof(*info->chunks));
+	struct blz_chunk_info *c = &info->chunks[info->nchunks++];
+	c->logical = logical;
+	c->length = get_le64(p);
+	c->type = get_le64(p + 24);
+	c->physical = get_le64(p + 56);
+}
+
+static int read_block(struct reader *rd, uint64_t logical, int level)
+{
+	uint64_t phys;
+	if (blz_chunk_map(rd->info->chunks, rd->info->nchunks, logical, &phys) < 0)
+		return fail(rd, -EUCLEAN, "tree block %llu is outside every chunk",
+			    (unsigned long long)logical);
+	if (phys + BTRFS_NODESIZE > rd->info->image_size)
+		return fail(rd, -EUCLEAN, "tree block %llu lies beyond the end of the image",
+			    (unsigned long long)logical);
+	int r = blz_pread_full(rd->fd, rd->block, BTRFS_NODESIZE, phys);
+	if (r < 0)
+		return fail(rd, r, "cannot read tree block %llu: %s", (unsigned long long)logical,
+			    strerror(-r));
+	uint32_t c = blz_crc32c(rd->block + BTRFS_CSUM_SIZE, BTRFS_NODESIZE - BTRFS_CSUM_SIZE);
+	if (get_le32(rd->block) != c)
+		return fail(rd, -EBADMSG, "tree block %llu has a bad checksum",
+			    (unsigned long long)logical);
+	if (get_le64(rd->block + HDR_BYTENR) != logical ||
+	    memcmp(rd->block + HDR_FSID, rd->fsid, 16) != 0)
+		return fail(rd, -EBADMSG, "tree block %llu does not belong here",
+			    (unsigned long long)logical);
+	if (level >= 0 && rd->block[HDR_LEVEL] != level)
+		return fail(rd, -EBADMSG, "tree block %llu has level %d, expected %d",
+			    (unsigned long long)logical, rd->block[HDR_LEVEL], level);
+	return 0;
+}
+
+typedef int (*item_fn)(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		       const uint8_t *data, uint32_t size);
+
+/* Visits every item of a tree in key order. */
+static int walk_tree(struct reader *rd, uint64_t root, int level, item_fn fn)
+{
+	int r = read_block(rd, root, level);
+	if (r < 0)
+		return r;
+	uint32_t n = get_le32(rd->block + HDR_NRITEMS);
+	int lvl = rd->block[HDR_LEVEL];
+	if (lvl == 0) {
+		if (n > LEAF_DATA_SIZE / ITEM_HDR_SIZE)
+			return fail(rd, -EBADMSG, "leaf %llu has too many items", (unsigned long long)root);
+		uint8_t *copy = blz_xmemdup(rd->block, BTRFS_NODESIZE);
+		for (uint32_t i = 0; i < n && r >= 0; i++) {
+			const uint8_t *h = copy + HDR_SIZE + (size_t)i * ITEM_HDR_SIZE;
+			uint32_t off = get_le32(h + 17), size = get_le32(h + 21);
+			if ((uint64_t)off + size > LEAF_DATA_SIZE) {
+				r = fail(rd, -EBADMSG, "leaf %llu item %u is out of bounds",
+					 (unsigned long long)root, i);
+				break;
+			}
+			r = fn(rd, get_le64(h), h[8], get_le64(h + 9), copy + HDR_SIZE + off, size);
+		}
+		free(copy);
+		return r;
+	}
+	if (n == 0 || n > NODE_MAX_PTRS)
+		return fail(rd, -EBADMSG, "node %llu has %u pointers", (unsigned long long)root, n);
+	uint64_t *ptrs = blz_xmalloc(n * sizeof(uint64_t));
+	for (uint32_t i = 0; i < n; i++)
+		ptrs[i] = get_le64(rd->block + HDR_SIZE + (size_t)i * KEY_PTR_SIZE + 17);
+	for (uint32_t i = 0; i < n && r >= 0; i++)
+		r = walk_tree(rd, ptrs[i], lvl - 1, fn);
+	free(ptrs);
+	return r;
+}
+
+static int chunk_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		      const uint8_t *data, uint32_t size)
+{
+	if (type != BTRFS_CHUNK_ITEM_KEY)
+		return 0;
+	if (size < CHUNK_ITEM_SIZE(1))
+		return fail(rd, -EBADMSG, "chunk item at %llu is truncated", (unsigned long long)offset);
+	for (size_t i = 0; i < rd->info->nchunks; i++)
+		if (rd->info->chunks[i].logical == offset)
+			return 0; /* already known from the superblock */
+	add_chunk(rd->info, offset, data);
+	return 0;
+}
+
+static int root_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		     const uint8_t *data, uint32_t size)
+{
+	if (type == BTRFS_ROOT_ITEM_KEY && objectid == BTRFS_FS_TREE_OBJECTID && size >= 239) {
+		rd->fs_root = get_le64(data + 176);
+		rd->fs_level = data[238];
+	}
+	return 0;
+}
+
+static int dir_lookup(const uint8_t *data, uint32_t size, const char *name, uint64_t *ret)
+{
+	size_t nl = strlen(name);
+	uint32_t pos = 0;
+	while (pos + DIR_ITEM_SIZE <= size) {
+		uint16_t dl = get_le16(data + pos + 25), l = get_le16(data + pos + 27);
+		if (pos + DIR_ITEM_SIZE + l + dl > size)
+			return -EBADMSG;
+		if (l == nl && memcmp(data + pos + DIR_ITEM_SIZE, name, nl) == 0) {
+			*ret = get_le64(data + pos);
+			return 1;
+		}
+		pos += DIR_ITEM_SIZE + l + dl;
+	}
+	return 0;
+}
+
+static int fs_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		   const uint8_t *data, uint32_t size)
+{
+	struct blz_seed_info *info = rd->info;
+	if (type == BTRFS_INODE_ITEM_KEY && size >= INODE_ITEM_SIZE) {
+		uint32_t mode = get_le32(data + 52);
+		info->inodes++;
+		if (S_ISREG(mode)) {
+			info->files++;
+			if (objectid != rd->virtual_ino)
+				info->file_bytes += get_le64(data + 16);
+			else
+				info->virtual_size = get_le64(data + 16);
+		} else if (S_ISDIR(mode)) {
+			info->dirs++;
+		} else if (S_ISLNK(mode)) {
+			info->symlinks++;
+		} else {
+			info->specials++;
+		}
+	} else if (type == BTRFS_DIR_ITEM_KEY && objectid == 256 &&
+		   offset == btrfs_name_hash(".blazy", 6)) {
+		if (dir_lookup(data, size, ".blazy", &rd->blazy_dir) < 0)
+			return fail(rd, -EBADMSG, "corrupt directory item in the root directory");
+	} else if (type == BTRFS_DIR_ITEM_KEY && rd->blazy_dir && objectid == rd->blazy_dir &&
+		   offset == btrfs_name_hash("virtual", 7)) {
+		if (dir_lookup(data, size, "virtual", &rd->virtual_ino) < 0)
+			return fail(rd, -EBADMSG, "corrupt directory item in /.blazy");
+	} else if (type == BTRFS_EXTENT_DATA_KEY && rd->virtual_ino && objectid == rd->virtual_ino) {
+		if (size < FILE_EXTENT_REG_SIZE || data[20] != BTRFS_FILE_EXTENT_REG)
+			return fail(rd, -EBADMSG, "/.blazy/virtual has a non-regular extent");
+		struct blz_chunk_info e = { .logical = offset, .length = get_le64(data + 45),
+					    .physical = get_le64(data + 21) + get_le64(data + 37) };
+		vec_push(&rd->vext, e);
+	}
+	return 0;
+}
+
+int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen)
+{
+	struct blz_seed_info *info = ret;
+	memset(info, 0, sizeof(*info));
+	struct reader rd = { .fd = fd, .info = info, .err = err, .errlen = errlen };
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
+	struct stat st;
+	int r;
+	err[0] = 0;
+	if (fstat(fd, &st) < 0)
+		return fail(&rd, -errno, "cannot stat the image: %s", strerror(errno));
+	info->image_size = (uint64_t)st.st_size;
+	if (S_ISBLK(st.st_mode))
+		info->image_size = UINT64_MAX;
+	r = blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET);
+	if (r < 0)
+		return fail(&rd, -EINVAL, "not a btrfs image: too small to hold a superblock");
+	if (get_le64(sb + SB_MAGIC) != BTRFS_MAGIC)
+		return fail(&rd, -EINVAL, "not a btrfs image: no btrfs magic at 64 KiB");
+	if (get_le32(sb) != blz_crc32c(sb + BTRFS_CSUM_SIZE, sizeof(sb) - BTRFS_CSUM_SIZE) ||
+	    get_le16(sb + SB_CSUM_TYPE) != 0)
+		return fail(&rd, -EBADMSG, "the superblock checksum is wrong (or not crc32c)");
+	if (get_le32(sb + SB_NODESIZE) != BTRFS_NODESIZE || get_le32(sb + SB_SECTORSIZE) != BTRFS_SECTORSIZE)
+		return fail(&rd, -EOPNOTSUPP, "unsupported node or sector size");
+	memcpy(info->fsid, sb + SB_FSID, 16);
+	memcpy(rd.fsid, sb + SB_FSID, 16);
+	memcpy(info->label, sb + SB_LABEL, 256);
+	info->generation = get_le64(sb + SB_GENERATION);
+	info->device_size = get_le64(sb + SB_TOTAL_BYTES);
+	info->bytes_used = get_le64(sb + SB_BYTES_USED);
+	info->super_flags = get_le64(sb + SB_FLAGS);
+	info->incompat = get_le64(sb + SB_INCOMPAT_FLAGS);
+	info->compat_ro = get_le64(sb + SB_COMPAT_RO_FLAGS);
+	info->sectorsize = get_le32(sb + SB_SECTORSIZE);
+	info->nodesize = get_le32(sb + SB_NODESIZE);
+
+	uint32_t arr = get_le32(sb + SB_SYS_CHUNK_ARRAY_SIZE);
+	if (arr > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+		return fail(&rd, -EBADMSG, "the superblock's system chunk array is too large");
+	for (uint32_t pos = 0; pos + DISK_KEY_SIZE + CHUNK_ITEM_SIZE(1) <= arr;) {
+		const uint8_t *k = sb + SB_SYS_CHUNK_ARRAY + pos;
+		uint16_t nst = get_le16(k + DISK_KEY_SIZE + 44);
+		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0)
+			return fail(&rd, -EBADMSG, "bad entry in the system chunk array");
+		add_chunk(info, get_le64(k + 9), k + DISK_KEY_SIZE);
+		pos += DISK_KEY_SIZE + CHUNK_ITEM_SIZE(nst);
+	}
+	rd.block = blz_xmalloc(BTRFS_NODESIZE);
+	r = walk_tree(&rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], chunk_item);
+	if (r < 0)
+		goto out;
+	qsort(info->chunks, info->nchunks, sizeof(*info->chunks), chunk_cmp);
+
+	r = walk_tree(&rd, get_le64(sb + SB_ROOT), sb[SB_ROOT_LEVEL], root_item);
+	if (r < 0)
+		goto out;
+	if (!rd.fs_root) {
+		r = fail(&rd, -EBADMSG, "the root tree has no fs tree");
+		goto out;
+	}
+	/* Two passes: the first finds /.blazy/virtual's inode, the second its extents. */
+	r = walk_tree(&rd, rd.fs_root, rd.fs_level, fs_item);
+	if (r >= 0 && rd.virtual_ino) {
+		info->inodes = info->files = info->dirs = info->symlinks = info->specials = 0;
+		info->file_bytes = 0;
+		rd.vext.len = 0;
+		r = walk_tree(&rd, rd.fs_root, rd.fs_level, fs_item);
+	}
+	if (r < 0)
+		goto out;
+	info->virtual_ino = rd.virtual_ino;
+	info->virtual_chunks = rd.vext.len;
+	if (rd.vext.len)
+		info->virtual_off = rd.vext.v[0].physical - rd.vext.v[0].logical;
+
+	/* The local region: everything below the lazy areas, i.e. the image file. */
+	uint64_t lazy_start = rd.vext.len ? info->virtual_off : UINT64_MAX;
+	info->local_end = 0;
+	for (size_t i = 0; i < info->nchunks; i++) {
+		const struct blz_chunk_info *c = &info->chunks[i];
+		if (c->physical >= lazy_start)
+			continue;
+		if (c->physical + c->length > info->local_end)
+			info->local_end = c->physical + c->length;
+		if (c->type & BTRFS_BLOCK_GROUP_DATA)
+			info->local_data_bytes += c->length;
+		else
+			info->metadata_bytes += c->length;
+	}
+	if (info->image_size != UINT64_MAX && info->image_size > info->local_end)
+		info->local_end = info->image_size;
+	if (info->local_end > lazy_start) {
+		r = fail(&rd, -EBADMSG, "the image overlaps the virtual area");
+		goto out;
+	}
+	r = 0;
+out:
+	vec_release(&rd.vext);
+	free(rd.block);
+	return r;
+}
+
+void blz_seed_info_release(struct blz_seed_info *info)
+{
+	free(info->chunks);
+	info->chunks = NULL;
+}

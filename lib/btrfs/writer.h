@@ -1,0 +1,80 @@
+/*
+ * The seed writer: turns a blz_fstree plus streamed file data into a btrfs seed image.
+ *
+ * Address space of the device the image describes (logical = physical everywhere):
+ *   [0, local_end)                         the image file: superblocks, local DATA chunks
+ *                                          (file data, crc32c-summed), SYSTEM and METADATA
+ *   [virtual_off, virtual_off + virtual_size)  /.blazy/virtual: NODATASUM, one regular extent
+ *                                          per DATA chunk of at most 128 TiB; bytes come
+ *                                          from the lazy map, never from the image
+ * Everything else reads as zeros. Superblock mirrors (64 MiB, 256 GiB) sit in stripes
+ * that no chunk covers.
+ *
+ * Use: blz_seed_new(); fill blz_seed_tree() (ingest_dir.h, ingest_tar.h), streaming each
+ * regular file's data with blz_seed_data_begin/_write/_hole/_end; blz_seed_finish().
+ */
+#ifndef BLZ_BTRFS_WRITER_H
+#define BLZ_BTRFS_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fstree/fstree.h"
+
+/* The virtual area starts at or above this offset, clear of the 256 GiB superblock mirror. */
+#define BLZ_VIRTUAL_MIN_OFFSET (512ull << 30)
+
+struct blz_seed_opts {
+	const char *label;        /* NULL or up to 255 bytes */
+	uint8_t fsid[16];
+	bool fsid_set;            /* else random; all other UUIDs derive from the fsid */
+	uint64_t virtual_size;    /* bytes of /.blazy/virtual (multiple of 4 KiB), 0 = none */
+	uint64_t virtual_chunk;   /* chunk size for the virtual area, 0 = 128 TiB */
+	struct timespec timestamp; /* times of metadata blazy creates itself */
+	/* Called now and then while data is written (may be NULL). */
+	void (*progress)(void *ctx, uint64_t files, uint64_t bytes);
+	void *progress_ctx;
+};
+
+struct blz_seed_layout {
+	uint8_t fsid[16];
+	uint64_t generation;
+	uint64_t device_size;     /* bytes the served block device must have */
+	uint64_t local_end;       /* image file size: the local region [0, local_end) */
+	uint64_t metadata_bytes;  /* tree blocks */
+	uint64_t local_data_bytes; /* referenced file data stored in the image */
+	uint64_t virtual_off, virtual_size, virtual_chunks, virtual_chunk_size;
+	uint64_t inodes;
+	uint64_t nchunks;
+};
+
+struct blz_seed;
+
+int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts);
+void blz_seed_free(struct blz_seed *s);
+struct blz_fstree *blz_seed_tree(struct blz_seed *s);
+
+/* A human-readable description of the last failure (names the path involved). */
+const char *blz_seed_error(const struct blz_seed *s);
+/* For ingest modules: record a failure message; returns r. */
+int blz_seed_fail(struct blz_seed *s, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Streams a regular file's data: begin with the size the source declares, then any mix
+ * of write (data) and hole (zeros known without reading) calls summing to exactly that
+ * size, then end. Files up to BLZ_MAX_INLINE bytes are stored inline in metadata; all-zero
+ * sectors become holes. name is used in error messages.
+ */
+int blz_seed_data_begin(struct blz_seed *s, struct blz_inode *ino, uint64_t size,
+			const char *name);
+int blz_seed_data_write(struct blz_seed *s, const void *buf, size_t len);
+int blz_seed_data_hole(struct blz_seed *s, uint64_t len);
+int blz_seed_data_end(struct blz_seed *s);
+
+/* Lays out and writes all metadata and superblocks. The image is complete afterwards. */
+int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret);
+
+#endif

@@ -1,0 +1,289 @@
+#include "ingest/ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "util/fileio.h"
+#include "util/strbuf.h"
+
+#define READ_CHUNK (1u << 20)
+
+struct hardlink {
+	dev_t dev;
+	ino_t ino;
+	struct blz_inode *inode;
+};
+
+struct walk {
+	struct blz_seed *s;
+	VEC(struct hardlink) links;
+	struct blz_buf path;
+};
+
+static void set_meta(struct blz_inode *ino, const struct stat *st)
+{
+	ino->mode = st->st_mode;
+	ino->uid = st->st_uid;
+	ino->gid = st->st_gid;
+	ino->atime = st->st_atim;
+	ino->mtime = st->st_mtim;
+	ino->ctime = st->st_ctim;
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		ino->rdev_major = major(st->st_rdev);
+		ino->rdev_minor = minor(st->st_rdev);
+	}
+}
+
+static int read_xattrs(struct walk *w, const char *path, struct blz_inode *ino)
+{
+	ssize_t n = llistxattr(path, NULL, 0);
+	if (n < 0) {
+		if (errno == ENOTSUP || errno == ENOSYS)
+			return 0;
+		return blz_seed_fail(w->s, -errno, "cannot list xattrs of '%s': %s", path, strerror(errno));
+	}
+	if (n == 0)
+		return 0;
+	char *names = blz_xmalloc((size_t)n);
+	n = llistxattr(path, names, (size_t)n);
+	if (n < 0) {
+		int e = errno;
+		free(names);
+		return blz_seed_fail(w->s, -e, "cannot list xattrs of '%s': %s", path, strerror(e));
+	}
+	int r = 0;
+	for (char *name = names; name < names + n; name += strlen(name) + 1) {
+		ssize_t vl = lgetxattr(path, name, NULL, 0);
+		if (vl < 0) {
+			if (errno == ENODATA)
+				continue;
+			r = blz_seed_fail(w->s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
+					  strerror(errno));
+			break;
+		}
+		uint8_t *val = blz_xmalloc((size_t)vl + 1);
+		vl = lgetxattr(path, name, val, (size_t)vl);
+		if (vl < 0) {
+			r = blz_seed_fail(w->s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
+					  strerror(errno));
+			free(val);
+			break;
+		}
+		blz_inode_set_xattr(ino, name, val, (size_t)vl);
+		free(val);
+	}
+	free(names);
+	return r;
+}
+
+static int walk_dir(struct walk *w, struct blz_inode *dir);
+
+static int add_entry(struct walk *w, struct blz_inode *dir, const char *name)
+{
+	struct blz_seed *s = w->s;
+	struct blz_fstree *t = blz_seed_tree(s);
+	const char *path = (const char *)w->path.data;
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return blz_seed_fail(s, -errno, "cannot stat '%s': %s", path, strerror(errno));
+
+	struct blz_inode *ino = NULL;
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		for (size_t i = 0; i < w->links.len; i++)
+			if (w->links.v[i].dev == st.st_dev && w->links.v[i].ino == st.st_ino)
+				ino = w->links.v[i].inode;
+		if (ino) {
+			int r = blz_fstree_link(t, dir, name, strlen(name), ino);
+			if (r < 0)
+				return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
+			return 0;
+		}
+	}
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO:
+	case S_IFSOCK:
+		break;
+	default:
+		return blz_seed_fail(s, -EOPNOTSUPP, "'%s' has an unsupported file type (mode %o)",
+				     path, st.st_mode);
+	}
+	ino = blz_fstree_new_inode(t, st.st_mode);
+	set_meta(ino, &st);
+	int r = read_xattrs(w, path, ino);
+	if (r < 0)
+		return r;
+	if (S_ISREG(st.st_mode)) {
+		ino->size = (uint64_t)st.st_size;
+		ino->src_path = blz_xstrdup(path);
+	} else if (S_ISLNK(st.st_mode)) {
+		char target[4097];
+		ssize_t n = readlink(path, target, sizeof(target));
+		if (n < 0)
+			return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
+		if (n >= (ssize_t)sizeof(target) - 1)
+			return blz_seed_fail(s, -ENAMETOOLONG, "symlink '%s' has a target over 4095 bytes", path);
+		ino->inline_data = blz_xmemdup(target, (size_t)n);
+		ino->inline_len = (size_t)n;
+		ino->size = (uint64_t)n;
+	}
+	r = blz_fstree_link(t, dir, name, strlen(name), ino);
+	if (r < 0)
+		return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		struct hardlink hl = { st.st_dev, st.st_ino, ino };
+		vec_push(&w->links, hl);
+	}
+	if (S_ISDIR(st.st_mode))
+		return walk_dir(w, ino);
+	return 0;
+}
+
+static int walk_dir(struct walk *w, struct blz_inode *dir)
+{
+	const char *path = (const char *)w->path.data;
+	DIR *d = opendir(path);
+	if (!d)
+		return blz_seed_fail(w->s, -errno, "cannot open directory '%s': %s", path, strerror(errno));
+	size_t base = w->path.len - 1; /* without the NUL */
+	int r = 0;
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno) {
+				w->path.len = base + 1;
+				w->path.data[base] = 0;
+				r = blz_seed_fail(w->s, -errno, "cannot read directory '%s': %s",
+						  (const char *)w->path.data, strerror(errno));
+			}
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		w->path.len = base;
+		blz_buf_append(&w->path, "/", 1);
+		blz_buf_append(&w->path, de->d_name, strlen(de->d_name) + 1);
+		r = add_entry(w, dir, de->d_name);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	w->path.len = base + 1;
+	w->path.data[base] = 0;
+	return r;
+}
+
+int blz_ingest_dir(struct blz_seed *s, const char *dir)
+{
+	struct walk w = { .s = s };
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return blz_seed_fail(s, -errno, "cannot stat '%s': %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return blz_seed_fail(s, -ENOTDIR, "'%s' is not a directory", dir);
+	struct blz_inode *root = blz_seed_tree(s)->root;
+	set_meta(root, &st);
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	blz_buf_append(&w.path, dir, len);
+	blz_buf_append(&w.path, "", 1);
+	int r = read_xattrs(&w, dir, root);
+	if (r >= 0)
+		r = walk_dir(&w, root);
+	vec_release(&w.links);
+	blz_buf_release(&w.path);
+	return r;
+}
+
+static int read_file(struct blz_seed *s, struct blz_inode *ino, uint8_t *buf)
+{
+	const char *path = ino->src_path;
+	int fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return blz_seed_fail(s, -errno, "cannot open '%s': %s", path, strerror(errno));
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source", path);
+		goto out;
+	}
+	uint64_t size = ino->size;
+	r = blz_seed_data_begin(s, ino, size, path);
+	if (r < 0)
+		goto out;
+	uint64_t pos = 0;
+	while (pos < size) {
+		/* Skip holes without reading them. */
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)size;
+		else if (data < 0)
+			data = (off_t)pos; /* no SEEK_DATA support: read everything */
+		if ((uint64_t)data > size)
+			data = (off_t)size;
+		if ((uint64_t)data > pos) {
+			r = blz_seed_data_hole(s, (uint64_t)data - pos);
+			if (r < 0)
+				goto out;
+			pos = (uint64_t)data;
+			continue;
+		}
+		off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+		if (end <= pos)
+			end = size;
+		while (pos < end) {
+			size_t want = end - pos < READ_CHUNK ? (size_t)(end - pos) : READ_CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)pos);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r = blz_seed_fail(s, -errno, "cannot read '%s': %s", path, strerror(errno));
+				goto out;
+			}
+			if (n == 0) {
+				r = blz_seed_fail(s, -ESTALE, "'%s' shrank while mkseed was reading it", path);
+				goto out;
+			}
+			r = blz_seed_data_write(s, buf, (size_t)n);
+			if (r < 0)
+				goto out;
+			pos += (uint64_t)n;
+		}
+	}
+	r = blz_seed_data_end(s);
+out:
+	close(fd);
+	return r;
+}
+
+int blz_ingest_dir_data(struct blz_seed *s)
+{
+	struct blz_fstree *t = blz_seed_tree(s);
+	/* Number the tree so data is laid out in a deterministic order. */
+	blz_fstree_number(t, 256);
+	uint8_t *buf = blz_xmalloc(READ_CHUNK);
+	int r = 0;
+	for (size_t i = 0; i < t->order.len; i++) {
+		struct blz_inode *ino = t->order.v[i];
+		if (!ino->src_path)
+			continue;
+		r = read_file(s, ino, buf);
+		if (r < 0)
+			break;
+		free(ino->src_path);
+		ino->src_path = NULL;
+	}
+	free(buf);
+	return r;
+}

@@ -1,0 +1,27 @@
+/* Whole-buffer I/O that retries on EINTR and short transfers. Return 0 or -errno. */
+#ifndef BLZ_UTIL_FILEIO_H
+#define BLZ_UTIL_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+int blz_write_full(int fd, const void *buf, size_t len);
+int blz_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+/* Reads up to len bytes; returns the count read (< len only at end of file) or -errno. */
+ssize_t blz_read_full(int fd, void *buf, size_t len);
+int blz_pread_full(int fd, void *buf, size_t len, uint64_t off); /* -EIO on short read */
+
+/* Close-on-scope helpers (see style.md). */
+static inline void blz_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ __attribute__((cleanup(blz_closep)))
+
+void blz_freep(void *p);
+#define _cleanup_free_ __attribute__((cleanup(blz_freep)))
+
+#endif

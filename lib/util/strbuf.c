@@ -1,0 +1,82 @@
+#include "util/strbuf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void oom(void)
+{
+	fputs("blazy: error: out of memory\n", stderr);
+	abort();
+}
+
+void *blz_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *blz_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *blz_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *blz_xstrdup(const char *s)
+{
+	return blz_xmemdup(s, strlen(s) + 1);
+}
+
+void *blz_xmemdup(const void *p, size_t n)
+{
+	void *q = blz_xmalloc(n);
+	if (n)
+		memcpy(q, p, n);
+	return q;
+}
+
+void blz_buf_reserve(struct blz_buf *b, size_t extra)
+{
+	if (b->len + extra <= b->cap)
+		return;
+	size_t nc = b->cap ? b->cap * 2 : 256;
+	while (nc < b->len + extra)
+		nc *= 2;
+	b->data = blz_xrealloc(b->data, nc);
+	b->cap = nc;
+}
+
+void blz_buf_append(struct blz_buf *b, const void *p, size_t n)
+{
+	blz_buf_reserve(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void *blz_buf_grow(struct blz_buf *b, size_t n)
+{
+	blz_buf_reserve(b, n);
+	void *p = b->data + b->len;
+	memset(p, 0, n);
+	b->len += n;
+	return p;
+}
+
+void blz_buf_release(struct blz_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

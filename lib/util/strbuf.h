@@ -1,0 +1,39 @@
+/* A growable byte buffer and a typed growable vector. Allocation failure aborts
+ * (blazy treats out-of-memory as fatal, like most system tools). */
+#ifndef BLZ_UTIL_STRBUF_H
+#define BLZ_UTIL_STRBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+void *blz_xmalloc(size_t n);
+void *blz_xcalloc(size_t n, size_t size);
+void *blz_xrealloc(void *p, size_t n);
+char *blz_xstrdup(const char *s);
+void *blz_xmemdup(const void *p, size_t n);
+
+struct blz_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+void blz_buf_reserve(struct blz_buf *b, size_t extra);
+void blz_buf_append(struct blz_buf *b, const void *p, size_t n);
+/* Appends n zero bytes and returns a pointer to them (valid until the next append). */
+void *blz_buf_grow(struct blz_buf *b, size_t n);
+void blz_buf_release(struct blz_buf *b);
+
+/* VEC(type) name; vec_push(&name, v); name.len, name.v[i]; vec_release(&name). */
+#define VEC(T) struct { T *v; size_t len, cap; }
+#define vec_reserve(vp, n) do { \
+	if ((vp)->len + (n) > (vp)->cap) { \
+		size_t nc_ = (vp)->cap ? (vp)->cap * 2 : 8; \
+		while (nc_ < (vp)->len + (n)) nc_ *= 2; \
+		(vp)->v = blz_xrealloc((vp)->v, nc_ * sizeof(*(vp)->v)); \
+		(vp)->cap = nc_; \
+	} } while (0)
+#define vec_push(vp, x) do { vec_reserve(vp, 1); (vp)->v[(vp)->len++] = (x); } while (0)
+#define vec_release(vp) do { free((vp)->v); (vp)->v = NULL; (vp)->len = (vp)->cap = 0; } while (0)
+
+#endif
