@@ -55,16 +55,17 @@ int blz_chunk_map(const struct blz_chunk_info *chunks, size_t n, uint64_t logica
 	return -ENOENT;
 }
 
-static int chunk_cmp(const void *a, const void *b)
-{
-	const struct blz_chunk_info *x = a, *y = b;
-	return (x->logical > y->logical) - (x->logical < y->logical);
-}
-
 static void add_chunk(struct blz_seed_info *info, uint64_t logical, const uint8_t *p)
 {
 	info->chunks = blz_xrealloc(info->chunks, (info->nchunks + 1) * sizeof(*info->chunks));
-	struct blz_chunk_info *c = &info->chunks[info->nchunks++];
+	/* Keep the list sorted (items arrive mostly in order) so lookups can bisect. */
+	size_t pos = info->nchunks;
+	while (pos > 0 && info->chunks[pos - 1].logical > logical)
+		pos--;
+	memmove(&info->chunks[pos + 1], &info->chunks[pos],
+		(info->nchunks - pos) * sizeof(*info->chunks));
+	info->nchunks++;
+	struct blz_chunk_info *c = &info->chunks[pos];
 	c->logical = logical;
 	c->length = get_le64(p);
 	c->type = get_le64(p + 24);
@@ -267,7 +268,6 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	r = walk_tree(&rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], chunk_item);
 	if (r < 0)
 		goto out;
-	qsort(info->chunks, info->nchunks, sizeof(*info->chunks), chunk_cmp);
 
 	r = walk_tree(&rd, get_le64(sb + SB_ROOT), sb[SB_ROOT_LEVEL], root_item);
 	if (r < 0)
@@ -291,7 +291,9 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	if (rd.vext.len)
 		info->virtual_off = rd.vext.v[0].physical - rd.vext.v[0].logical;
 
-	/* The local region: everything below the lazy areas, i.e. the image file. */
+	/* The local region: chunks below the lazy areas, rounded up to 1 MiB as the writer
+	 * does, and the superblock mirrors it holds. The image file may be longer (a tester
+	 * may extend it to the full device size), so its size is not used here. */
 	uint64_t lazy_start = rd.vext.len ? info->virtual_off : UINT64_MAX;
 	info->local_end = 0;
 	for (size_t i = 0; i < info->nchunks; i++) {
@@ -305,10 +307,15 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 		else
 			info->metadata_bytes += c->length;
 	}
-	if (info->image_size != UINT64_MAX && info->image_size > info->local_end)
-		info->local_end = info->image_size;
+	info->local_end = (info->local_end + (1ull << 20) - 1) & ~((1ull << 20) - 1);
+	for (int m = 1; m < BTRFS_SUPER_MIRROR_MAX; m++) {
+		uint64_t sb_off = btrfs_sb_offset(m);
+		if (sb_off + BTRFS_SUPER_INFO_SIZE <= info->device_size && sb_off < lazy_start &&
+		    sb_off + BTRFS_STRIPE_LEN > info->local_end)
+			info->local_end = sb_off + BTRFS_STRIPE_LEN;
+	}
 	if (info->local_end > lazy_start) {
-		r = fail(&rd, -EBADMSG, "the image overlaps the virtual area");
+		r = fail(&rd, -EBADMSG, "the local region overlaps the virtual area");
 		goto out;
 	}
 	r = 0;

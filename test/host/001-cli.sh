@@ -1,0 +1,47 @@
+#!/bin/bash
+# The command line: help for every command, version, exit statuses for misuse.
+. "$(dirname "$0")/lib.sh"
+
+out=$("$BLAZY" help)
+grep -q '^usage: blazy' <<<"$out" || fail "blazy help has no usage line"
+cmds=$(sed -n '/^commands:/,/^$/p' <<<"$out" | awk 'NF && !/commands:/ {print $1}')
+[ -n "$cmds" ] || fail "blazy help lists no commands"
+for c in $cmds; do
+	h=$("$BLAZY" "$c" --help) || fail "blazy $c --help failed"
+	grep -q "^usage: blazy $c" <<<"$h" || fail "blazy $c --help does not start with its usage"
+	[ "$("$BLAZY" help "$c")" = "$h" ] || fail "blazy help $c differs from blazy $c --help"
+done
+grep -q -- '--virtual-size' <<<"$("$BLAZY" mkseed --help)" || fail "mkseed --help lacks --virtual-size"
+
+v=$("$BLAZY" --version)
+[[ $v =~ ^blazy\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "bad version line: $v"
+[ "$("$BLAZY" version)" = "$v" ] || fail "blazy version differs from --version"
+
+expect_rc() { # expect_rc RC CMD...
+	local want=$1 rc=0
+	shift
+	"$@" >/dev/null 2>&1 || rc=$?
+	[ "$rc" = "$want" ] || fail "exit status $rc (want $want) from: $*"
+}
+expect_rc 2 "$BLAZY"
+expect_rc 2 "$BLAZY" no-such-command
+expect_rc 2 "$BLAZY" mkseed
+expect_rc 2 "$BLAZY" mkseed --rootdir /
+expect_rc 2 "$BLAZY" mkseed --bogus x
+expect_rc 2 "$BLAZY" mkseed --rootdir / a b
+expect_rc 2 "$BLAZY" mkseed --rootdir / --virtual-size 5E "$TEST_DIR/x"
+expect_rc 2 "$BLAZY" mkseed --rootdir / --virtual-size 1000 "$TEST_DIR/x"
+expect_rc 2 "$BLAZY" mkseed --rootdir / --virtual-size 1Q "$TEST_DIR/x"
+expect_rc 2 "$BLAZY" mkseed --rootdir / --uuid not-a-uuid "$TEST_DIR/x"
+expect_rc 2 "$BLAZY" mkseed --tar - --tar - "$TEST_DIR/x"
+expect_rc 2 "$BLAZY" inspect
+expect_rc 2 "$BLAZY" inspect --frob x
+expect_rc 2 "$BLAZY" help no-such-command
+expect_rc 1 "$BLAZY" inspect "$TEST_DIR/missing.img"
+[ ! -e "$TEST_DIR/x" ] || fail "a misused mkseed left an output file"
+
+run_mustfail_msg "^blazy: error: unknown command 'frobnicate'" "$BLAZY" frobnicate
+run_mustfail_msg "^usage: blazy mkseed" "$BLAZY" mkseed
+echo "not btrfs" >"$TEST_DIR/junk"
+run_mustfail_msg "^blazy: error: .*junk.*not a btrfs image" "$BLAZY" inspect "$TEST_DIR/junk"
+assert_no_leaks

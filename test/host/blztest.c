@@ -1,0 +1,409 @@
+/* blztest: a test-only front-end to lib/mount (loop devices, btrfs ioctls, mounts) plus a few
+ * file helpers for building test trees. Never shipped. Errors: "blztest: error: ..." and
+ * exit 1; misuse: a usage line and exit 2. */
+#include "mount/btrfs_ioctl.h"
+#include "mount/loop.h"
+#include "util/fileio.h"
+#include "util/size.h"
+#include "util/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define UNUSED __attribute__((unused))
+
+static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "blztest: error: <msg>: <strerror(-err)>" (err may be 0) and return 1. */
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("blztest: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (err)
+		fprintf(stderr, ": %s", strerror(err < 0 ? -err : err));
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int parse_u64(const char *s, const char *what, uint64_t *ret)
+{
+	int r = blz_parse_size(s, ret);
+	if (r < 0)
+		return fail(r, "invalid %s '%s'", what, s);
+	return 0;
+}
+
+static int cmd_loop_attach(int argc, char **argv)
+{
+	const char *file = NULL;
+	unsigned flags = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--ro"))
+			flags |= BLZ_LOOP_RDONLY;
+		else if (!strcmp(argv[i], "--direct-io"))
+			flags |= BLZ_LOOP_DIRECT_IO;
+		else if (!file && argv[i][0] != '-')
+			file = argv[i];
+		else
+			return fail(0, "unexpected argument '%s'", argv[i]);
+	}
+	if (!file)
+		return fail(0, "loop-attach needs a FILE");
+	char *dev;
+	int r = blz_loop_attach(file, flags, &dev, NULL);
+	if (r < 0)
+		return fail(r, "cannot attach '%s' to a loop device", file);
+	printf("%s\n", dev);
+	free(dev);
+	return 0;
+}
+
+static int cmd_loop_detach(int argc UNUSED, char **argv)
+{
+	int r = blz_loop_detach(argv[1]);
+	if (r < 0)
+		return fail(r, "cannot detach '%s'", argv[1]);
+	return 0;
+}
+
+static int cmd_loop_find(int argc UNUSED, char **argv)
+{
+	char *dev;
+	int r = blz_loop_find(argv[1], &dev);
+	if (r == -ENOENT)
+		return fail(0, "no loop device is backed by '%s'", argv[1]);
+	if (r < 0)
+		return fail(r, "cannot look for the loop device of '%s'", argv[1]);
+	printf("%s\n", dev);
+	free(dev);
+	return 0;
+}
+
+static int cmd_mount_ro(int argc UNUSED, char **argv)
+{
+	int r = blz_mount_btrfs(argv[1], argv[2], MS_RDONLY, NULL);
+	if (r < 0)
+		return fail(r, "cannot mount '%s' read-only on '%s'", argv[1], argv[2]);
+	return 0;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	const char *pos[3] = { 0 };
+	int npos = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--device")) {
+			if (++i >= argc)
+				return fail(0, "--device needs a DEV");
+			continue;
+		}
+		if (npos >= 3)
+			return fail(0, "unexpected argument '%s'", argv[i]);
+		pos[npos++] = argv[i];
+	}
+	if (npos != 3)
+		return fail(0, "mount needs DEV MNT OPTS");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--device"))
+			continue;
+		int r = blz_btrfs_scan_dev(argv[++i]);
+		if (r < 0)
+			return fail(r, "cannot register '%s' with btrfs", argv[i]);
+	}
+	int r = blz_mount_btrfs(pos[0], pos[1], 0, *pos[2] ? pos[2] : NULL);
+	if (r < 0)
+		return fail(r, "cannot mount '%s' on '%s' with '%s'", pos[0], pos[1], pos[2]);
+	return 0;
+}
+
+static int cmd_remount(int argc UNUSED, char **argv)
+{
+	int r = blz_remount(argv[1], 0, *argv[2] ? argv[2] : NULL);
+	if (r < 0)
+		return fail(r, "cannot remount '%s' with '%s'", argv[1], argv[2]);
+	return 0;
+}
+
+static int cmd_add_dev(int argc UNUSED, char **argv)
+{
+	_cleanup_close_ int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail(-errno, "cannot open '%s'", argv[2]);
+	int r = blz_wipe_signatures(fd);
+	if (r < 0)
+		return fail(r, "cannot wipe '%s'", argv[2]);
+	close(fd);
+	fd = -1;
+	r = blz_btrfs_add_dev(argv[1], argv[2]);
+	if (r < 0)
+		return fail(r, "cannot add '%s' to '%s'", argv[2], argv[1]);
+	return 0;
+}
+
+static int cmd_scan_dev(int argc UNUSED, char **argv)
+{
+	int r = blz_btrfs_scan_dev(argv[1]);
+	if (r < 0)
+		return fail(r, "cannot register '%s' with btrfs", argv[1]);
+	return 0;
+}
+
+static int cmd_forget_dev(int argc, char **argv)
+{
+	const char *dev = argc > 1 ? argv[1] : NULL;
+	int r = blz_btrfs_forget_dev(dev);
+	if (r < 0)
+		return fail(r, "cannot forget '%s'", dev ? dev : "(all unmounted devices)");
+	return 0;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	int flags = 0;
+	const char *mnt = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--lazy"))
+			flags |= MNT_DETACH;
+		else if (!mnt)
+			mnt = argv[i];
+		else
+			return fail(0, "unexpected argument '%s'", argv[i]);
+	}
+	if (!mnt)
+		return fail(0, "umount needs MNT");
+	int r = blz_umount(mnt, flags);
+	if (r < 0)
+		return fail(r, "cannot unmount '%s'", mnt);
+	return 0;
+}
+
+static int cmd_clone(int argc UNUSED, char **argv)
+{
+	uint64_t src_off, len, dst_off;
+	if (parse_u64(argv[2], "source offset", &src_off) || parse_u64(argv[3], "length", &len) ||
+	    parse_u64(argv[5], "destination offset", &dst_off))
+		return 1;
+	_cleanup_close_ int src = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	_cleanup_close_ int dst = open(argv[4], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (dst < 0)
+		return fail(-errno, "cannot open '%s'", argv[4]);
+	int r = blz_clone_range(src, src_off, len, dst, dst_off);
+	if (r < 0)
+		return fail(r, "cannot clone '%s' [%" PRIu64 ", +%" PRIu64 ") to '%s' at %" PRIu64,
+			    argv[1], src_off, len, argv[4], dst_off);
+	return 0;
+}
+
+static int cmd_fiemap(int argc UNUSED, char **argv)
+{
+	_cleanup_close_ int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	struct blz_extent *ext = NULL;
+	size_t n = 0;
+	int r = blz_fiemap(fd, &ext, &n);
+	if (r < 0)
+		return fail(r, "cannot map the extents of '%s'", argv[1]);
+	for (size_t i = 0; i < n; i++)
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32 "\n", ext[i].logical,
+		       ext[i].physical, ext[i].length, ext[i].flags);
+	free(ext);
+	return 0;
+}
+
+static int cmd_chunks(int argc UNUSED, char **argv)
+{
+	_cleanup_close_ int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	struct blz_chunk *c = NULL;
+	size_t n = 0;
+	int r = blz_btrfs_list_chunks(fd, &c, &n);
+	if (r < 0)
+		return fail(r, "cannot list the chunks of '%s'", argv[1]);
+	for (size_t i = 0; i < n; i++)
+		printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", c[i].logical, c[i].length,
+		       c[i].type, c[i].physical);
+	free(c);
+	return 0;
+}
+
+static int read_whole(const char *path, struct blz_buf *b)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		uint8_t *p = blz_buf_grow(b, 65536);
+		ssize_t n = blz_read_full(fd, p, 65536);
+		if (n < 0)
+			return (int)n;
+		b->len -= 65536 - (size_t)n;
+		if (n < 65536)
+			return 0;
+	}
+}
+
+static int cmd_pwrite(int argc UNUSED, char **argv)
+{
+	uint64_t off;
+	if (parse_u64(argv[2], "offset", &off))
+		return 1;
+	struct blz_buf data = { 0 };
+	const char *arg = argv[3];
+	if (arg[0] == '@') {
+		int r = read_whole(arg + 1, &data);
+		if (r < 0) {
+			blz_buf_release(&data);
+			return fail(r, "cannot read '%s'", arg + 1);
+		}
+	} else {
+		blz_buf_append(&data, arg, strlen(arg));
+	}
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		blz_buf_release(&data);
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	}
+	int r = blz_pwrite_full(fd, data.data, data.len, off);
+	blz_buf_release(&data);
+	if (r == 0 && close(fd) < 0)
+		r = -errno;
+	else if (r < 0)
+		close(fd);
+	if (r < 0)
+		return fail(r, "cannot write to '%s'", argv[1]);
+	return 0;
+}
+
+static int cmd_mksock(int argc UNUSED, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(argv[1]) >= sizeof(sa.sun_path))
+		return fail(-ENAMETOOLONG, "cannot bind '%s'", argv[1]);
+	strcpy(sa.sun_path, argv[1]);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(-errno, "cannot create a socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fail(-errno, "cannot bind '%s'", argv[1]);
+	return 0;
+}
+
+/* splitmix64: a fixed, seedable byte stream for reproducible test files. */
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static int cmd_gen(int argc UNUSED, char **argv)
+{
+	uint64_t seed, size;
+	if (parse_u64(argv[1], "seed", &seed) || parse_u64(argv[2], "size", &size))
+		return 1;
+	bool to_stdout = !strcmp(argv[3], "-");
+	_cleanup_close_ int fd = to_stdout ? -1 :
+		open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (!to_stdout && fd < 0)
+		return fail(-errno, "cannot create '%s'", argv[3]);
+	enum { BUF = 1 << 20 };
+	uint8_t *buf = blz_xmalloc(BUF);
+	uint64_t state = seed;
+	int r = 0;
+	while (size && r == 0) {
+		size_t n = size < BUF ? (size_t)size : BUF;
+		for (size_t i = 0; i < n; i += 8) {
+			uint64_t v = splitmix64(&state);
+			for (size_t j = 0; j < 8 && i + j < n; j++)
+				buf[i + j] = (uint8_t)(v >> (8 * j));
+		}
+		r = blz_write_full(to_stdout ? STDOUT_FILENO : fd, buf, n);
+		size -= n;
+	}
+	free(buf);
+	if (r < 0)
+		return fail(r, "cannot write '%s'", argv[3]);
+	return 0;
+}
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	int min_args, max_args; /* operands after the name; -1 = any */
+	const char *args, *help;
+};
+
+static const struct command commands[] = {
+	{ "loop-attach", cmd_loop_attach, 1, 3, "FILE [--ro] [--direct-io]", "attach FILE, print /dev/loopN" },
+	{ "loop-detach", cmd_loop_detach, 1, 1, "DEV", "detach a loop device" },
+	{ "loop-find", cmd_loop_find, 1, 1, "FILE", "print the loop device backed by FILE" },
+	{ "mount-ro", cmd_mount_ro, 2, 2, "DEV MNT", "mount btrfs read-only" },
+	{ "mount", cmd_mount, 3, -1, "DEV MNT OPTS [--device DEV2]...", "register DEV2..., then mount ('' = no options)" },
+	{ "remount", cmd_remount, 2, 2, "MNT OPTS", "remount (MS_REMOUNT without MS_RDONLY)" },
+	{ "add-dev", cmd_add_dev, 2, 2, "MNT DEV", "wipe DEV's signatures, then BTRFS_IOC_ADD_DEV" },
+	{ "scan-dev", cmd_scan_dev, 1, 1, "DEV", "BTRFS_IOC_SCAN_DEV" },
+	{ "forget-dev", cmd_forget_dev, 0, 1, "[DEV]", "BTRFS_IOC_FORGET_DEV (no DEV: all unmounted)" },
+	{ "umount", cmd_umount, 1, 2, "MNT [--lazy]", "unmount (--lazy: MNT_DETACH)" },
+	{ "clone", cmd_clone, 5, 5, "SRC SRC_OFF LEN DST DST_OFF", "FICLONERANGE (LEN 0 = to EOF; DST created)" },
+	{ "fiemap", cmd_fiemap, 1, 1, "FILE", "print 'file_off physical length flags' per extent" },
+	{ "chunks", cmd_chunks, 1, 1, "MNT", "print 'logical length type physical' per chunk" },
+	{ "pwrite", cmd_pwrite, 3, 3, "FILE OFF STRING|@SRCFILE", "write at OFF without truncating" },
+	{ "mksock", cmd_mksock, 1, 1, "PATH", "create a unix socket file" },
+	{ "gen", cmd_gen, 3, 3, "SEED SIZE FILE|-", "write SIZE reproducible pseudo-random bytes" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: blztest COMMAND ARGS...\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-11s %-32s %s\n", commands[i].name, commands[i].args, commands[i].help);
+	fprintf(f, "Offsets and sizes are decimal with an optional K, M, G, T, P or E suffix.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(argv[1], c->name))
+			continue;
+		int n = argc - 2;
+		if (n < c->min_args || (c->max_args >= 0 && n > c->max_args)) {
+			fprintf(stderr, "usage: blztest %s %s\n", c->name, c->args);
+			return 2;
+		}
+		int r = c->fn(argc - 1, argv + 1);
+		if (fflush(stdout) != 0 && r == 0)
+			return fail(-errno, "cannot write the output");
+		return r;
+	}
+	fprintf(stderr, "blztest: error: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,177 @@
+#!/bin/bash
+# Run blazy's VM tests: boot Debian 13's kernel under qemu (TCG) with an
+# initramfs holding blazy and the tests, and collect the results.
+#
+# Usage: run.sh --blazy PATH [--timeout SECONDS] [--disk FILE]... [--tests DIR]
+#               [--extra BIN]... [--file SRC:DST]... [--only a.sh,b.sh]
+#               [--log FILE] [--test-timeout SECONDS] [--append ARGS] [--shell]
+#
+#   --blazy PATH         static blazy executable (/bin/blazy in the VM)
+#   --timeout SECONDS    wall-clock limit for the whole VM run (default 600)
+#   --disk FILE          attach FILE as a raw virtio disk (/dev/vda, vdb, ...)
+#   --tests DIR          test scripts (default test/vm/tests)
+#   --extra BIN          extra program (with its libraries) in /usr/local/bin
+#   --file SRC:DST       extra file or directory in the image
+#   --only LIST          run only these tests (comma-separated, ".sh" optional)
+#   --log FILE           console log (default: a new file in $TMPDIR or /tmp)
+#   --test-timeout SECS  per-test limit inside the VM (default 300)
+#   --append ARGS        extra kernel command-line arguments
+#   --shell              after the tests, a shell on the console (interactive)
+#
+# The console streams to stdout and the log. At the end: one line per test
+# ("ok NAME", "FAIL NAME", "skip NAME") and "N passed, N failed, N skipped".
+# Exit status 0 only if no test failed or timed out and the VM reported DONE.
+# The kernel comes from fetch-kernel.sh (cached; see BLAZY_CACHE).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+timeout=600 tests=$here/tests only="" log="" blazy="" test_timeout="" append="" shell=0
+disks=() mkargs=()
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--blazy) blazy=${2:?}; shift 2 ;;
+	--timeout) timeout=${2:?}; shift 2 ;;
+	--disk) disks+=("${2:?}"); shift 2 ;;
+	--tests) tests=${2:?}; shift 2 ;;
+	--extra | --file | --module) mkargs+=("$1" "${2:?}"); shift 2 ;;
+	--only) only=${2:?}; shift 2 ;;
+	--log) log=${2:?}; shift 2 ;;
+	--test-timeout) test_timeout=${2:?}; shift 2 ;;
+	--append) append=${2:?}; shift 2 ;;
+	--shell) shell=1; shift ;;
+	-h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+	*) vm_die "unknown argument $1 (see --help)" ;;
+	esac
+done
+[[ -n $blazy ]] || vm_die "--blazy PATH is required"
+[[ $timeout =~ ^[0-9]+$ && $timeout -gt 0 ]] || vm_die "--timeout wants seconds"
+for d in "${disks[@]}"; do
+	[[ -f $d || -b $d ]] || vm_die "--disk $d: no such file"
+done
+command -v qemu-system-x86_64 >/dev/null || vm_die "qemu-system-x86_64 is missing (run test/vm/deps.sh)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/blazy-vm.XXXXXX")
+cleanup() {
+	local pid
+	if [[ -s $work/qemu.pid ]]; then
+		pid=$(cat "$work/qemu.pid")
+		if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-* ]]; then
+			kill -TERM "$pid" 2>/dev/null || true
+			sleep 1
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+if [[ -z $log ]]; then
+	log=$(mktemp "${TMPDIR:-/tmp}/blazy-vm-$(date +%Y%m%d-%H%M%S).XXXXXX.log")
+fi
+mkdir -p "$(dirname "$log")"
+: >"$log"
+
+kernel=$("$here/fetch-kernel.sh")
+"$here/mkinitramfs.sh" "$work/initrd.cpio.gz" --kernel "$kernel" --blazy "$blazy" \
+	--tests "$tests" "${mkargs[@]}"
+
+cmdline="console=ttyS0 panic=-1 quiet"
+[[ -z $only ]] || cmdline+=" blazy.tests=$only"
+[[ -z $test_timeout ]] || cmdline+=" blazy.test_timeout=$test_timeout"
+[[ $shell == 0 ]] || cmdline+=" blazy.shell=1"
+[[ -z $append ]] || cmdline+=" $append"
+
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 -nographic -no-reboot -nic none
+	-kernel "$kernel/vmlinuz" -initrd "$work/initrd.cpio.gz" -append "$cmdline"
+	-pidfile "$work/qemu.pid")
+for d in "${disks[@]}"; do
+	qemu+=(-drive "file=${d//,/,,},format=raw,if=virtio")
+done
+
+vm_log "booting $(cat "$kernel/release") (timeout ${timeout}s), console log: $log"
+start=$SECONDS
+# The pipeline runs in the background and the script waits for it: bash runs
+# the INT/TERM traps (which kill qemu) only once a foreground command ends,
+# but a wait is interrupted at once.
+exec 3<&0
+if [[ $shell == 1 ]]; then
+	{
+		timeout --foreground -k 10 "$timeout" "${qemu[@]}" <&3 2>&1
+		echo $? >"$work/qemu.rc"
+	} | sed -u -e 's/\r$//' | tee "$log" &
+else
+	{
+		timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1
+		echo $? >"$work/qemu.rc"
+	} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$log" &
+fi
+wait $! || true
+exec 3<&-
+qemu_rc=$(cat "$work/qemu.rc" 2>/dev/null || echo 255)
+elapsed=$((SECONDS - start))
+
+vm_timed_out=0
+if [[ $qemu_rc == 124 || $qemu_rc == 137 ]]; then
+	vm_timed_out=1
+	vm_log "VM timed out after ${timeout}s; qemu killed"
+elif [[ $qemu_rc != 0 ]]; then
+	vm_log "qemu exited with status $qemu_rc"
+fi
+
+# Parse the markers (they may follow other text on a line).
+declare -A rcs=() timed_out=()
+order=() done_seen=0
+while IFS= read -r line; do
+	if [[ $line =~ BLAZYVM:\ BEGIN\ ([^[:space:]]+) ]]; then
+		order+=("${BASH_REMATCH[1]}")
+	elif [[ $line =~ BLAZYVM:\ END\ ([^[:space:]]+)\ rc=([0-9]+) ]]; then
+		rcs[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+	elif [[ $line =~ BLAZYVM:\ TIMEOUT\ ([^[:space:]]+) ]]; then
+		timed_out[${BASH_REMATCH[1]}]=1
+	elif [[ $line =~ BLAZYVM:\ DONE\  ]]; then
+		done_seen=1
+	fi
+done <"$log"
+
+passed=0 failed=0 skipped=0 results=()
+for name in "${order[@]}"; do
+	rc=${rcs[$name]:-}
+	if [[ -n ${timed_out[$name]:-} ]]; then
+		vm_log "$name: timed out inside the VM"
+		results+=("FAIL $name")
+		failed=$((failed + 1))
+	elif [[ -z $rc ]]; then
+		vm_log "$name: did not finish (VM timeout or crash)"
+		results+=("FAIL $name")
+		failed=$((failed + 1))
+	elif [[ $rc == 0 ]]; then
+		results+=("ok $name")
+		passed=$((passed + 1))
+	elif [[ $rc == 77 ]]; then
+		results+=("skip $name")
+		skipped=$((skipped + 1))
+	else
+		vm_log "$name: exit status $rc"
+		results+=("FAIL $name")
+		failed=$((failed + 1))
+	fi
+done
+if [[ $done_seen == 0 ]]; then
+	grep -q 'Kernel panic' "$log" && vm_log "the kernel panicked (see $log)"
+	vm_log "the VM did not report DONE"
+	if [[ $failed == 0 ]]; then
+		results+=("FAIL vm")
+		failed=1
+	fi
+fi
+
+vm_log "VM ran ${elapsed}s; log: $log"
+echo
+[[ ${#results[@]} -eq 0 ]] || printf '%s\n' "${results[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[[ $failed == 0 && $done_seen == 1 && $vm_timed_out == 0 ]]
