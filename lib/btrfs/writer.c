@@ -393,6 +393,20 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 {
 	struct blz_fstree *t = &s->tree;
 	VEC(struct hashed) hs = { 0 };
+	/* Reserve the item buffer once: growing it by doubling would hold two copies. */
+	size_t est = 0, nitems = 0;
+	for (size_t oi = 0; oi < t->order.len; oi++) {
+		const struct blz_inode *ino = t->order.v[oi];
+		est += INODE_ITEM_SIZE + ino->inline_len + FILE_EXTENT_INLINE_HDR +
+		       ino->extents.len * FILE_EXTENT_REG_SIZE + refs_by_ino[oi].len * (INODE_REF_SIZE + 255);
+		nitems += 3 + ino->extents.len + ino->xattrs.len + 2 * ino->children.len;
+		for (size_t i = 0; i < ino->xattrs.len; i++)
+			est += DIR_ITEM_SIZE + strlen(ino->xattrs.v[i].name) + ino->xattrs.v[i].len;
+		for (size_t i = 0; i < ino->children.len; i++)
+			est += 2 * (DIR_ITEM_SIZE + ino->children.v[i]->name_len);
+	}
+	blz_buf_reserve(&it->data, est);
+	vec_reserve(&it->v, nitems);
 	for (size_t oi = 0; oi < t->order.len; oi++) {
 		struct blz_inode *ino = t->order.v[oi];
 		uint64_t nr = ino->ino;
@@ -424,7 +438,7 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 		if (ino == t->root) {
 			btrfs_put_inode_ref(blz_items_add(it, nr, BTRFS_INODE_REF_KEY, nr,
 							  INODE_REF_SIZE + 2), 0, "..", 2);
-		} else {
+		} else if (refs_by_ino[oi].len) {
 			struct ref *refs = refs_by_ino[oi].v;
 			size_t nrefs = refs_by_ino[oi].len;
 			qsort(refs, nrefs, sizeof(*refs), ref_cmp);
@@ -507,6 +521,11 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 							   DIR_ITEM_SIZE + d->name_len);
 				btrfs_put_dir_item(p, d->inode->ino, BTRFS_INODE_ITEM_KEY, 0, GEN, d->name,
 						   d->name_len, NULL, 0, dir_type(d->inode->mode));
+				/* The child's back reference, when this is its only name. */
+				if (d->inode->nlink < 2)
+					btrfs_put_inode_ref(blz_items_add(it, d->inode->ino, BTRFS_INODE_REF_KEY, nr,
+									  INODE_REF_SIZE + d->name_len),
+							    d->index, d->name, d->name_len);
 			}
 		}
 
@@ -514,6 +533,9 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 			uint8_t *p = blz_items_add(it, nr, BTRFS_EXTENT_DATA_KEY, 0,
 						   FILE_EXTENT_INLINE_HDR + ino->inline_len);
 			btrfs_put_file_extent_inline(p, GEN, ino->inline_data, ino->inline_len);
+			/* The item holds the only copy from now on. */
+			free(ino->inline_data);
+			ino->inline_data = NULL;
 		}
 		for (size_t i = 0; i < ino->extents.len; i++) {
 			const struct blz_file_extent *e = &ino->extents.v[i];
@@ -881,6 +903,9 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 			continue;
 		for (size_t j = 0; j < dir->children.len; j++) {
 			struct blz_dirent *d = dir->children.v[j];
+			/* Single names are emitted straight from the directory (build_fs_tree). */
+			if (d->inode->nlink < 2)
+				continue;
 			struct ref rf = { dir->ino, d->index, d };
 			vec_push(&refs[d->inode->ino - BTRFS_FIRST_FREE_OBJECTID], rf);
 		}

@@ -14,6 +14,7 @@
 #include "util/strbuf.h"
 
 #define READ_CHUNK (1u << 20)
+#define SMALL_FILE (1u << 20)
 
 struct hardlink {
 	dev_t dev;
@@ -85,13 +86,13 @@ static int read_xattrs(struct walk *w, const char *path, struct blz_inode *ino)
 
 static int walk_dir(struct walk *w, struct blz_inode *dir);
 
-static int add_entry(struct walk *w, struct blz_inode *dir, const char *name)
+static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char *name)
 {
 	struct blz_seed *s = w->s;
 	struct blz_fstree *t = blz_seed_tree(s);
 	const char *path = (const char *)w->path.data;
 	struct stat st;
-	if (lstat(path, &st) < 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return blz_seed_fail(s, -errno, "cannot stat '%s': %s", path, strerror(errno));
 
 	struct blz_inode *ino = NULL;
@@ -124,7 +125,7 @@ static int add_entry(struct walk *w, struct blz_inode *dir, const char *name)
 		ino->src_path = blz_xstrdup(path);
 	} else if (S_ISLNK(st.st_mode)) {
 		char target[4097];
-		ssize_t n = readlink(path, target, sizeof(target));
+		ssize_t n = readlinkat(dfd, name, target, sizeof(target));
 		if (n < 0)
 			return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
 		if (n >= (ssize_t)sizeof(target) - 1)
@@ -170,7 +171,7 @@ static int walk_dir(struct walk *w, struct blz_inode *dir)
 		w->path.len = base;
 		blz_buf_append(&w->path, "/", 1);
 		blz_buf_append(&w->path, de->d_name, strlen(de->d_name) + 1);
-		r = add_entry(w, dir, de->d_name);
+		r = add_entry(w, dirfd(d), dir, de->d_name);
 		if (r < 0)
 			break;
 	}
@@ -211,20 +212,25 @@ static int read_file(struct blz_seed *s, struct blz_inode *ino, uint8_t *buf)
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return blz_seed_fail(s, -errno, "cannot open '%s': %s", path, strerror(errno));
-	struct stat st;
 	int r = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source", path);
-		goto out;
-	}
 	uint64_t size = ino->size;
+	/* Large files are checked and scanned for holes; small ones are just read (all-zero
+	 * sectors become holes either way, and a size change shows as a short read). */
+	if (size > SMALL_FILE) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source",
+					  path);
+			goto out;
+		}
+	}
 	r = blz_seed_data_begin(s, ino, size, path);
 	if (r < 0)
 		goto out;
 	uint64_t pos = 0;
 	while (pos < size) {
 		/* Skip holes without reading them. */
-		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		off_t data = size > SMALL_FILE ? lseek(fd, (off_t)pos, SEEK_DATA) : (off_t)pos;
 		if (data < 0 && errno == ENXIO)
 			data = (off_t)size;
 		else if (data < 0)
@@ -238,7 +244,7 @@ static int read_file(struct blz_seed *s, struct blz_inode *ino, uint8_t *buf)
 			pos = (uint64_t)data;
 			continue;
 		}
-		off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
+		off_t hole = size > SMALL_FILE ? lseek(fd, (off_t)pos, SEEK_HOLE) : (off_t)size;
 		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
 		if (end <= pos)
 			end = size;
