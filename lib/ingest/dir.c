@@ -14,6 +14,8 @@
 #include "util/strbuf.h"
 
 #define READ_CHUNK (1u << 20)
+/* Files up to this size are read during the walk; larger ones afterwards, in inode order,
+ * with holes found by SEEK_DATA/SEEK_HOLE instead of being read. */
 #define SMALL_FILE (1u << 20)
 
 struct hardlink {
@@ -25,7 +27,8 @@ struct hardlink {
 struct walk {
 	struct blz_seed *s;
 	VEC(struct hardlink) links;
-	struct blz_buf path;
+	struct blz_buf path; /* the current path, NUL-terminated, for messages */
+	uint8_t *buf;
 };
 
 static void set_meta(struct blz_inode *ino, const struct stat *st)
@@ -42,37 +45,49 @@ static void set_meta(struct blz_inode *ino, const struct stat *st)
 	}
 }
 
-static int read_xattrs(struct walk *w, const char *path, struct blz_inode *ino)
+/* Xattrs through an open fd when there is one (no path lookup), else by path without
+ * following a symlink. */
+static ssize_t x_list(int fd, const char *path, char *names, size_t len)
 {
-	ssize_t n = llistxattr(path, NULL, 0);
+	return fd >= 0 ? flistxattr(fd, names, len) : llistxattr(path, names, len);
+}
+
+static ssize_t x_get(int fd, const char *path, const char *name, void *val, size_t len)
+{
+	return fd >= 0 ? fgetxattr(fd, name, val, len) : lgetxattr(path, name, val, len);
+}
+
+static int read_xattrs(struct blz_seed *s, int fd, const char *path, struct blz_inode *ino)
+{
+	ssize_t n = x_list(fd, path, NULL, 0);
 	if (n < 0) {
 		if (errno == ENOTSUP || errno == ENOSYS)
 			return 0;
-		return blz_seed_fail(w->s, -errno, "cannot list xattrs of '%s': %s", path, strerror(errno));
+		return blz_seed_fail(s, -errno, "cannot list xattrs of '%s': %s", path, strerror(errno));
 	}
 	if (n == 0)
 		return 0;
 	char *names = blz_xmalloc((size_t)n);
-	n = llistxattr(path, names, (size_t)n);
+	n = x_list(fd, path, names, (size_t)n);
 	if (n < 0) {
 		int e = errno;
 		free(names);
-		return blz_seed_fail(w->s, -e, "cannot list xattrs of '%s': %s", path, strerror(e));
+		return blz_seed_fail(s, -e, "cannot list xattrs of '%s': %s", path, strerror(e));
 	}
 	int r = 0;
 	for (char *name = names; name < names + n; name += strlen(name) + 1) {
-		ssize_t vl = lgetxattr(path, name, NULL, 0);
+		ssize_t vl = x_get(fd, path, name, NULL, 0);
 		if (vl < 0) {
 			if (errno == ENODATA)
 				continue;
-			r = blz_seed_fail(w->s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
+			r = blz_seed_fail(s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
 					  strerror(errno));
 			break;
 		}
 		uint8_t *val = blz_xmalloc((size_t)vl + 1);
-		vl = lgetxattr(path, name, val, (size_t)vl);
+		vl = x_get(fd, path, name, val, (size_t)vl);
 		if (vl < 0) {
-			r = blz_seed_fail(w->s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
+			r = blz_seed_fail(s, -errno, "cannot read xattr '%s' of '%s': %s", name, path,
 					  strerror(errno));
 			free(val);
 			break;
@@ -84,7 +99,62 @@ static int read_xattrs(struct walk *w, const char *path, struct blz_inode *ino)
 	return r;
 }
 
-static int walk_dir(struct walk *w, struct blz_inode *dir);
+/* Streams size bytes of fd into the writer; large files skip holes by SEEK_DATA/SEEK_HOLE. */
+static int stream_file(struct blz_seed *s, struct blz_inode *ino, int fd, const char *path,
+		       uint64_t size, uint8_t *buf)
+{
+	int r = blz_seed_data_begin(s, ino, size, path);
+	if (r < 0)
+		return r;
+	bool sparse_scan = size > SMALL_FILE;
+	uint64_t pos = 0;
+	while (pos < size) {
+		off_t data = sparse_scan ? lseek(fd, (off_t)pos, SEEK_DATA) : (off_t)pos;
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)size;
+		else if (data < 0)
+			data = (off_t)pos; /* no SEEK_DATA support: read everything */
+		if ((uint64_t)data > size)
+			data = (off_t)size;
+		if ((uint64_t)data > pos) {
+			r = blz_seed_data_hole(s, (uint64_t)data - pos);
+			if (r < 0)
+				return r;
+			pos = (uint64_t)data;
+			continue;
+		}
+		off_t hole = sparse_scan ? lseek(fd, (off_t)pos, SEEK_HOLE) : (off_t)size;
+		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+		if (end <= pos)
+			end = size;
+		while (pos < end) {
+			size_t want = end - pos < READ_CHUNK ? (size_t)(end - pos) : READ_CHUNK;
+			ssize_t n = pread(fd, buf, want, (off_t)pos);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return blz_seed_fail(s, -errno, "cannot read '%s': %s", path, strerror(errno));
+			if (n == 0)
+				return blz_seed_fail(s, -ESTALE, "'%s' shrank while mkseed was reading it",
+						     path);
+			r = blz_seed_data_write(s, buf, (size_t)n);
+			if (r < 0)
+				return r;
+			pos += (uint64_t)n;
+		}
+	}
+	return blz_seed_data_end(s);
+}
+
+static int open_source(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	return fd;
+}
+
+static int walk_dir(struct walk *w, int dfd, struct blz_inode *dir);
 
 static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char *name)
 {
@@ -117,67 +187,91 @@ static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char 
 	}
 	ino = blz_fstree_new_inode(t, st.st_mode);
 	set_meta(ino, &st);
-	int r = read_xattrs(w, path, ino);
-	if (r < 0)
-		return r;
-	if (S_ISREG(st.st_mode)) {
-		ino->size = (uint64_t)st.st_size;
-		ino->src_path = blz_xstrdup(path);
-	} else if (S_ISLNK(st.st_mode)) {
-		char target[4097];
-		ssize_t n = readlinkat(dfd, name, target, sizeof(target));
-		if (n < 0)
-			return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
-		if (n >= (ssize_t)sizeof(target) - 1)
-			return blz_seed_fail(s, -ENAMETOOLONG, "symlink '%s' has a target over 4095 bytes", path);
-		ino->inline_data = blz_xmemdup(target, (size_t)n);
-		ino->inline_len = (size_t)n;
-		ino->size = (uint64_t)n;
-	}
-	r = blz_fstree_link(t, dir, name, strlen(name), ino);
+	int r = blz_fstree_link(t, dir, name, strlen(name), ino);
 	if (r < 0)
 		return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
 		struct hardlink hl = { st.st_dev, st.st_ino, ino };
 		vec_push(&w->links, hl);
 	}
-	if (S_ISDIR(st.st_mode))
-		return walk_dir(w, ino);
+
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+		int fd = S_ISDIR(st.st_mode)
+			 ? openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			 : open_source(dfd, name);
+		if (fd < 0)
+			return blz_seed_fail(s, -errno, "cannot open %s'%s': %s",
+					     S_ISDIR(st.st_mode) ? "directory " : "", path, strerror(errno));
+		r = read_xattrs(s, fd, path, ino);
+		if (r >= 0 && S_ISDIR(st.st_mode))
+			r = walk_dir(w, fd, ino); /* takes over fd */
+		else if (r >= 0 && (uint64_t)st.st_size <= SMALL_FILE)
+			r = stream_file(s, ino, fd, path, (uint64_t)st.st_size, w->buf);
+		else if (r >= 0)
+			ino->size = (uint64_t)st.st_size, ino->src_path = blz_xstrdup(path);
+		if (!S_ISDIR(st.st_mode))
+			close(fd);
+		return r;
+	}
+	r = read_xattrs(s, -1, path, ino);
+	if (r < 0 || !S_ISLNK(st.st_mode))
+		return r;
+	char target[4097];
+	ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+	if (n < 0)
+		return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
+	if (n >= (ssize_t)sizeof(target) - 1)
+		return blz_seed_fail(s, -ENAMETOOLONG, "symlink '%s' has a target over 4095 bytes", path);
+	ino->inline_data = blz_xmemdup(target, (size_t)n);
+	ino->inline_len = (size_t)n;
+	ino->size = (uint64_t)n;
 	return 0;
 }
 
-static int walk_dir(struct walk *w, struct blz_inode *dir)
+static int name_cmp(const void *a, const void *b)
 {
-	const char *path = (const char *)w->path.data;
-	DIR *d = opendir(path);
-	if (!d)
-		return blz_seed_fail(w->s, -errno, "cannot open directory '%s': %s", path, strerror(errno));
-	size_t base = w->path.len - 1; /* without the NUL */
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks the directory open at dfd (closed on return), entries in name order. */
+static int walk_dir(struct walk *w, int dfd, struct blz_inode *dir)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return blz_seed_fail(w->s, -errno, "cannot open directory '%s': %s",
+				     (const char *)w->path.data, strerror(errno));
+	}
+	VEC(char *) names = { 0 };
 	int r = 0;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);
 		if (!de) {
-			if (errno) {
-				w->path.len = base + 1;
-				w->path.data[base] = 0;
+			if (errno)
 				r = blz_seed_fail(w->s, -errno, "cannot read directory '%s': %s",
 						  (const char *)w->path.data, strerror(errno));
-			}
 			break;
 		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			vec_push(&names, blz_xstrdup(de->d_name));
+	}
+	qsort(names.v, names.len, sizeof(char *), name_cmp);
+	size_t base = w->path.len - 1; /* without the NUL */
+	for (size_t i = 0; i < names.len && r >= 0; i++) {
 		w->path.len = base;
 		blz_buf_append(&w->path, "/", 1);
-		blz_buf_append(&w->path, de->d_name, strlen(de->d_name) + 1);
-		r = add_entry(w, dirfd(d), dir, de->d_name);
-		if (r < 0)
-			break;
+		blz_buf_append(&w->path, names.v[i], strlen(names.v[i]) + 1);
+		r = add_entry(w, dirfd(d), dir, names.v[i]);
 	}
+	if (r >= 0) {
+		w->path.len = base + 1;
+		w->path.data[base] = 0;
+	}
+	for (size_t i = 0; i < names.len; i++)
+		free(names.v[i]);
+	vec_release(&names);
 	closedir(d);
-	w->path.len = base + 1;
-	w->path.data[base] = 0;
 	return r;
 }
 
@@ -185,10 +279,19 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 {
 	struct walk w = { .s = s };
 	struct stat st;
-	if (stat(dir, &st) < 0)
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		if (e == ENOTDIR)
+			return blz_seed_fail(s, -e, "'%s' is not a directory", dir);
+		if (stat(dir, &st) < 0)
+			return blz_seed_fail(s, -errno, "cannot stat '%s': %s", dir, strerror(errno));
+		return blz_seed_fail(s, -e, "cannot open directory '%s': %s", dir, strerror(e));
+	}
+	if (fstat(dfd, &st) < 0) {
+		close(dfd);
 		return blz_seed_fail(s, -errno, "cannot stat '%s': %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return blz_seed_fail(s, -ENOTDIR, "'%s' is not a directory", dir);
+	}
 	struct blz_inode *root = blz_seed_tree(s)->root;
 	set_meta(root, &st);
 	size_t len = strlen(dir);
@@ -196,80 +299,15 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 		len--;
 	blz_buf_append(&w.path, dir, len);
 	blz_buf_append(&w.path, "", 1);
-	int r = read_xattrs(&w, dir, root);
+	w.buf = blz_xmalloc(READ_CHUNK);
+	int r = read_xattrs(s, dfd, dir, root);
 	if (r >= 0)
-		r = walk_dir(&w, root);
+		r = walk_dir(&w, dfd, root);
+	else
+		close(dfd);
+	free(w.buf);
 	vec_release(&w.links);
 	blz_buf_release(&w.path);
-	return r;
-}
-
-static int read_file(struct blz_seed *s, struct blz_inode *ino, uint8_t *buf)
-{
-	const char *path = ino->src_path;
-	int fd = open(path, O_RDONLY | O_NOATIME | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return blz_seed_fail(s, -errno, "cannot open '%s': %s", path, strerror(errno));
-	int r = 0;
-	uint64_t size = ino->size;
-	/* Large files are checked and scanned for holes; small ones are just read (all-zero
-	 * sectors become holes either way, and a size change shows as a short read). */
-	if (size > SMALL_FILE) {
-		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source",
-					  path);
-			goto out;
-		}
-	}
-	r = blz_seed_data_begin(s, ino, size, path);
-	if (r < 0)
-		goto out;
-	uint64_t pos = 0;
-	while (pos < size) {
-		/* Skip holes without reading them. */
-		off_t data = size > SMALL_FILE ? lseek(fd, (off_t)pos, SEEK_DATA) : (off_t)pos;
-		if (data < 0 && errno == ENXIO)
-			data = (off_t)size;
-		else if (data < 0)
-			data = (off_t)pos; /* no SEEK_DATA support: read everything */
-		if ((uint64_t)data > size)
-			data = (off_t)size;
-		if ((uint64_t)data > pos) {
-			r = blz_seed_data_hole(s, (uint64_t)data - pos);
-			if (r < 0)
-				goto out;
-			pos = (uint64_t)data;
-			continue;
-		}
-		off_t hole = size > SMALL_FILE ? lseek(fd, (off_t)pos, SEEK_HOLE) : (off_t)size;
-		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
-		if (end <= pos)
-			end = size;
-		while (pos < end) {
-			size_t want = end - pos < READ_CHUNK ? (size_t)(end - pos) : READ_CHUNK;
-			ssize_t n = pread(fd, buf, want, (off_t)pos);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				r = blz_seed_fail(s, -errno, "cannot read '%s': %s", path, strerror(errno));
-				goto out;
-			}
-			if (n == 0) {
-				r = blz_seed_fail(s, -ESTALE, "'%s' shrank while mkseed was reading it", path);
-				goto out;
-			}
-			r = blz_seed_data_write(s, buf, (size_t)n);
-			if (r < 0)
-				goto out;
-			pos += (uint64_t)n;
-		}
-	}
-	r = blz_seed_data_end(s);
-out:
-	close(fd);
 	return r;
 }
 
@@ -280,13 +318,23 @@ int blz_ingest_dir_data(struct blz_seed *s)
 	blz_fstree_number(t, 256);
 	uint8_t *buf = blz_xmalloc(READ_CHUNK);
 	int r = 0;
-	for (size_t i = 0; i < t->order.len; i++) {
+	for (size_t i = 0; i < t->order.len && r >= 0; i++) {
 		struct blz_inode *ino = t->order.v[i];
 		if (!ino->src_path)
 			continue;
-		r = read_file(s, ino, buf);
-		if (r < 0)
+		const char *path = ino->src_path;
+		int fd = open_source(AT_FDCWD, path);
+		if (fd < 0) {
+			r = blz_seed_fail(s, -errno, "cannot open '%s': %s", path, strerror(errno));
 			break;
+		}
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source",
+					  path);
+		else
+			r = stream_file(s, ino, fd, path, ino->size, buf);
+		close(fd);
 		free(ino->src_path);
 		ino->src_path = NULL;
 	}

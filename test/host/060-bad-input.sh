@@ -35,10 +35,11 @@ run_mustfail_msg "cannot open directory '$src/locked': Permission denied" nobody
 nothing_left
 chmod 755 "$src/locked"
 
-# A file that vanishes between the directory walk and reading its data (openat fails with
-# ENOENT for that path only, injected by strace).
-run_mustfail_msg "cannot open '$src/ok/f': No such file or directory" \
-	strace -f -qq -o /dev/null -P "$src/ok/f" -e trace=openat -e inject=openat:error=ENOENT \
+# A file that vanishes between the directory walk and reading its data (large files are
+# read after the walk; openat fails with ENOENT for that path only, injected by strace).
+head -c $((3 << 20)) /dev/urandom >"$src/ok/big"
+run_mustfail_msg "cannot open '$src/ok/big': No such file or directory" \
+	strace -f -qq -o /dev/null -P "$src/ok/big" -e trace=openat -e inject=openat:error=ENOENT \
 	"$BLAZY" mkseed -q --rootdir "$src" "$out/s.img"
 nothing_left
 
