@@ -33,5 +33,10 @@ int cmd_help(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_version(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_inspect(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_list(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_stop(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_map(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_status(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -1,0 +1,94 @@
+/* blazy list: every ublk device on the system (lib/ublk). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "ublk/ublk.h"
+#include "util/size.h"
+
+int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else
+			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+	}
+	int r = blz_check_args(cmd, argc - optind);
+	if (r)
+		return r;
+
+	struct blz_ublk_ctrl *ctrl;
+	r = blz_ublk_ctrl_open(&ctrl);
+	if (r == -ENOENT)
+		return blz_die("cannot open %s: %s (load the ublk_drv module: modprobe ublk_drv)",
+			       BLZ_UBLK_CONTROL_PATH, strerror(-r));
+	if (r < 0)
+		return blz_die("cannot open %s: %s", BLZ_UBLK_CONTROL_PATH, strerror(-r));
+	blz_ublk_ctrl_set_timeout(ctrl, 10000);
+	uint32_t *ids;
+	size_t n;
+	r = blz_ublk_list_ids(&ids, &n);
+	if (r < 0) {
+		blz_ublk_ctrl_close(ctrl);
+		return blz_die("cannot list ublk devices: %s", strerror(-r));
+	}
+
+	int status = 0;
+	if (json)
+		printf("[");
+	else
+		printf("%-4s %-14s %10s %6s %5s %-8s %7s %s\n", "ID", "DEVICE", "SIZE", "QUEUES",
+		       "DEPTH", "STATE", "PID", "SERVER");
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		struct blz_ublk_status s;
+		r = blz_ublk_status(ctrl, ids[i], &s);
+		if (r == -ENODEV)
+			continue; /* gone since the scan */
+		if (r < 0) {
+			blz_warn("cannot query ublk device %u: %s", ids[i], strerror(-r));
+			status = 1;
+			continue;
+		}
+		bool alive = blz_ublk_server_alive(&s);
+		char dev[32], sz[32];
+		snprintf(dev, sizeof(dev), "/dev/ublkb%u", s.id);
+		if (json) {
+			printf("%s{\"id\":%u,\"device\":\"%s\",\"char_device\":\"/dev/ublkc%u\","
+			       "\"size\":%llu,\"queues\":%u,\"depth\":%u,\"max_io_bytes\":%u,"
+			       "\"state\":\"%s\",\"pid\":%d,\"server_alive\":%s,\"blazy\":%s,"
+			       "\"flags\":%llu}",
+			       first ? "" : ",", s.id, dev, s.id, (unsigned long long)s.size,
+			       s.nr_queues, s.depth, s.max_io_buf_bytes, blz_ublk_state_name(s.state),
+			       (int)(s.server_pid > 0 ? s.server_pid : 0), alive ? "true" : "false",
+			       s.by_blazy ? "true" : "false", (unsigned long long)s.flags);
+		} else {
+			char pid[16] = "-";
+			if (s.server_pid > 0)
+				snprintf(pid, sizeof(pid), "%d", (int)s.server_pid);
+			printf("%-4u %-14s %10s %6u %5u %-8s %7s %s\n", s.id, dev,
+			       s.size ? blz_format_size(s.size, sz, sizeof(sz)) : "-", s.nr_queues,
+			       s.depth, blz_ublk_state_name(s.state), pid,
+			       s.server_pid > 0 ? (alive ? "alive" : "gone") : "-");
+		}
+		first = false;
+	}
+	if (json)
+		printf("]\n");
+	free(ids);
+	blz_ublk_ctrl_close(ctrl);
+	return status;
+}

@@ -1,0 +1,112 @@
+/* blazy map: put files' bytes into the store and map them at fresh offsets of the virtual
+ * area (lib/lazy/mapper.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "lazy/mapper.h"
+#include "server/control.h"
+#include "ublk/ublk.h"
+#include "util/size.h"
+
+int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
+{
+	enum { OPT_JSON = 256, OPT_MAP, OPT_STORE };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "map", required_argument, NULL, OPT_MAP },
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct blz_lazy_opts lo = { 0 };
+	bool json = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON: json = true; break;
+		case OPT_MAP: lo.map_path = optarg; break;
+		case OPT_STORE: lo.store_dir = optarg; break;
+		default: return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	int r = blz_check_args(cmd, argc - optind);
+	if (r)
+		return r;
+	/* DEV: the seed, map and store of the server of that device (its registry entry). */
+	const char *target = argv[optind];
+	struct blz_reg reg;
+	uint32_t id;
+	bool served = false;
+	if (blz_ublk_parse_dev(target, &id) == 0) {
+		if (blz_reg_read(id, &reg) < 0)
+			return blz_die("no blazy seed server for /dev/ublkb%u (see 'blazy list')", id);
+		lo.seed = reg.seed;
+		if (!lo.map_path)
+			lo.map_path = reg.map;
+		if (!lo.store_dir)
+			lo.store_dir = reg.store;
+		served = true;
+	} else {
+		lo.seed = target;
+		served = blz_reg_find_seed(target, &reg) == 1;
+	}
+	char err[512];
+	struct blz_mapper *m;
+	r = blz_mapper_open(&lo, &m, err, sizeof(err));
+	if (r < 0)
+		return blz_die("%s", err);
+	if (json)
+		printf("[");
+	int status = 0;
+	for (int i = optind + 1; i < argc; i++) {
+		const char *path = argv[i];
+		int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+		if (fd < 0) {
+			status = blz_die("cannot open '%s': %s", path, strerror(errno));
+			break;
+		}
+		struct blz_mapped mp;
+		r = blz_mapper_add(m, fd, path, &mp, err, sizeof(err));
+		if (fd > 0)
+			close(fd);
+		if (r < 0) {
+			status = blz_die("%s", err);
+			break;
+		}
+		if (json) {
+			printf("%s{\"file\":", i > optind + 1 ? "," : "");
+			blz_json_str(stdout, path);
+			printf(",\"offset\":%llu,\"length\":%llu,\"device_offset\":%llu,\"records\":%llu}",
+			       (unsigned long long)mp.virtual_off, (unsigned long long)mp.size,
+			       (unsigned long long)mp.device_off, (unsigned long long)mp.records);
+		} else {
+			char b[32];
+			printf("%s: offset %llu length %llu (%s) in /.blazy/virtual\n", path,
+			       (unsigned long long)mp.virtual_off, (unsigned long long)mp.size,
+			       blz_format_size(mp.size, b, sizeof(b)));
+		}
+		fflush(stdout);
+	}
+	if (json)
+		printf("]\n");
+	blz_mapper_close(m);
+	/* The records are durable; a server finds them on its next miss anyway. Telling it now
+	 * makes them visible before anyone reads. */
+	if (served) {
+		char sock[128], *reply = NULL;
+		blz_reg_sock_path(reg.dev_id, sock, sizeof(sock));
+		r = blz_ctl_request(sock, "map", &reply, 5000);
+		if (r < 0)
+			blz_warn("the server of /dev/ublkb%u was not told (%s); it will find the new "
+				 "records when they are read", reg.dev_id, r == -EREMOTEIO ? reply : strerror(-r));
+		free(reply);
+	}
+	return status;
+}

@@ -1,0 +1,337 @@
+#include "lazy/lazy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "btrfs/inspect.h"
+#include "map/map.h"
+#include "store/cache.h"
+#include "store/store.h"
+#include "util/fileio.h"
+#include "util/sha256.h"
+#include "util/strbuf.h"
+
+#define DEFAULT_CACHE (256u << 20)
+#define SEGS 16
+
+struct blz_lazy {
+	struct blz_backend backend; /* first: the backend view */
+	int image_fd;
+	uint64_t image_size, local_end;
+	uint64_t virt_off, virt_size, imp_off, imp_size;
+	uint8_t fsid[16];
+	struct blz_map *map;
+	struct blz_store *store;
+	struct blz_chunk_cache *cache;
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
+	uint64_t dropped;
+	_Atomic uint64_t reads, read_bytes, local_bytes, lazy_bytes, zero_bytes, unmapped, errors,
+		store_reads, store_bytes, cache_hits, bad_chunks;
+};
+
+static __thread uint8_t *chunk_buf; /* one chunk-sized buffer per queue thread */
+
+static void logf_(struct blz_lazy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct blz_lazy *l, const char *fmt, ...)
+{
+	if (!l->log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	l->log(l->log_ctx, msg);
+}
+
+/* The bytes of one chunk, verified: from the cache or the store. */
+static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t **ret)
+{
+	if (!chunk_buf)
+		chunk_buf = blz_xmalloc(BLZ_STORE_MAX_CHUNK);
+	if (rec->data_len > BLZ_STORE_MAX_CHUNK)
+		return -EIO;
+	if (blz_cache_get(l->cache, rec->digest, chunk_buf, rec->data_len) == 1) {
+		l->cache_hits++;
+		*ret = chunk_buf;
+		return 0;
+	}
+	int r = blz_store_get(l->store, rec->digest, chunk_buf, rec->data_len);
+	if (r < 0) {
+		char path[4096], hex[65];
+		blz_hex(rec->digest, 32, hex);
+		if (blz_store_path(l->store, rec->digest, path, sizeof(path)) < 0)
+			snprintf(path, sizeof(path), "%s", hex);
+		l->bad_chunks++;
+		logf_(l, "chunk %s for device range [%llu, +%u) %s: %s", path,
+		      (unsigned long long)rec->off, rec->len,
+		      r == -ENOENT ? "is missing" : r == -EBADMSG ? "is corrupt" : "cannot be read",
+		      r == -EBADMSG ? blz_store_error() : strerror(-r));
+		return -EIO;
+	}
+	l->store_reads++;
+	l->store_bytes += rec->data_len;
+	blz_cache_put(l->cache, rec->digest, chunk_buf, rec->data_len);
+	*ret = chunk_buf;
+	return 0;
+}
+
+static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	bool refreshed = false;
+	while (len) {
+		struct blz_map_seg segs[SEGS];
+		size_t n = 0;
+		int r = blz_map_lookup(l->map, off, len, segs, SEGS, &n);
+		if (r < 0)
+			return r;
+		if (n == 0)
+			return -EIO;
+		for (size_t i = 0; i < n; i++) {
+			const struct blz_map_seg *s = &segs[i];
+			if (!s->mapped) {
+				/* Another process may have just mapped it: look once more. */
+				if (!refreshed) {
+					refreshed = true;
+					if (blz_map_refresh(l->map) == 0)
+						goto again;
+				}
+				l->unmapped++;
+				return -EIO;
+			}
+			uint8_t *chunk;
+			r = get_chunk(l, &s->rec, &chunk);
+			if (r < 0)
+				return r;
+			/* Bytes past the chunk's data (up to the 4 KiB-rounded record) are zeros. */
+			uint64_t have = s->rec_off < s->rec.data_len ? s->rec.data_len - s->rec_off : 0;
+			uint64_t copy = s->len < have ? s->len : have;
+			memcpy(buf, chunk + s->rec_off, copy);
+			memset(buf + copy, 0, s->len - copy);
+			l->lazy_bytes += s->len;
+			buf += s->len;
+			off += s->len;
+			len -= s->len;
+		}
+again:;
+	}
+	return 0;
+}
+
+static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t off)
+{
+	struct blz_lazy *l = (struct blz_lazy *)b;
+	uint8_t *buf = vbuf;
+	uint64_t len = len32;
+	int r = 0;
+	l->reads++;
+	l->read_bytes += len;
+	while (len && r == 0) {
+		uint64_t n;
+		if (off < l->local_end) {
+			n = l->local_end - off < len ? l->local_end - off : len;
+			/* The image may end before the local region does: zeros after it. */
+			uint64_t in_file = off < l->image_size ? l->image_size - off : 0;
+			uint64_t rd = n < in_file ? n : in_file;
+			if (rd)
+				r = blz_pread_full(l->image_fd, buf, rd, off);
+			memset(buf + rd, 0, n - rd);
+			l->local_bytes += n;
+		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
+			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
+			r = read_lazy(l, buf, n, off);
+		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
+			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
+			r = read_lazy(l, buf, n, off);
+		} else {
+			/* A gap: zeros up to the next region. */
+			uint64_t next = UINT64_MAX;
+			if (l->imp_size && l->imp_off > off)
+				next = l->imp_off;
+			if (l->virt_size && l->virt_off > off && l->virt_off < next)
+				next = l->virt_off;
+			n = next - off < len ? next - off : len;
+			memset(buf, 0, n);
+			l->zero_bytes += n;
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	if (r < 0) {
+		l->errors++;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void lazy_close(struct blz_backend *b)
+{
+	struct blz_lazy *l = (struct blz_lazy *)b;
+	if (l->map)
+		blz_map_close(l->map);
+	if (l->store)
+		blz_store_close(l->store);
+	if (l->cache)
+		blz_cache_free(l->cache);
+	if (l->image_fd >= 0)
+		close(l->image_fd);
+	free(l);
+}
+
+static const struct blz_backend_ops lazy_ops = {
+	.name = "seed",
+	.read = lazy_read,
+	.close = lazy_close,
+};
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *err, size_t errlen)
+{
+	struct blz_lazy *l = blz_xcalloc(1, sizeof(*l));
+	char path[4096], why[256];
+	int r;
+	l->backend.ops = &lazy_ops;
+	l->image_fd = open(o->seed, O_RDONLY | O_CLOEXEC);
+	l->log = o->log;
+	l->log_ctx = o->log_ctx;
+	if (l->image_fd < 0) {
+		r = fail(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
+		goto out;
+	}
+	struct blz_seed_info in;
+	r = blz_seed_inspect(l->image_fd, &in, why, sizeof(why));
+	if (r < 0) {
+		fail(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
+		goto out;
+	}
+	memcpy(l->fsid, in.fsid, 16);
+	l->image_size = in.image_size;
+	l->local_end = in.local_end;
+	l->virt_off = in.virtual_off;
+	l->virt_size = in.virtual_size;
+	l->imp_off = in.import_off;
+	l->imp_size = in.import_size;
+	l->backend.size = in.device_size;
+	blz_seed_info_release(&in);
+	if (l->backend.size % 4096) {
+		r = fail(err, errlen, -EINVAL, "'%s' declares a device size that is not a multiple of 4 KiB", o->seed);
+		goto out;
+	}
+
+	/* The store: created if missing; the server only reads it. */
+	if (o->store_dir)
+		snprintf(path, sizeof(path), "%s", o->store_dir);
+	else
+		snprintf(path, sizeof(path), "%s.store", o->seed);
+	struct stat st;
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		struct blz_store *tmp;
+		r = blz_store_open(path, BLZ_STORE_CREATE, &tmp);
+		if (r < 0) {
+			fail(err, errlen, r, "cannot create the store '%s': %s", path, strerror(-r));
+			goto out;
+		}
+		blz_store_close(tmp);
+	}
+	r = blz_store_open(path, BLZ_STORE_RDONLY, &l->store);
+	if (r < 0) {
+		fail(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
+		goto out;
+	}
+
+	/* The map: created empty if missing, then read-only. */
+	if (o->map_path)
+		snprintf(path, sizeof(path), "%s", o->map_path);
+	else
+		snprintf(path, sizeof(path), "%s.map", o->seed);
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		struct blz_map *tmp;
+		r = blz_map_open(path, l->fsid, BLZ_MAP_CREATE, &tmp, why, sizeof(why));
+		if (r < 0) {
+			fail(err, errlen, r, "cannot create the map '%s': %s", path, why);
+			goto out;
+		}
+		blz_map_close(tmp);
+	}
+	r = blz_map_open(path, l->fsid, BLZ_MAP_READONLY, &l->map, why, sizeof(why));
+	if (r < 0) {
+		fail(err, errlen, r, "cannot use the map '%s': %s", path, why);
+		goto out;
+	}
+	l->dropped = blz_map_dropped_tail(l->map);
+	if (l->virt_size)
+		r = blz_map_set_area(l->map, BLZ_MAP_AREA_VIRTUAL, l->virt_off, l->virt_size);
+	if (r >= 0 && l->imp_size)
+		r = blz_map_set_area(l->map, BLZ_MAP_AREA_IMPORT, l->imp_off, l->imp_size);
+	if (r < 0) {
+		fail(err, errlen, r, "the map '%s' does not fit this seed: %s", path, blz_map_error(l->map));
+		goto out;
+	}
+	l->cache = blz_cache_new(o->cache_bytes ? o->cache_bytes : DEFAULT_CACHE);
+	*ret = l;
+	return 0;
+out:
+	lazy_close(&l->backend);
+	return r < 0 ? r : -EINVAL;
+}
+
+struct blz_backend *blz_lazy_backend(struct blz_lazy *l)
+{
+	return &l->backend;
+}
+
+int blz_lazy_refresh(struct blz_lazy *l)
+{
+	return blz_map_refresh(l->map);
+}
+
+const uint8_t *blz_lazy_fsid(const struct blz_lazy *l)
+{
+	return l->fsid;
+}
+
+uint64_t blz_lazy_dropped_tail(const struct blz_lazy *l)
+{
+	return l->dropped;
+}
+
+void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->reads = l->reads;
+	s->read_bytes = l->read_bytes;
+	s->local_bytes = l->local_bytes;
+	s->lazy_bytes = l->lazy_bytes;
+	s->zero_bytes = l->zero_bytes;
+	s->unmapped = l->unmapped;
+	s->errors = l->errors;
+	s->store_reads = l->store_reads;
+	s->store_bytes = l->store_bytes;
+	s->cache_hits = l->cache_hits;
+	s->bad_chunks = l->bad_chunks;
+	struct blz_map_stats ms;
+	blz_map_stats(l->map, &ms);
+	for (int a = 1; a <= BLZ_MAP_AREA_MAX; a++) {
+		s->map_records += ms.area[a].records;
+		s->mapped_bytes += ms.area[a].mapped_bytes;
+	}
+}

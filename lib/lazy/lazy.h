@@ -1,0 +1,55 @@
+/*
+ * The lazy device: what `blazy serve SEED` serves. A seed image provides the local region;
+ * the map (SEED.map) says which store chunk backs each mapped range of the lazy areas; the
+ * content store (SEED.store/) holds the chunks, verified on every read, behind a bounded
+ * cache. Unmapped lazy bytes fail with EIO; bytes between regions read as zeros. Nothing
+ * unverified is ever returned.
+ *
+ * It implements the server's backend interface (backend/backend.h).
+ */
+#ifndef BLZ_LAZY_LAZY_H
+#define BLZ_LAZY_LAZY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+struct blz_lazy_opts {
+	const char *seed;       /* the seed image */
+	const char *map_path;   /* NULL: SEED.map (created empty if missing) */
+	const char *store_dir;  /* NULL: SEED.store/ (created if missing) */
+	size_t cache_bytes;     /* chunk cache bound; 0: 256 MiB */
+	/* Called for events worth a log line (a corrupt or missing chunk); may be NULL.
+	 * Called from queue threads. */
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
+};
+
+struct blz_lazy_stats {
+	uint64_t reads, read_bytes;       /* requests served and their bytes */
+	uint64_t local_bytes;             /* bytes served from the image */
+	uint64_t lazy_bytes;              /* bytes served from mapped ranges */
+	uint64_t zero_bytes;              /* bytes between regions */
+	uint64_t unmapped;                /* reads that hit an unmapped lazy range (EIO) */
+	uint64_t errors;                  /* reads failed for any reason */
+	uint64_t store_reads, store_bytes; /* chunks fetched from the store and their bytes */
+	uint64_t cache_hits;
+	uint64_t bad_chunks;              /* corrupt or missing chunks met */
+	uint64_t map_records, mapped_bytes; /* the map as last loaded */
+};
+
+struct blz_lazy;
+
+/* Opens everything and checks it belongs together. -errno with a message in err. */
+int blz_lazy_open(const struct blz_lazy_opts *opts, struct blz_lazy **ret, char *err,
+		  size_t errlen);
+/* The backend view (owned by the lazy device; closing it closes the device). */
+struct blz_backend *blz_lazy_backend(struct blz_lazy *l);
+/* Re-reads records other processes appended to the map. */
+int blz_lazy_refresh(struct blz_lazy *l);
+void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *ret);
+const uint8_t *blz_lazy_fsid(const struct blz_lazy *l);
+uint64_t blz_lazy_dropped_tail(const struct blz_lazy *l);
+
+#endif

@@ -1,0 +1,344 @@
+#include "server/control.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fileio.h"
+
+struct blz_ctl_server {
+	int fd;
+	uid_t owner;
+	char path[108];
+	uint64_t ok, rejected;
+};
+
+void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublkb%u.sock", BLZ_RUN_DIR, dev_id);
+}
+
+static void info_path(uint32_t dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublkb%u.info", BLZ_RUN_DIR, dev_id);
+}
+
+int blz_reg_write(const struct blz_reg *reg)
+{
+	if (mkdir(BLZ_RUN_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	char path[128], tmp[160];
+	info_path(reg->dev_id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
+		(unsigned)reg->owner, reg->seed, reg->map, reg->store);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+int blz_reg_read(uint32_t dev_id, struct blz_reg *ret)
+{
+	char path[128], line[4200];
+	info_path(dev_id, path, sizeof(path));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	memset(ret, 0, sizeof(*ret));
+	ret->dev_id = dev_id;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = 0;
+		if (!strcmp(line, "pid"))
+			ret->pid = (pid_t)atoi(eq);
+		else if (!strcmp(line, "owner"))
+			ret->owner = (uid_t)strtoul(eq, NULL, 10);
+		else if (!strcmp(line, "seed"))
+			snprintf(ret->seed, sizeof(ret->seed), "%s", eq);
+		else if (!strcmp(line, "map"))
+			snprintf(ret->map, sizeof(ret->map), "%s", eq);
+		else if (!strcmp(line, "store"))
+			snprintf(ret->store, sizeof(ret->store), "%s", eq);
+	}
+	fclose(f);
+	return ret->pid > 0 && ret->seed[0] ? 0 : -EBADMSG;
+}
+
+void blz_reg_remove(uint32_t dev_id)
+{
+	char path[128];
+	info_path(dev_id, path, sizeof(path));
+	unlink(path);
+	blz_reg_sock_path(dev_id, path, sizeof(path));
+	unlink(path);
+}
+
+int blz_reg_find_seed(const char *seed, struct blz_reg *ret)
+{
+	struct stat want, st;
+	if (stat(seed, &want) < 0)
+		return -errno;
+	DIR *d = opendir(BLZ_RUN_DIR);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int found = 0;
+	while (!found && (de = readdir(d))) {
+		unsigned id;
+		char tail[16];
+		if (sscanf(de->d_name, "ublkb%u.%15s", &id, tail) != 2 || strcmp(tail, "info"))
+			continue;
+		if (blz_reg_read(id, ret) < 0 || kill(ret->pid, 0) < 0)
+			continue;
+		if (stat(ret->seed, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	if (mkdir(BLZ_RUN_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a stale socket of a dead server */
+	/* Anyone may connect; who may talk is decided by peer credentials. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		return -e;
+	}
+	struct blz_ctl_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		unlink(path);
+		return -ENOMEM;
+	}
+	s->fd = fd;
+	s->owner = owner;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	*ret = s;
+	return 0;
+}
+
+int blz_ctl_fd(const struct blz_ctl_server *s)
+{
+	return s->fd;
+}
+
+void blz_ctl_counts(const struct blz_ctl_server *s, uint64_t *ok, uint64_t *rejected)
+{
+	*ok = s->ok;
+	*rejected = s->rejected;
+}
+
+void blz_ctl_close(struct blz_ctl_server *s)
+{
+	if (!s)
+		return;
+	close(s->fd);
+	unlink(s->path);
+	free(s);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line of at most max bytes before the deadline. Returns its length (without the
+ * newline), -E2BIG if too long, -ETIMEDOUT, -EPROTO on EOF without a newline. */
+static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms)
+{
+	size_t got = 0;
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		int left = (int)(deadline - now_ms());
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		ssize_t n = read(fd, buf + got, max - got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPROTO;
+		char *nl = memchr(buf + got, '\n', (size_t)n);
+		got += (size_t)n;
+		if (nl) {
+			*nl = 0;
+			return nl - buf;
+		}
+		if (got == max)
+			return -E2BIG;
+	}
+}
+
+static void reply(int fd, const char *status, const struct blz_buf *payload)
+{
+	/* Best effort with a bounded wait: a client that does not read is dropped. */
+	struct blz_buf out = { 0 };
+	blz_buf_append(&out, status, strlen(status));
+	blz_buf_append(&out, "\n", 1);
+	if (payload && payload->len)
+		blz_buf_append(&out, payload->data, payload->len);
+	size_t off = 0;
+	int64_t deadline = now_ms() + BLZ_CTL_TIMEOUT_MS;
+	while (off < out.len && now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			break;
+		ssize_t n = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	blz_buf_release(&out);
+}
+
+int blz_ctl_serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx)
+{
+	int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != 0 && cred.uid != s->owner)) {
+		char junk[BLZ_CTL_MAX_REQUEST + 1];
+		read_line(c, junk, BLZ_CTL_MAX_REQUEST, 200); /* consume it so the reply arrives */
+		s->rejected++;
+		reply(c, "error: permission denied (only root or the seed's owner)", NULL);
+		close(c);
+		return 0;
+	}
+	char line[BLZ_CTL_MAX_REQUEST + 1];
+	ssize_t n = read_line(c, line, BLZ_CTL_MAX_REQUEST, BLZ_CTL_TIMEOUT_MS);
+	if (n < 0) {
+		s->rejected++;
+		reply(c, n == -E2BIG ? "error: request too long" : n == -ETIMEDOUT
+			 ? "error: request timed out" : "error: malformed request", NULL);
+		close(c);
+		return 0;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (line[i] < 0x20 || line[i] > 0x7e) {
+			s->rejected++;
+			reply(c, "error: malformed request", NULL);
+			close(c);
+			return 0;
+		}
+	}
+	struct blz_buf payload = { 0 };
+	char msg[256] = "";
+	int r = fn(ctx, line, &payload, msg, sizeof(msg));
+	if (r < 0) {
+		char status[300];
+		snprintf(status, sizeof(status), "error: %s", msg[0] ? msg : strerror(-r));
+		s->rejected += r == -EINVAL;
+		s->ok += r != -EINVAL;
+		reply(c, status, NULL);
+	} else {
+		s->ok++;
+		reply(c, "ok", &payload);
+	}
+	blz_buf_release(&payload);
+	close(c);
+	return 0;
+}
+
+int blz_ctl_request(const char *path, const char *verb, char **ret_reply, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	char req[BLZ_CTL_MAX_REQUEST + 2];
+	snprintf(req, sizeof(req), "%s\n", verb);
+	int r = blz_write_full(fd, req, strlen(req));
+	struct blz_buf in = { 0 };
+	char buf[4096];
+	while (r >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ECONNRESET && in.len)
+			break; /* the server closed with our request partly unread: its reply stands */
+		if (n < 0) {
+			r = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		blz_buf_append(&in, buf, (size_t)n);
+	}
+	close(fd);
+	blz_buf_append(&in, "", 1);
+	if (r < 0) {
+		blz_buf_release(&in);
+		return r;
+	}
+	char *text = (char *)in.data;
+	char *nl = strchr(text, '\n');
+	char *payload = nl ? nl + 1 : text + strlen(text);
+	if (nl)
+		*nl = 0;
+	if (strcmp(text, "ok") == 0) {
+		*ret_reply = strdup(payload);
+		r = 0;
+	} else {
+		*ret_reply = strdup(strncmp(text, "error: ", 7) == 0 ? text + 7 : text);
+		r = -EREMOTEIO;
+	}
+	blz_buf_release(&in);
+	return r;
+}

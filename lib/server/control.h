@@ -1,0 +1,62 @@
+/*
+ * The server's control socket and the run-time registry.
+ *
+ * A server serving a seed registers itself in BLZ_RUN_DIR: `ublkbN.sock` (a Unix stream
+ * socket) and `ublkbN.info` (key=value lines: pid, seed, map, store, owner uid), removed when
+ * it stops. Clients (blazy map, status, stop) find a server by device or by seed there.
+ *
+ * Protocol: the client sends one request line (a verb, at most BLZ_CTL_MAX_REQUEST bytes
+ * including the newline) and reads the reply to EOF: a first line "ok" or "error: TEXT",
+ * then an optional payload (JSON for status). Verbs: "status", "map" (re-read the journal),
+ * "stop". The peer's credentials (SO_PEERCRED) must be root or the seed's owner; anything
+ * malformed, oversized, slow or unauthorised is answered with an error and the connection
+ * closed — the server keeps serving.
+ */
+#ifndef BLZ_SERVER_CONTROL_H
+#define BLZ_SERVER_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/strbuf.h"
+
+#define BLZ_RUN_DIR "/run/blazy"
+#define BLZ_CTL_MAX_REQUEST 64
+#define BLZ_CTL_TIMEOUT_MS 2000
+
+struct blz_reg {
+	uint32_t dev_id;
+	pid_t pid;
+	uid_t owner;
+	char seed[4096], map[4096], store[4096];
+};
+
+/* Registry files for device id: paths into buf (size >= 64). */
+void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len);
+int blz_reg_write(const struct blz_reg *reg);
+int blz_reg_read(uint32_t dev_id, struct blz_reg *ret);
+void blz_reg_remove(uint32_t dev_id);
+/* Finds a live server serving the seed at path (same file: st_dev/st_ino). 1 found, 0 not. */
+int blz_reg_find_seed(const char *seed, struct blz_reg *ret);
+
+struct blz_ctl_server;
+
+/* Handler: fills reply (after the status line) and returns 0, or -errno with msg set. */
+typedef int (*blz_ctl_handler)(void *ctx, const char *verb, struct blz_buf *reply,
+			       char *msg, size_t msglen);
+
+int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret);
+int blz_ctl_fd(const struct blz_ctl_server *s);
+/* Accepts and answers one connection (call when the listening fd is readable). Never fails
+ * the server because of a client: returns 0, or -errno only for accept() errors. */
+int blz_ctl_serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx);
+/* Counters: requests answered, rejected (malformed, oversized, unauthorised, timed out). */
+void blz_ctl_counts(const struct blz_ctl_server *s, uint64_t *ok, uint64_t *rejected);
+void blz_ctl_close(struct blz_ctl_server *s); /* also unlinks the socket */
+
+/* Client: sends verb, returns 0 with the payload (NUL-terminated, caller frees) on "ok",
+ * -EREMOTEIO with the server's error text in *ret_reply on "error: ...", or -errno. */
+int blz_ctl_request(const char *path, const char *verb, char **ret_reply, int timeout_ms);
+
+#endif

@@ -1,0 +1,647 @@
+/*
+ * A read-only ublk device: its lifecycle (ADD_DEV, SET_PARAMS, START_DEV, STOP_DEV,
+ * DEL_DEV) and its queues, each served by one thread with its own io_uring.
+ *
+ * A queue thread fetches every tag (FETCH_REQ with the tag's buffer), then loops: take all
+ * available completions, serve each request into its tag's buffer (copy mode: the kernel
+ * copies between the buffer and the request's pages), queue COMMIT_AND_FETCH_REQ with the
+ * result, and submit the whole batch in one io_uring_enter that also waits for the next
+ * completion. A completion of -ENODEV (UBLK_IO_RES_ABORT) retires its tag; the thread ends
+ * when every tag is retired, which STOP_DEV brings about once the disk is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ublk/ublk.h"
+
+enum { ST_READS, ST_READ_BYTES, ST_WRITES, ST_DISCARDS, ST_FLUSHES, ST_OTHERS, ST_ERRORS, ST_N };
+
+struct queue {
+	struct blz_ublk_dev *dev;
+	unsigned q_id;
+	const struct blz_ublk_io_desc *descs; /* mmap of /dev/ublkcN, read-only */
+	size_t descs_len;
+	uint8_t *bufs; /* depth buffers of buf_size bytes */
+	size_t bufs_len;
+	pthread_t thread;
+	bool thread_started, joined;
+	int setup_rc;
+	bool setup_done;
+	unsigned ring_flags;
+	/* Written by the queue thread only, read by anyone. */
+	_Atomic uint64_t stats[ST_N];
+};
+
+struct blz_ublk_dev {
+	struct blz_ublk_dev_config cfg;
+	struct blz_ublk_ctrl *ctrl;
+	struct blz_ublk_dev_info info;
+	uint64_t features;
+	uint32_t buf_size;
+	unsigned nr_queues, depth;
+	int cfd;
+	bool added, stopped;
+	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
+	int stop_rc;
+	struct queue *queues;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned nr_setup_done;
+	atomic_bool stopping;
+	atomic_int error;
+};
+
+#define DEFAULT_DEPTH 64
+#define DEFAULT_MAX_IO (512u << 10)
+#define SETUP_TIMEOUT_MS 30000
+#define JOIN_TIMEOUT_MS 30000
+#define OPEN_RETRY_MS 5000
+#define DEL_TIMEOUT_MS 5000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void deadline_ts(struct timespec *ts, clockid_t clk, unsigned ms)
+{
+	clock_gettime(clk, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static inline void stat_add(struct queue *q, int i, uint64_t v)
+{
+	/* single writer: a relaxed load and store, no locked instruction */
+	uint64_t old = atomic_load_explicit(&q->stats[i], memory_order_relaxed);
+	atomic_store_explicit(&q->stats[i], old + v, memory_order_relaxed);
+}
+
+static void set_error(struct blz_ublk_dev *d, int err)
+{
+	int expected = 0;
+	atomic_compare_exchange_strong(&d->error, &expected, err);
+}
+
+/* ---- the queue thread ---- */
+
+static void prep_io_cmd(struct io_uring_sqe *sqe, const struct blz_ublk_dev *d, int fd,
+			bool fixed, unsigned op, unsigned q_id, unsigned tag, int32_t result,
+			uint64_t addr)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	if (fixed)
+		sqe->flags = IOSQE_FIXED_FILE;
+	if (!d->legacy)
+		sqe->cmd_op = op == BLZ_UBLK_IO_FETCH_REQ ? BLZ_UBLK_U_IO_FETCH_REQ
+							  : BLZ_UBLK_U_IO_COMMIT_AND_FETCH_REQ;
+	else
+		sqe->cmd_op = op;
+	sqe->user_data = tag;
+	struct blz_ublk_io_cmd *cmd = (struct blz_ublk_io_cmd *)sqe->cmd;
+	cmd->q_id = (uint16_t)q_id;
+	cmd->tag = (uint16_t)tag;
+	cmd->result = result;
+	cmd->addr = addr;
+}
+
+static inline uint64_t tag_buf(const struct queue *q, unsigned tag)
+{
+	return (uint64_t)(uintptr_t)(q->bufs + (size_t)tag * q->dev->buf_size);
+}
+
+/* Serves one request; returns the result to commit: bytes for a read, 0, or -errno. */
+static int serve_one(struct queue *q, unsigned tag)
+{
+	struct blz_ublk_dev *d = q->dev;
+	struct blz_ublk_io_desc desc = q->descs[tag];
+	unsigned op = desc.op_flags & 0xff;
+	int r;
+	switch (op) {
+	case BLZ_UBLK_IO_OP_READ: {
+		uint64_t len = (uint64_t)desc.nr_sectors << 9;
+		uint64_t off = desc.start_sector << 9;
+		if (len == 0 || len > d->buf_size) {
+			r = -EIO;
+			break;
+		}
+		r = d->cfg.read(d->cfg.ctx, (void *)(uintptr_t)tag_buf(q, tag), (uint32_t)len, off);
+		if (r == 0) {
+			stat_add(q, ST_READS, 1);
+			stat_add(q, ST_READ_BYTES, len);
+			return (int)len;
+		}
+		if (r > 0)
+			r = -EIO;
+		stat_add(q, ST_READS, 1);
+		break;
+	}
+	case BLZ_UBLK_IO_OP_FLUSH:
+		stat_add(q, ST_FLUSHES, 1);
+		return 0;
+	case BLZ_UBLK_IO_OP_WRITE:
+	case BLZ_UBLK_IO_OP_WRITE_SAME:
+		stat_add(q, ST_WRITES, 1);
+		r = -EROFS;
+		break;
+	case BLZ_UBLK_IO_OP_DISCARD:
+	case BLZ_UBLK_IO_OP_WRITE_ZEROES:
+		stat_add(q, ST_DISCARDS, 1);
+		r = -EROFS;
+		break;
+	default:
+		stat_add(q, ST_OTHERS, 1);
+		r = -EOPNOTSUPP;
+		break;
+	}
+	stat_add(q, ST_ERRORS, 1);
+	return r;
+}
+
+static int ring_init(struct io_uring *ring, unsigned entries, unsigned *ret_flags)
+{
+	static const unsigned tries[] = {
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	int r = -EINVAL;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof(p));
+		p.flags = tries[i];
+		r = io_uring_queue_init_params(entries, ring, &p);
+		if (r == 0) {
+			*ret_flags = tries[i];
+			return 0;
+		}
+		if (r != -EINVAL)
+			return r;
+	}
+	return r;
+}
+
+static void report_setup(struct queue *q, int rc)
+{
+	struct blz_ublk_dev *d = q->dev;
+	pthread_mutex_lock(&d->lock);
+	q->setup_rc = rc;
+	q->setup_done = true;
+	d->nr_setup_done++;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct queue *q = arg;
+	struct blz_ublk_dev *d = q->dev;
+	unsigned depth = d->depth;
+
+	/* Signals belong to the thread that created the device. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+
+	struct io_uring ring;
+	int r = ring_init(&ring, depth, &q->ring_flags);
+	if (r < 0) {
+		report_setup(q, r);
+		return NULL;
+	}
+	int fd = d->cfd;
+	bool fixed = io_uring_register_files(&ring, &d->cfd, 1) == 0;
+	if (fixed)
+		fd = 0;
+
+	for (unsigned tag = 0; tag < depth; tag++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		if (!sqe) { /* the SQ holds at least depth entries */
+			io_uring_queue_exit(&ring);
+			report_setup(q, -ENOSPC);
+			return NULL;
+		}
+		prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_FETCH_REQ, q->q_id, tag, 0,
+			    tag_buf(q, tag));
+	}
+	r = io_uring_submit(&ring);
+	if (r != (int)depth) {
+		/* Fetches that made it stay until STOP_DEV aborts them or the ring closes. */
+		io_uring_queue_exit(&ring);
+		report_setup(q, r < 0 ? r : -EIO);
+		return NULL;
+	}
+	/* A fetch the driver refused has completed at once with an error; nothing else can
+	 * complete before START_DEV. */
+	struct io_uring_cqe *cqe;
+	if (io_uring_peek_cqe(&ring, &cqe) == 0) {
+		r = cqe->res < 0 ? cqe->res : -EPROTO;
+		io_uring_queue_exit(&ring);
+		report_setup(q, r);
+		return NULL;
+	}
+	report_setup(q, 0);
+
+	unsigned live = depth;
+	int err = 0;
+	while (live > 0) {
+		r = io_uring_submit_and_wait(&ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
+			err = r;
+			break;
+		}
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			n++;
+			unsigned tag = (unsigned)cqe->user_data;
+			int res = cqe->res;
+			if (tag >= depth)
+				continue;
+			if (res == BLZ_UBLK_IO_RES_OK) {
+				int result = serve_one(q, tag);
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+				if (!sqe) {
+					io_uring_submit(&ring);
+					sqe = io_uring_get_sqe(&ring);
+				}
+				if (!sqe) { /* cannot happen: one SQE per tag at most */
+					err = -ENOSPC;
+					live--;
+					continue;
+				}
+				prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ,
+					    q->q_id, tag, result, tag_buf(q, tag));
+			} else {
+				/* -ENODEV: the device is going away; anything else: this
+				 * tag's command was refused. Either way it is not fetched
+				 * again. */
+				if (res != -ENODEV) {
+					stat_add(q, ST_ERRORS, 1);
+					if (!err)
+						err = res < 0 ? res : -EPROTO;
+					if (!atomic_load(&d->stopping))
+						set_error(d, err);
+				}
+				live--;
+			}
+		}
+		io_uring_cq_advance(&ring, n);
+	}
+	if (live == 0 && !atomic_load(&d->stopping) && !err)
+		err = -ENODEV; /* stopped by someone else */
+	if (err && !atomic_load(&d->stopping))
+		set_error(d, err);
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+/* ---- the device ---- */
+
+static unsigned default_queues(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > 4 ? 4 : (unsigned)n;
+}
+
+static int open_char_dev(uint32_t id, int *ret_fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	uint64_t deadline = now_ms() + OPEN_RETRY_MS;
+	for (;;) {
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		int r = -errno;
+		/* devtmpfs or udev may not have the node yet; udev may hold it open briefly */
+		if ((r != -ENOENT && r != -EBUSY && r != -ENXIO) || now_ms() >= deadline)
+			return r;
+		usleep(20000);
+	}
+}
+
+static bool char_dev_present(uint32_t id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	if (access("/sys/class/ublk-char", F_OK) == 0)
+		snprintf(path, sizeof(path), "/sys/class/ublk-char/ublkc%u", id);
+	return access(path, F_OK) == 0;
+}
+
+static void unmap_queues(struct blz_ublk_dev *d)
+{
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		if (q->thread_started && !q->joined)
+			continue; /* still running: leave its memory alone */
+		if (q->descs)
+			munmap((void *)q->descs, q->descs_len);
+		if (q->bufs)
+			munmap(q->bufs, q->bufs_len);
+		q->descs = NULL;
+		q->bufs = NULL;
+	}
+}
+
+int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret)
+{
+	unsigned lbs_shift = cfg->logical_bs_shift ? cfg->logical_bs_shift : 12;
+	unsigned depth = cfg->depth ? cfg->depth : DEFAULT_DEPTH;
+	unsigned nrq = cfg->nr_queues ? cfg->nr_queues : default_queues();
+	uint32_t max_io = cfg->max_io_bytes ? cfg->max_io_bytes : DEFAULT_MAX_IO;
+	if (!cfg->read || lbs_shift < 9 || lbs_shift > 12 || depth > BLZ_UBLK_MAX_QUEUE_DEPTH ||
+	    nrq > BLZ_UBLK_MAX_NR_QUEUES || cfg->size == 0 ||
+	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096)
+		return -EINVAL;
+
+	struct blz_ublk_dev *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->cfg = *cfg;
+	d->cfd = -1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	int r = blz_ublk_ctrl_open(&d->ctrl);
+	if (r < 0)
+		goto fail;
+	if (blz_ublk_ctrl_get_features(d->ctrl, &d->features) < 0)
+		d->features = 0;
+
+	struct blz_ublk_dev_info *info = &d->info;
+	info->nr_hw_queues = (uint16_t)nrq;
+	info->queue_depth = (uint16_t)depth;
+	info->max_io_buf_bytes = max_io;
+	info->dev_id = UINT32_MAX;
+	info->ublksrv_flags = BLZ_UBLK_SRV_MAGIC | (uint64_t)(uint32_t)getpid();
+	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
+	if (r < 0)
+		goto fail;
+	d->added = true;
+	d->legacy = blz_ublk_ctrl_legacy(d->ctrl);
+	/* What the kernel granted: queues capped at the CPU count, the buffer size rounded
+	 * down to a page, unknown flags cleared. */
+	if (info->nr_hw_queues == 0 || info->queue_depth == 0 || info->max_io_buf_bytes < 4096) {
+		r = -EPROTO;
+		goto fail;
+	}
+	d->nr_queues = info->nr_hw_queues;
+	d->depth = info->queue_depth;
+	d->buf_size = info->max_io_buf_bytes;
+
+	struct blz_ublk_params p;
+	memset(&p, 0, sizeof(p));
+	p.len = offsetof(struct blz_ublk_params, devt);
+	p.types = BLZ_UBLK_PARAM_TYPE_BASIC;
+	p.basic.attrs = BLZ_UBLK_ATTR_READ_ONLY;
+	p.basic.logical_bs_shift = (uint8_t)lbs_shift;
+	p.basic.physical_bs_shift = 12;
+	p.basic.io_min_shift = (uint8_t)lbs_shift;
+	p.basic.io_opt_shift = 12;
+	p.basic.max_sectors = d->buf_size >> 9;
+	p.basic.dev_sectors = cfg->size >> 9;
+	r = blz_ublk_ctrl_set_params(d->ctrl, info->dev_id, &p);
+	if (r < 0)
+		goto fail;
+
+	r = open_char_dev(info->dev_id, &d->cfd);
+	if (r < 0)
+		goto fail;
+
+	d->queues = calloc(d->nr_queues, sizeof(*d->queues));
+	if (!d->queues) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		q->dev = d;
+		q->q_id = i;
+		size_t descs = (size_t)d->depth * sizeof(struct blz_ublk_io_desc);
+		q->descs_len = (descs + page - 1) / page * page;
+		void *m = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE, d->cfd,
+			       (off_t)blz_ublk_desc_offset(i, page));
+		if (m == MAP_FAILED) {
+			r = -errno;
+			goto fail;
+		}
+		q->descs = m;
+		q->bufs_len = (size_t)d->depth * d->buf_size;
+		m = mmap(NULL, q->bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		if (m == MAP_FAILED) {
+			r = -errno;
+			goto fail;
+		}
+		q->bufs = m;
+	}
+	*ret = d;
+	return 0;
+
+fail:
+	if (d->queues)
+		unmap_queues(d);
+	if (d->cfd >= 0)
+		close(d->cfd);
+	if (d->added)
+		blz_ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
+	blz_ublk_ctrl_close(d->ctrl);
+	free(d->queues);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	return r;
+}
+
+int blz_ublk_dev_start(struct blz_ublk_dev *d)
+{
+	if (d->stopped)
+		return -ESHUTDOWN;
+	int r = 0;
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		r = -pthread_create(&q->thread, NULL, queue_thread, q);
+		if (r < 0) {
+			report_setup(q, r); /* counts as set up (failed) */
+			break;
+		}
+		q->thread_started = true;
+	}
+	/* START_DEV blocks until every tag has a fetch outstanding: send it only once every
+	 * queue thread has submitted all of its fetches. */
+	struct timespec ts;
+	deadline_ts(&ts, CLOCK_MONOTONIC, SETUP_TIMEOUT_MS);
+	pthread_mutex_lock(&d->lock);
+	unsigned want = 0;
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		want += d->queues[i].thread_started || d->queues[i].setup_done;
+	while (d->nr_setup_done < want) {
+		int w = pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+		if (w == ETIMEDOUT) {
+			if (!r)
+				r = -ETIMEDOUT;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < d->nr_queues && !r; i++)
+		if (d->queues[i].setup_done && d->queues[i].setup_rc < 0)
+			r = d->queues[i].setup_rc;
+	pthread_mutex_unlock(&d->lock);
+
+	if (!r)
+		r = blz_ublk_ctrl_start_dev(d->ctrl, d->info.dev_id, getpid());
+	if (r < 0) {
+		blz_ublk_dev_stop(d);
+		return r;
+	}
+	return 0;
+}
+
+int blz_ublk_dev_stop(struct blz_ublk_dev *d)
+{
+	if (!d)
+		return 0;
+	if (d->stopped)
+		return d->stop_rc;
+	atomic_store(&d->stopping, true);
+	int rc = 0, r;
+	bool any_thread = false;
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		any_thread |= d->queues[i].thread_started;
+	/* STOP_DEV removes the disk once its I/O drains (the queues keep serving meanwhile),
+	 * then aborts every fetch: each thread sees -ENODEV for all its tags and ends. It also
+	 * aborts the fetches of a device that never started. */
+	if (d->added && any_thread) {
+		r = blz_ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
+		if (r < 0 && !rc)
+			rc = r;
+	}
+	struct timespec ts;
+	deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
+	bool all_joined = true;
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		if (!q->thread_started || q->joined)
+			continue;
+		r = pthread_timedjoin_np(q->thread, NULL, &ts);
+		if (r == 0) {
+			q->joined = true;
+		} else {
+			all_joined = false;
+			if (!rc)
+				rc = -r;
+		}
+	}
+	unmap_queues(d);
+	if (all_joined && d->cfd >= 0) {
+		close(d->cfd);
+		d->cfd = -1;
+	}
+	if (d->added) {
+		/* DEL_DEV returns at once unless someone still holds the disk open: then it
+		 * waits for the last close. The deletion is done by then; do not wait long. */
+		blz_ublk_ctrl_set_timeout(d->ctrl, DEL_TIMEOUT_MS);
+		r = blz_ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
+		blz_ublk_ctrl_set_timeout(d->ctrl, 0);
+		if (r == -ETIMEDOUT && !char_dev_present(d->info.dev_id))
+			r = -EBUSY;
+		if (r < 0 && r != -ENODEV && !rc)
+			rc = r;
+		d->added = false;
+	}
+	d->stopped = true;
+	d->stop_rc = rc;
+	return rc;
+}
+
+void blz_ublk_dev_free(struct blz_ublk_dev *d)
+{
+	if (!d)
+		return;
+	blz_ublk_dev_stop(d);
+	bool all_joined = true;
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		if (d->queues[i].thread_started && !d->queues[i].joined)
+			all_joined = false;
+	if (!all_joined)
+		return; /* a thread still uses d: leak it rather than free it under the thread */
+	blz_ublk_ctrl_close(d->ctrl);
+	free(d->queues);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+uint32_t blz_ublk_dev_id(const struct blz_ublk_dev *d)
+{
+	return d->info.dev_id;
+}
+
+const struct blz_ublk_dev_info *blz_ublk_dev_info(const struct blz_ublk_dev *d)
+{
+	return &d->info;
+}
+
+uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d)
+{
+	return d->features;
+}
+
+bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d)
+{
+	return d->legacy;
+}
+
+unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d)
+{
+	return d->nr_queues ? d->queues[0].ring_flags : 0;
+}
+
+int blz_ublk_dev_error(const struct blz_ublk_dev *d)
+{
+	return atomic_load(&((struct blz_ublk_dev *)d)->error);
+}
+
+int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned qi, struct blz_ublk_qstats *ret)
+{
+	if (qi >= d->nr_queues)
+		return -EINVAL;
+	struct queue *q = &d->queues[qi];
+	ret->reads = atomic_load_explicit(&q->stats[ST_READS], memory_order_relaxed);
+	ret->read_bytes = atomic_load_explicit(&q->stats[ST_READ_BYTES], memory_order_relaxed);
+	ret->writes = atomic_load_explicit(&q->stats[ST_WRITES], memory_order_relaxed);
+	ret->discards = atomic_load_explicit(&q->stats[ST_DISCARDS], memory_order_relaxed);
+	ret->flushes = atomic_load_explicit(&q->stats[ST_FLUSHES], memory_order_relaxed);
+	ret->others = atomic_load_explicit(&q->stats[ST_OTHERS], memory_order_relaxed);
+	ret->errors = atomic_load_explicit(&q->stats[ST_ERRORS], memory_order_relaxed);
+	return 0;
+}

@@ -1,0 +1,165 @@
+/*
+ * A hand-written ublk client: control commands on /dev/ublk-control and a read-only block
+ * device served by one thread and one io_uring per queue (no libublksrv).
+ *
+ * Control: blz_ublk_ctrl_* send one command each on an SQE128 ring and wait for its
+ * completion with a timeout; ioctl-encoded opcodes on kernels >= 6.4, legacy ones before.
+ * Serving: blz_ublk_dev_create() adds a device (ADD_DEV, SET_PARAMS), blz_ublk_dev_start()
+ * starts the queue threads and then START_DEV, blz_ublk_dev_stop() takes it all down again
+ * (STOP_DEV, join, DEL_DEV). Reads are answered by a callback; writes, discards and write
+ * zeroes fail with EROFS, flushes succeed.
+ *
+ * All functions return 0 (or a count) or -errno and never print.
+ */
+#ifndef BLZ_UBLK_UBLK_H
+#define BLZ_UBLK_UBLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ublk/ublk_abi.h"
+
+#define BLZ_UBLK_CONTROL_PATH "/dev/ublk-control"
+
+/* Default bound on one control command's wait (START_DEV and STOP_DEV get longer). */
+#define BLZ_UBLK_CTRL_TIMEOUT_MS 30000
+
+/*
+ * ublksrv_flags is the server's own field of the device info: the kernel stores it at
+ * ADD_DEV and returns it with GET_DEV_INFO. blazy keeps a marker and its server's pid
+ * there, so `blazy list` and `blazy stop` can name the server even after the kernel has
+ * forgotten it (ublksrv_pid is -1 once a device is dead).
+ */
+#define BLZ_UBLK_SRV_MAGIC 0x424c5a5900000000ULL /* "BLZY" in the high 32 bits */
+#define BLZ_UBLK_SRV_MAGIC_MASK 0xffffffff00000000ULL
+
+/* ---- control ---- */
+
+struct blz_ublk_ctrl;
+
+/* Opens /dev/ublk-control (-ENOENT when ublk_drv is not loaded) and sets up its ring.
+ * The opcode style follows the kernel version; the environment variable
+ * BLAZY_UBLK_OPCODES=legacy|encoded forces one (a test hook: kernels built with
+ * CONFIG_BLKDEV_UBLK_LEGACY_OPCODES accept both). */
+int blz_ublk_ctrl_open(struct blz_ublk_ctrl **ret);
+void blz_ublk_ctrl_close(struct blz_ublk_ctrl *c);
+
+/* Bound on each later command's wait, in milliseconds (0 = the default). */
+void blz_ublk_ctrl_set_timeout(struct blz_ublk_ctrl *c, unsigned ms);
+/* True when the legacy (raw number) opcodes are in use. */
+bool blz_ublk_ctrl_legacy(const struct blz_ublk_ctrl *c);
+/* The running kernel's version as major * 1000 + minor (6.12 -> 6012). */
+int blz_ublk_ctrl_kernel_version(const struct blz_ublk_ctrl *c);
+/* GET_FEATURES: the driver's flag mask. -EOPNOTSUPP before 6.5. */
+int blz_ublk_ctrl_get_features(struct blz_ublk_ctrl *c, uint64_t *ret);
+
+/* ADD_DEV: info is sent and replaced by what the kernel returns (capped queues, rounded
+ * max_io_buf_bytes, the device id when dev_id was UINT32_MAX, the flags it accepted). */
+int blz_ublk_ctrl_add_dev(struct blz_ublk_ctrl *c, struct blz_ublk_dev_info *info);
+int blz_ublk_ctrl_set_params(struct blz_ublk_ctrl *c, uint32_t id, const struct blz_ublk_params *p);
+int blz_ublk_ctrl_get_params(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_params *ret);
+int blz_ublk_ctrl_get_info(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_dev_info *ret);
+/* START_DEV with the serving process's pid. Every queue must have all its fetches
+ * outstanding (it blocks until then, and then scans partitions through the queues). */
+int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
+/* STOP_DEV: removes the disk once in-flight I/O drains, then aborts the fetches. */
+int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
+/* DEL_DEV: removes the character device; the kernel waits until the last reference to
+ * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens). */
+int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id);
+
+/* ---- enumeration and status ---- */
+
+/* Ids of every ublk device (from /sys/class/ublk-char, else /dev/ublkc*), ascending.
+ * *ret_ids is malloc'ed (NULL when there are none). */
+int blz_ublk_list_ids(uint32_t **ret_ids, size_t *ret_n);
+
+struct blz_ublk_status {
+	uint32_t id;
+	uint16_t nr_queues, depth;
+	int state;           /* BLZ_UBLK_S_* */
+	uint64_t size;       /* bytes; 0 when the device has no parameters */
+	uint32_t max_io_buf_bytes;
+	uint64_t flags;
+	pid_t kernel_pid;    /* ublksrv_pid as the kernel reports it (-1 or 0: none) */
+	pid_t server_pid;    /* the server blazy recorded, else kernel_pid; 0 when unknown */
+	bool by_blazy;       /* created by a blazy server */
+};
+int blz_ublk_status(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_status *ret);
+const char *blz_ublk_state_name(int state); /* "dead", "live", "quiesced", "fail-io" */
+
+/* Parses "/dev/ublkbN", "ublkbN", "/dev/ublkcN", "ublkcN" or "N". -EINVAL otherwise. */
+int blz_ublk_parse_dev(const char *s, uint32_t *ret_id);
+
+/* True when pid names a running process (not a zombie). */
+bool blz_ublk_pid_alive(pid_t pid);
+/* Whether a device's server still runs: the kernel's pid when it has one, else the pid
+ * blazy recorded, provided that process is still a blazy (not a recycled pid). */
+bool blz_ublk_server_alive(const struct blz_ublk_status *s);
+
+/* Parses "MAJOR.MINOR..." of a kernel release into major * 1000 + minor; -EINVAL. */
+int blz_ublk_parse_kernel_version(const char *release);
+
+/* The mmap offset of queue q's descriptor array on /dev/ublkcN: the stride is the size
+ * of a maximum-depth array rounded up to a page, whatever the real depth. */
+uint64_t blz_ublk_desc_offset(unsigned q, size_t page_size);
+
+/* ---- serving ---- */
+
+/* Answers a read of len bytes at off into buf: 0 or -errno. Called concurrently from
+ * every queue thread. */
+typedef int (*blz_ublk_read_fn)(void *ctx, void *buf, uint32_t len, uint64_t off);
+
+struct blz_ublk_dev_config {
+	uint64_t size;             /* bytes, a multiple of the logical block size */
+	unsigned nr_queues;        /* 0: min(online CPUs, 4) */
+	unsigned depth;            /* 0: 64; at most 4096 */
+	unsigned logical_bs_shift; /* 0: 12 (4096); 9..12 */
+	uint32_t max_io_bytes;     /* 0: 512 KiB; largest request (and per-tag buffer) */
+	blz_ublk_read_fn read;
+	void *ctx;
+};
+
+struct blz_ublk_qstats {
+	uint64_t reads, read_bytes;
+	uint64_t writes;   /* rejected with EROFS (write, write same) */
+	uint64_t discards; /* rejected with EROFS (discard, write zeroes) */
+	uint64_t flushes;
+	uint64_t others;   /* unknown operations, rejected */
+	uint64_t errors;   /* requests completed with an error (read failures included) */
+};
+
+struct blz_ublk_dev;
+
+/* ADD_DEV (reading back what the kernel granted), SET_PARAMS (read-only, the size, the
+ * block sizes, max_sectors from max_io_buf_bytes), opens /dev/ublkcN (retrying while udev
+ * holds it) and maps the queues' descriptors. On failure nothing is left behind. */
+int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret);
+/* Starts one thread per queue, waits until each has every fetch submitted, then
+ * START_DEV. On failure the device is stopped (but not freed: call blz_ublk_dev_free). */
+int blz_ublk_dev_start(struct blz_ublk_dev *d);
+/* STOP_DEV (queues serve until it returns), joins the threads, closes the rings, unmaps,
+ * closes /dev/ublkcN, DEL_DEV. Idempotent; returns the first error. -EBUSY: the device is
+ * deleted (no block or character device left) but its disk is still open somewhere; the
+ * kernel frees its number on the last close. */
+int blz_ublk_dev_stop(struct blz_ublk_dev *d);
+/* Stops the device if needed and frees d. Accepts NULL. */
+void blz_ublk_dev_free(struct blz_ublk_dev *d);
+
+uint32_t blz_ublk_dev_id(const struct blz_ublk_dev *d);
+/* The device info the kernel returned at ADD_DEV. */
+const struct blz_ublk_dev_info *blz_ublk_dev_info(const struct blz_ublk_dev *d);
+/* The features mask (0 when GET_FEATURES is missing) and opcode style used. */
+uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
+bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
+/* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
+unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
+/* A queue thread ended on its own (ring error) or every tag was aborted: the device no
+ * longer serves. The first such error, or 0. */
+int blz_ublk_dev_error(const struct blz_ublk_dev *d);
+/* Counters of queue q, readable at any time while the device runs. */
+int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned q, struct blz_ublk_qstats *ret);
+
+#endif
