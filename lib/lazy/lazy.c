@@ -193,17 +193,6 @@ static const struct blz_backend_ops lazy_ops = {
 	.close = lazy_close,
 };
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *err, size_t errlen)
 {
 	struct blz_lazy *l = blz_xcalloc(1, sizeof(*l));
@@ -214,13 +203,13 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 	l->log = o->log;
 	l->log_ctx = o->log_ctx;
 	if (l->image_fd < 0) {
-		r = fail(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
+		r = blz_errf(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
 		goto out;
 	}
 	struct blz_seed_info in;
 	r = blz_seed_inspect(l->image_fd, &in, why, sizeof(why));
 	if (r < 0) {
-		fail(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
+		blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
 		goto out;
 	}
 	memcpy(l->fsid, in.fsid, 16);
@@ -233,7 +222,7 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 	l->backend.size = in.device_size;
 	blz_seed_info_release(&in);
 	if (l->backend.size % 4096) {
-		r = fail(err, errlen, -EINVAL, "'%s' declares a device size that is not a multiple of 4 KiB", o->seed);
+		r = blz_errf(err, errlen, -EINVAL, "'%s' declares a device size that is not a multiple of 4 KiB", o->seed);
 		goto out;
 	}
 
@@ -247,14 +236,14 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 		struct blz_store *tmp;
 		r = blz_store_open(path, BLZ_STORE_CREATE, &tmp);
 		if (r < 0) {
-			fail(err, errlen, r, "cannot create the store '%s': %s", path, strerror(-r));
+			blz_errf(err, errlen, r, "cannot create the store '%s': %s", path, strerror(-r));
 			goto out;
 		}
 		blz_store_close(tmp);
 	}
 	r = blz_store_open(path, BLZ_STORE_RDONLY, &l->store);
 	if (r < 0) {
-		fail(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
+		blz_errf(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
 		goto out;
 	}
 
@@ -267,14 +256,14 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 		struct blz_map *tmp;
 		r = blz_map_open(path, l->fsid, BLZ_MAP_CREATE, &tmp, why, sizeof(why));
 		if (r < 0) {
-			fail(err, errlen, r, "cannot create the map '%s': %s", path, why);
+			blz_errf(err, errlen, r, "cannot create the map '%s': %s", path, why);
 			goto out;
 		}
 		blz_map_close(tmp);
 	}
 	r = blz_map_open(path, l->fsid, BLZ_MAP_READONLY, &l->map, why, sizeof(why));
 	if (r < 0) {
-		fail(err, errlen, r, "cannot use the map '%s': %s", path, why);
+		blz_errf(err, errlen, r, "cannot use the map '%s': %s", path, why);
 		goto out;
 	}
 	l->dropped = blz_map_dropped_tail(l->map);
@@ -283,7 +272,7 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 	if (r >= 0 && l->imp_size)
 		r = blz_map_set_area(l->map, BLZ_MAP_AREA_IMPORT, l->imp_off, l->imp_size);
 	if (r < 0) {
-		fail(err, errlen, r, "the map '%s' does not fit this seed: %s", path, blz_map_error(l->map));
+		blz_errf(err, errlen, r, "the map '%s' does not fit this seed: %s", path, blz_map_error(l->map));
 		goto out;
 	}
 	l->cache = blz_cache_new(o->cache_bytes ? o->cache_bytes : DEFAULT_CACHE);

@@ -22,17 +22,6 @@ struct blz_mapper {
 	uint8_t *buf;
 };
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 void blz_mapper_close(struct blz_mapper *m)
 {
 	if (!m)
@@ -54,17 +43,17 @@ int blz_mapper_open(const struct blz_lazy_opts *o, struct blz_mapper **ret, char
 	int r;
 	int fd = open(o->seed, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		r = fail(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
+		r = blz_errf(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
 		goto out;
 	}
 	r = blz_seed_inspect(fd, &in, why, sizeof(why));
 	close(fd);
 	if (r < 0) {
-		fail(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
+		blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
 		goto out;
 	}
 	if (!in.virtual_size) {
-		r = fail(err, errlen, -EINVAL, "'%s' has no virtual area (made with --virtual-size 0)",
+		r = blz_errf(err, errlen, -EINVAL, "'%s' has no virtual area (made with --virtual-size 0)",
 			 o->seed);
 		goto out;
 	}
@@ -73,21 +62,21 @@ int blz_mapper_open(const struct blz_lazy_opts *o, struct blz_mapper **ret, char
 		 o->store_dir ? "" : ".store");
 	r = blz_store_open(path, BLZ_STORE_CREATE, &m->store);
 	if (r < 0) {
-		fail(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
+		blz_errf(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s%s", o->map_path ? o->map_path : o->seed,
 		 o->map_path ? "" : ".map");
 	r = blz_map_open(path, in.fsid, BLZ_MAP_CREATE, &m->map, why, sizeof(why));
 	if (r < 0) {
-		fail(err, errlen, r, "cannot open the map '%s': %s", path, why);
+		blz_errf(err, errlen, r, "cannot open the map '%s': %s", path, why);
 		goto out;
 	}
 	r = blz_map_set_area(m->map, BLZ_MAP_AREA_VIRTUAL, in.virtual_off, in.virtual_size);
 	if (r >= 0 && in.import_size)
 		r = blz_map_set_area(m->map, BLZ_MAP_AREA_IMPORT, in.import_off, in.import_size);
 	if (r < 0) {
-		fail(err, errlen, r, "the map '%s' does not fit this seed: %s", path,
+		blz_errf(err, errlen, r, "the map '%s' does not fit this seed: %s", path,
 		     blz_map_error(m->map));
 		goto out;
 	}
@@ -110,7 +99,7 @@ int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_ma
 	for (;;) {
 		ssize_t n = blz_read_full(fd, m->buf, BLZ_MAP_CHUNK);
 		if (n < 0) {
-			r = fail(err, errlen, (int)n, "cannot read '%s': %s", name, strerror((int)-n));
+			r = blz_errf(err, errlen, (int)n, "cannot read '%s': %s", name, strerror((int)-n));
 			goto out;
 		}
 		if (n == 0)
@@ -118,7 +107,7 @@ int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_ma
 		struct blz_map_rec rec = { .len = (uint32_t)((n + 4095) & ~4095), .data_len = (uint32_t)n };
 		r = blz_store_put(m->store, m->buf, (size_t)n, rec.digest);
 		if (r < 0) {
-			fail(err, errlen, r, "cannot store a chunk of '%s': %s", name, strerror(-r));
+			blz_errf(err, errlen, r, "cannot store a chunk of '%s': %s", name, strerror(-r));
 			goto out;
 		}
 		vec_push(&recs, rec);
@@ -131,7 +120,7 @@ int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_ma
 	if (recs.len) {
 		r = blz_map_append_alloc(m->map, BLZ_MAP_AREA_VIRTUAL, recs.v, recs.len);
 		if (r < 0) {
-			fail(err, errlen, r, "cannot map '%s': %s", name,
+			blz_errf(err, errlen, r, "cannot map '%s': %s", name,
 			     r == -ENOSPC ? "the virtual area is full" : blz_map_error(m->map));
 			goto out;
 		}
@@ -140,7 +129,7 @@ int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_ma
 		/* An empty file takes no address space: report where it would start. */
 		r = blz_map_alloc(m->map, BLZ_MAP_AREA_VIRTUAL, 4096, &ret->device_off);
 		if (r < 0) {
-			fail(err, errlen, r, "cannot map '%s': %s", name, blz_map_error(m->map));
+			blz_errf(err, errlen, r, "cannot map '%s': %s", name, blz_map_error(m->map));
 			goto out;
 		}
 	}

@@ -24,6 +24,11 @@ void blz_buf_append(struct blz_buf *b, const void *p, size_t n);
 void *blz_buf_grow(struct blz_buf *b, size_t n);
 void blz_buf_release(struct blz_buf *b);
 
+/* Formats a message into err (errlen bytes) and returns r: for library functions that
+ * return -errno and leave the detail in a caller's buffer. */
+int blz_errf(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* VEC(type) name; vec_push(&name, v); name.len, name.v[i]; vec_release(&name). */
 #define VEC(T) struct { T *v; size_t len, cap; }
 #define vec_reserve(vp, n) do { \
