@@ -33,10 +33,21 @@ static void info_path(uint32_t dev_id, char *buf, size_t len)
 	snprintf(buf, len, "%s/ublkb%u.info", BLZ_RUN_DIR, dev_id);
 }
 
-int blz_reg_write(const struct blz_reg *reg)
+/* BLZ_RUN_DIR, searchable by everyone whatever the umask (owners of seeds talk to servers). */
+static int make_run_dir(void)
 {
 	if (mkdir(BLZ_RUN_DIR, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	if (chmod(BLZ_RUN_DIR, 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+int blz_reg_write(const struct blz_reg *reg)
+{
+	int r = make_run_dir();
+	if (r < 0)
+		return r;
 	char path[128], tmp[160];
 	info_path(reg->dev_id, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -121,8 +132,9 @@ int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	if (mkdir(BLZ_RUN_DIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	int r = make_run_dir();
+	if (r < 0)
+		return r;
 	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)

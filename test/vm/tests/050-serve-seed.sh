@@ -81,14 +81,34 @@ st=$(blazy status --json "$dev")
 echo "$st"
 check "status counts lazy bytes" sh -c "echo '$st' | grep -q '\"lazy_bytes\":[1-9]'"
 check "status counts the unmapped read" sh -c "echo '$st' | grep -q '\"unmapped\":[1-9]'"
+# The control socket: malformed, oversized and unauthorised requests are refused and the
+# server keeps serving.
+sock=/run/blazy/ublkb$n.sock
+chmod 755 / /run # as on a real system (the initramfs makes / root-only)
+check "the control socket exists" [ -S "$sock" ]
+check "an oversized request is refused" sh -c "ctlpoke $sock @5000 | grep -q 'error: request too long'"
+check "a binary request is refused" sh -c "ctlpoke $sock 7374000175730a | grep -q 'error: malformed request'"
+check "an unknown request is refused" sh -c "ctlpoke $sock 66726f620a | grep -q 'error: unknown request'"
+ctlpoke --uid 4242 "$sock" 7374617475730a >"$W/poke" 2>&1; cat "$W/poke"
+check "another user is refused" grep -q "permission denied" "$W/poke"
+check "a request without a newline times out" sh -c "ctlpoke $sock =status | grep -q 'error: request timed out'"
+range "$dev" "$d1" 3150000 "$W/r1"
+check "the server still serves after bad requests" cmp "$W/r1" "$W/m1"
+st=$(blazy status --json "$dev")
+check "status counts the rejected requests" sh -c "echo '$st' | grep -q '\"control_rejected\":[4-9]'"
 check "blazy status prints a summary" sh -c "blazy status $dev | grep -q 'map:.*2 records\\|map:.*[0-9] records'"
 
 # Immutability: a clean restart, then kill -9.
 check "blazy stop" blazy stop "$dev"
 check "device gone after stop" wait_until 10 dev_gone "$n"
+chown 4242 "$W/seed.img" # the seed's owner may talk to its server
 serve_bg --log "$W/serve.log" "$W/seed.img"
 range "$dev" "$d1" 3150000 "$W/r1"
 check "m1 identical after a restart" cmp "$W/r1" "$W/m1"
+sock=/run/blazy/ublkb$(dev_id "$dev").sock
+check "the seed's owner may ask for status" sh -c "ctlpoke --uid 4242 $sock 7374617475730a | grep -q '^ok'"
+check "another user still may not" sh -c "ctlpoke --uid 4343 $sock 7374617475730a | grep -q 'permission denied'"
+chown 0 "$W/seed.img"
 pid=$(list_pid "$(dev_id "$dev")")
 kill -KILL "$pid"
 wait_until 10 sh -c "! [ -d /proc/$pid ]"
@@ -123,5 +143,6 @@ check "m2 is unaffected" cmp "$W/r2" "$W/m2"
 range "$dev" 0 "$lend" "$W/dev-local"
 check "the local region is unaffected" cmp "$W/dev-local" "$W/img-local"
 check "blazy stop" blazy stop "$dev"
+check "nothing is left in /run/blazy" [ -z "$(ls /run/blazy 2>/dev/null)" ]
 cat "$W/serve.log"
 finish
