@@ -89,6 +89,13 @@ nothing_left
 run_mustfail_msg "lie.tar: unexpected end of archive in 'd/file'" "$BLAZY" mkseed -q --tar "$TEST_DIR/lie.tar" "$out/s.img"
 nothing_left
 
+# Unsupported archive members: GNU sparse files ('S' entries), named in the message.
+truncate -s 8M "$t/sparse"
+echo tail >>"$t/sparse"
+tar --sparse --format=gnu -C "$t" -cf "$TEST_DIR/sparse.tar" sparse
+run_mustfail_msg "sparse.tar: .*sparse.*not supported" "$BLAZY" mkseed -q --tar "$TEST_DIR/sparse.tar" "$out/s.img"
+nothing_left
+
 # The reserved name, unsupported sizes, an existing output.
 mkdir -p "$TEST_DIR/res/.blazy"
 run_mustfail_msg "\\.blazy" "$BLAZY" mkseed -q --rootdir "$TEST_DIR/res" "$out/s.img"
