@@ -29,6 +29,13 @@ const struct blz_cmd blz_commands[] = {
 	  "  -f, --force          replace OUTPUT if it exists\n"
 	  "  -q, --quiet          no progress and no summary\n"
 	  "  --json               print the summary as JSON\n"
+	  "  --lazy               keep file data out of the image: regular files above 2 KiB go\n"
+	  "                       to the content store (SHA-256-named zstd chunks, deduplicated)\n"
+	  "                       at addresses of the import area, with btrfs data checksums in\n"
+	  "                       the seed (the kernel verifies every lazy byte); the map of the\n"
+	  "                       import area is written to OUTPUT.map. 'blazy serve' serves it\n"
+	  "  --store DIR          the content store for --lazy (default OUTPUT.store)\n"
+	  "  --map PATH           the map for --lazy (default OUTPUT.map)\n"
 	  "  -h, --help           show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },

@@ -15,6 +15,7 @@
 #include "btrfs/writer.h"
 #include "cmd.h"
 #include "ingest/ingest.h"
+#include "lazy/importer.h"
 #include "util/size.h"
 
 #define DEFAULT_VIRTUAL_SIZE "1P"
@@ -65,7 +66,7 @@ static int parse_timestamp(const char *s, struct timespec *ts)
 int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_ROOTDIR = 256, OPT_TAR, OPT_VSIZE, OPT_LABEL, OPT_UUID, OPT_TS, OPT_JSON,
-	       OPT_VCHUNK };
+	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP };
 	static const struct option opts[] = {
 		{ "rootdir", required_argument, NULL, OPT_ROOTDIR },
 		{ "tar", required_argument, NULL, OPT_TAR },
@@ -77,12 +78,16 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "lazy", no_argument, NULL, OPT_LAZY },
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "map", required_argument, NULL, OPT_MAP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootdir = NULL, *vsize_text = DEFAULT_VIRTUAL_SIZE;
 	const char *tars[64];
 	int ntars = 0;
-	bool force = false, quiet = false, json = false;
+	bool force = false, quiet = false, json = false, lazy = false;
+	const char *store_opt = NULL, *map_opt = NULL;
 	struct blz_seed_opts so = { 0 };
 	const char *ts_text = getenv("SOURCE_DATE_EPOCH");
 	int c;
@@ -133,6 +138,15 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_LAZY:
+			lazy = true;
+			break;
+		case OPT_STORE:
+			store_opt = optarg;
+			break;
+		case OPT_MAP:
+			map_opt = optarg;
+			break;
 		default:
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -163,9 +177,19 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &so.timestamp);
 	}
 
+	if (!lazy && (store_opt || map_opt))
+		return blz_misuse(cmd, "--store and --map go with --lazy");
+	char map_path[4096], map_tmp[4200], store_path[4096];
+	snprintf(map_path, sizeof(map_path), "%s%s", map_opt ? map_opt : output, map_opt ? "" : ".map");
+	snprintf(store_path, sizeof(store_path), "%s%s", store_opt ? store_opt : output,
+		 store_opt ? "" : ".store");
+	snprintf(map_tmp, sizeof(map_tmp), "%s.tmp-%d", map_path, (int)getpid());
+
 	struct stat st;
 	if (!force && lstat(output, &st) == 0)
 		return blz_die("'%s' exists (use --force to replace it)", output);
+	if (lazy && !force && lstat(map_path, &st) == 0)
+		return blz_die("'%s' exists (use --force to replace it)", map_path);
 	if (lstat(output, &st) == 0 && !S_ISREG(st.st_mode))
 		return blz_die("'%s' is not a regular file", output);
 
@@ -190,6 +214,19 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	so.progress_ctx = &prog;
 	struct blz_seed *s = NULL;
 	struct blz_seed_layout lay;
+	struct blz_importer *im = NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (lazy) {
+		char err[512];
+		r = blz_importer_open(store_path, &im, err, sizeof(err));
+		if (r < 0) {
+			blz_die("%s", err);
+			goto fail;
+		}
+		so.lazy_put = blz_importer_put;
+		so.lazy_ctx = im;
+	}
 	r = blz_seed_new(&s, fd, &so);
 	if (r < 0) {
 		blz_die("cannot start the seed: %s", strerror(-r));
@@ -220,6 +257,21 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	r = blz_seed_finish(s, &lay);
 	if (r < 0)
 		goto fail_msg;
+	if (im) {
+		/* The map first: a map without its seed is harmless, a seed without its map is not. */
+		char err[512];
+		r = blz_importer_write_map(im, map_tmp, lay.fsid, lay.import_off, lay.import_size, err,
+					   sizeof(err));
+		if (r < 0) {
+			blz_die("%s", err);
+			goto fail;
+		}
+		if (rename(map_tmp, map_path) < 0) {
+			blz_die("cannot rename the map to '%s': %s", map_path, strerror(errno));
+			unlink(map_tmp);
+			goto fail;
+		}
+	}
 	if (rename(tmp_path, output) < 0) {
 		blz_die("cannot rename the image to '%s': %s", output, strerror(errno));
 		goto fail;
@@ -227,6 +279,13 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	tmp_path[0] = 0;
 	close(fd);
 	blz_seed_free(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	struct blz_import_stats ist = { 0 };
+	if (im) {
+		blz_importer_stats(im, &ist);
+		blz_importer_close(im);
+	}
 	if (prog.tty)
 		fputs("\r\033[K", stderr);
 
@@ -237,15 +296,29 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		blz_json_str(stdout, output);
 		printf(",\"fsid\":\"%s\",\"device_size\":%llu,\"local_end\":%llu,\"inodes\":%llu,"
 		       "\"metadata_bytes\":%llu,\"local_data_bytes\":%llu,"
-		       "\"virtual\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu}}\n",
+		       "\"virtual\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu},"
+		       "\"import\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu,\"stored_bytes\":%llu,"
+		       "\"dedup_bytes\":%llu},\"seconds\":%.3f}\n",
 		       fsid, (unsigned long long)lay.device_size, (unsigned long long)lay.local_end,
 		       (unsigned long long)lay.inodes, (unsigned long long)lay.metadata_bytes,
 		       (unsigned long long)lay.local_data_bytes, (unsigned long long)lay.virtual_off,
-		       (unsigned long long)lay.virtual_size, (unsigned long long)lay.virtual_chunks);
+		       (unsigned long long)lay.virtual_size, (unsigned long long)lay.virtual_chunks,
+		       (unsigned long long)lay.import_off, (unsigned long long)lay.import_size,
+		       (unsigned long long)lay.import_chunks,
+		       (unsigned long long)(ist.bytes - ist.dedup_bytes),
+		       (unsigned long long)ist.dedup_bytes, secs);
 	} else if (!quiet) {
 		printf("wrote %s: %llu inodes, %s of file data, %s of metadata; fsid %s\n", output,
 		       (unsigned long long)lay.inodes, blz_format_size(lay.local_data_bytes, b1, 32),
 		       blz_format_size(lay.metadata_bytes, b2, 32), fsid);
+		if (im)
+			printf("lazy data: %s in %llu chunks to %s (%s deduplicated), import area %s at "
+			       "offset %llu; map %s; %.1f s\n",
+			       blz_format_size(ist.bytes - ist.dedup_bytes, b3, 32),
+			       (unsigned long long)ist.chunks, store_path,
+			       blz_format_size(ist.dedup_bytes, b4, 32),
+			       blz_format_size(lay.import_size, b1, 32), (unsigned long long)lay.import_off,
+			       map_path, secs);
 		if (lay.virtual_size)
 			printf("virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
 			       blz_format_size(lay.virtual_size, b3, 32),
@@ -260,6 +333,8 @@ fail_msg:
 	blz_die("%s", blz_seed_error(s));
 fail:
 	blz_seed_free(s);
+	blz_importer_close(im);
+	unlink(map_tmp);
 	close(fd);
 	unlink(tmp_path);
 	tmp_path[0] = 0;

@@ -9,6 +9,7 @@
 
 #include "btrfs/format.h"
 #include "btrfs/items.h"
+#include "btrfs/writer.h"
 #include "util/crc32c.h"
 #include "util/fileio.h"
 #include "util/le.h"
@@ -300,6 +301,19 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 		const struct blz_chunk_info *c = &info->chunks[i];
 		if (c->physical >= lazy_start)
 			continue;
+		if (c->physical >= BLZ_LAZY_START) {
+			/* The import area: DATA chunks between 512 GiB and the virtual area. */
+			if (!(c->type & BTRFS_BLOCK_GROUP_DATA)) {
+				r = fail(&rd, -EBADMSG, "a metadata chunk at %llu lies in the lazy areas",
+					 (unsigned long long)c->physical);
+				goto out;
+			}
+			if (!info->import_chunks)
+				info->import_off = c->physical;
+			info->import_size = c->physical + c->length - info->import_off;
+			info->import_chunks++;
+			continue;
+		}
 		if (c->physical + c->length > info->local_end)
 			info->local_end = c->physical + c->length;
 		if (c->type & BTRFS_BLOCK_GROUP_DATA)
@@ -310,7 +324,7 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	info->local_end = (info->local_end + (1ull << 20) - 1) & ~((1ull << 20) - 1);
 	for (int m = 1; m < BTRFS_SUPER_MIRROR_MAX; m++) {
 		uint64_t sb_off = btrfs_sb_offset(m);
-		if (sb_off + BTRFS_SUPER_INFO_SIZE <= info->device_size && sb_off < lazy_start &&
+		if (sb_off + BTRFS_SUPER_INFO_SIZE <= info->device_size && sb_off < BLZ_LAZY_START &&
 		    sb_off + BTRFS_STRIPE_LEN > info->local_end)
 			info->local_end = sb_off + BTRFS_STRIPE_LEN;
 	}

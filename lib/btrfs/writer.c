@@ -23,6 +23,17 @@ struct chunk {
 	uint64_t start, len, type, used;
 };
 
+/* Where file data goes: a cursor, the DATA chunks it has filled, and a write buffer of
+ * contiguous blocks starting at disk. */
+struct target {
+	uint64_t cursor;
+	VEC(struct chunk) chunks;
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t disk;
+	bool lazy;
+};
+
 struct live_extent {
 	uint64_t disk, len, ino, file_off, csum_idx;
 };
@@ -33,9 +44,9 @@ struct blz_seed {
 	struct blz_fstree tree;
 	char err[1024];
 
-	/* Local data allocation. */
-	uint64_t cursor;
-	VEC(struct chunk) data_chunks;
+	/* Data allocation: the local region (written into the image) and, with a lazy sink,
+	 * the import area (handed to the sink in chunks). */
+	struct target local, import;
 	VEC(uint32_t) csums;
 
 	/* The file being streamed. */
@@ -43,13 +54,11 @@ struct blz_seed {
 	const char *cur_name;
 	uint64_t cur_size, cur_fed;
 	bool cur_inline;
+	struct target *cur_target;
 	uint8_t block[BTRFS_SECTORSIZE];
 	size_t block_fill;
 	bool ext_open;
 	struct blz_file_extent ext;
-	uint8_t *wbuf;
-	size_t wlen;
-	uint64_t wdisk;
 
 	uint64_t files_done, bytes_done;
 };
@@ -93,8 +102,15 @@ int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts
 	}
 	blz_fstree_init(&s->tree);
 	s->tree.root->atime = s->tree.root->mtime = s->tree.root->ctime = opts->timestamp;
-	s->cursor = MiB;
-	s->wbuf = blz_xmalloc(WBUF_SIZE);
+	s->local.cursor = MiB;
+	s->local.cap = WBUF_SIZE;
+	s->local.buf = blz_xmalloc(WBUF_SIZE);
+	if (opts->lazy_put) {
+		s->import.cursor = BLZ_LAZY_START;
+		s->import.cap = opts->lazy_chunk ? opts->lazy_chunk : MiB;
+		s->import.buf = blz_xmalloc(s->import.cap);
+		s->import.lazy = true;
+	}
 	*ret = s;
 	return 0;
 }
@@ -104,9 +120,11 @@ void blz_seed_free(struct blz_seed *s)
 	if (!s)
 		return;
 	blz_fstree_release(&s->tree);
-	vec_release(&s->data_chunks);
+	vec_release(&s->local.chunks);
+	vec_release(&s->import.chunks);
 	vec_release(&s->csums);
-	free(s->wbuf);
+	free(s->local.buf);
+	free(s->import.buf);
 	free(s);
 }
 
@@ -124,15 +142,23 @@ static uint64_t skip_mirrors(uint64_t start, uint64_t len)
 	return start;
 }
 
-static int flush_wbuf(struct blz_seed *s)
+static int flush_target(struct blz_seed *s, struct target *t)
 {
-	if (!s->wlen)
+	if (!t->len)
 		return 0;
-	int r = blz_pwrite_full(s->fd, s->wbuf, s->wlen, s->wdisk);
-	if (r < 0)
-		return blz_seed_fail(s, r, "cannot write the image: %s", strerror(-r));
-	s->wdisk += s->wlen;
-	s->wlen = 0;
+	int r;
+	if (t->lazy) {
+		r = s->opts.lazy_put(s->opts.lazy_ctx, t->disk, t->buf, t->len);
+		if (r < 0)
+			return blz_seed_fail(s, r, "cannot store the data of '%s': %s",
+					     s->cur_name ? s->cur_name : "?", strerror(-r));
+	} else {
+		r = blz_pwrite_full(s->fd, t->buf, t->len, t->disk);
+		if (r < 0)
+			return blz_seed_fail(s, r, "cannot write the image: %s", strerror(-r));
+	}
+	t->disk += t->len;
+	t->len = 0;
 	return 0;
 }
 
@@ -142,49 +168,56 @@ static int close_extent(struct blz_seed *s)
 		return 0;
 	vec_push(&s->cur->extents, s->ext);
 	s->ext_open = false;
+	/* Lazy chunks follow data runs, so equal files give equal (deduplicated) chunks. */
+	if (s->cur_target->lazy)
+		return flush_target(s, s->cur_target);
 	return 0;
 }
 
 static int put_data_block(struct blz_seed *s, const uint8_t *blk)
 {
+	struct target *t = s->cur_target;
 	uint64_t file_off = s->cur_fed - (s->cur_fed % BTRFS_SECTORSIZE);
 	if (memcmp(blk, zero_block, BTRFS_SECTORSIZE) == 0)
 		return close_extent(s); /* a hole: NO_HOLES needs no item */
 
-	uint64_t at = skip_mirrors(s->cursor, BTRFS_SECTORSIZE);
-	bool jumped = at != s->cursor;
-	if (s->ext_open && (jumped || s->ext.len >= BTRFS_MAX_EXTENT_SIZE ||
-			    s->ext.file_off + s->ext.len != file_off))
-		close_extent(s);
-	if (jumped || (s->wlen && s->wdisk + s->wlen != at)) {
-		int r = flush_wbuf(s);
+	uint64_t at = t->lazy ? t->cursor : skip_mirrors(t->cursor, BTRFS_SECTORSIZE);
+	struct chunk *last = t->chunks.len ? &t->chunks.v[t->chunks.len - 1] : NULL;
+	/* A new chunk after a jump over a superblock mirror or when one is full. */
+	bool new_chunk = !last || last->start + last->len != at || last->len >= BLZ_MAX_CHUNK_SIZE;
+	if (s->ext_open && (new_chunk || s->ext.len >= BTRFS_MAX_EXTENT_SIZE ||
+			    s->ext.file_off + s->ext.len != file_off)) {
+		int r = close_extent(s);
 		if (r < 0)
 			return r;
 	}
-	if (!s->wlen)
-		s->wdisk = at;
+	if (t->len && (new_chunk || t->disk + t->len != at)) {
+		int r = flush_target(s, t);
+		if (r < 0)
+			return r;
+	}
+	if (!t->len)
+		t->disk = at;
 	if (!s->ext_open) {
 		s->ext = (struct blz_file_extent){
 			.file_off = file_off, .disk = at, .len = 0, .csum_idx = s->csums.len,
 		};
 		s->ext_open = true;
 	}
-	/* Track contiguous runs of allocation as DATA chunks. */
-	struct chunk *last = s->data_chunks.len ? &s->data_chunks.v[s->data_chunks.len - 1] : NULL;
-	if (!last || last->start + last->len != at) {
+	if (new_chunk) {
 		struct chunk c = { .start = at, .len = 0, .type = BTRFS_BLOCK_GROUP_DATA };
-		vec_push(&s->data_chunks, c);
-		last = &s->data_chunks.v[s->data_chunks.len - 1];
+		vec_push(&t->chunks, c);
+		last = &t->chunks.v[t->chunks.len - 1];
 	}
 	last->len += BTRFS_SECTORSIZE;
 
-	memcpy(s->wbuf + s->wlen, blk, BTRFS_SECTORSIZE);
-	s->wlen += BTRFS_SECTORSIZE;
+	memcpy(t->buf + t->len, blk, BTRFS_SECTORSIZE);
+	t->len += BTRFS_SECTORSIZE;
 	vec_push(&s->csums, blz_crc32c(blk, BTRFS_SECTORSIZE));
 	s->ext.len += BTRFS_SECTORSIZE;
-	s->cursor = at + BTRFS_SECTORSIZE;
-	if (s->wlen == WBUF_SIZE)
-		return flush_wbuf(s);
+	t->cursor = at + BTRFS_SECTORSIZE;
+	if (t->len == t->cap)
+		return flush_target(s, t);
 	return 0;
 }
 
@@ -198,6 +231,7 @@ int blz_seed_data_begin(struct blz_seed *s, struct blz_inode *ino, uint64_t size
 	s->block_fill = 0;
 	s->ext_open = false;
 	s->cur_inline = size > 0 && size <= BLZ_MAX_INLINE;
+	s->cur_target = s->opts.lazy_put && !ino->keep_local ? &s->import : &s->local;
 	free(ino->inline_data);
 	ino->inline_data = NULL;
 	ino->inline_len = 0;
@@ -295,7 +329,9 @@ int blz_seed_data_end(struct blz_seed *s)
 			return r;
 		s->block_fill = 0;
 	}
-	close_extent(s);
+	int r = close_extent(s);
+	if (r < 0)
+		return r;
 	if (s->cur_inline)
 		s->cur->inline_len = s->cur_size;
 	s->cur = NULL;
@@ -885,7 +921,10 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 	struct ref_list *refs = NULL;
 	size_t n = 0;
 	struct blz_inode *vino;
-	int r = flush_wbuf(s);
+	int r = flush_target(s, &s->local);
+	if (r < 0)
+		return r;
+	r = flush_target(s, &s->import);
 	if (r < 0)
 		return r;
 	r = add_virtual_file(s, &vino);
@@ -924,25 +963,36 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 	size_t nlocal = b.data.len;
 	uint64_t local_data = 0;
 	for (size_t i = 0; i < nlocal; i++)
-		local_data += b.data.v[i].len;
+		if (b.data.v[i].disk < BLZ_LAZY_START)
+			local_data += b.data.v[i].len;
 
-	/* Chunks: local DATA (with their used bytes), then SYSTEM, METADATA, virtual DATA. */
+	/* Chunks: local and import DATA (with their used bytes), then SYSTEM, METADATA, virtual
+	 * DATA. Both data lists are in address order, local ones first. */
 	size_t di = 0;
-	for (size_t i = 0; i < s->data_chunks.len; i++) {
-		struct chunk c = s->data_chunks.v[i];
-		c.used = 0;
-		for (; di < nlocal && b.data.v[di].disk < c.start + c.len; di++)
-			c.used += b.data.v[di].len;
-		vec_push(&b.chunks, c);
+	for (int k = 0; k < 2; k++) {
+		const struct target *tg = k ? &s->import : &s->local;
+		for (size_t i = 0; i < tg->chunks.len; i++) {
+			struct chunk c = tg->chunks.v[i];
+			c.used = 0;
+			for (; di < nlocal && b.data.v[di].disk < c.start + c.len; di++)
+				c.used += b.data.v[di].len;
+			vec_push(&b.chunks, c);
+		}
 	}
-	uint64_t data_end = s->cursor;
+	uint64_t data_end = s->local.cursor;
+	uint64_t import_end = s->import.chunks.len ? s->import.cursor : 0;
+	if (data_end > BLZ_LAZY_START) {
+		r = blz_seed_fail(s, -EFBIG, "the local data reaches %llu bytes, past the start of the lazy areas",
+				  (unsigned long long)data_end);
+		goto out;
+	}
 
 	uint64_t voff = 0, vchunk = s->opts.virtual_chunk ? s->opts.virtual_chunk : BLZ_MAX_CHUNK_SIZE;
 	uint64_t nvirt = 0;
 	if (vino) {
-		voff = align_up(data_end, 1ull << 30) + (64ull << 30);
-		if (voff < BLZ_VIRTUAL_MIN_OFFSET)
-			voff = BLZ_VIRTUAL_MIN_OFFSET;
+		voff = BLZ_LAZY_START;
+		if (import_end)
+			voff = align_up(import_end, 1ull << 30);
 		if (s->opts.virtual_size > UINT64_MAX / 2 - voff) {
 			r = blz_seed_fail(s, -EFBIG, "the virtual area is too large");
 			goto out;
@@ -1036,20 +1086,21 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 	qsort(b.chunks.v, b.chunks.len, sizeof(*b.chunks.v), chunk_cmp);
 	uint64_t local_end = align_up(meta_end, MiB);
 	uint64_t device_size = local_end;
-	if (vino) {
-		if (meta_end > voff) {
-			r = blz_seed_fail(s, -EFBIG, "the local region (%llu bytes) reaches the virtual area",
-					  (unsigned long long)meta_end);
-			goto out;
-		}
-		device_size = device_size_virtual;
+	if (meta_end > BLZ_LAZY_START) {
+		r = blz_seed_fail(s, -EFBIG, "the local region (%llu bytes) reaches the lazy areas",
+				  (unsigned long long)meta_end);
+		goto out;
 	}
+	if (vino)
+		device_size = device_size_virtual;
+	else if (import_end)
+		device_size = align_up(import_end, MiB);
 	for (int m = 1; m < BTRFS_SUPER_MIRROR_MAX; m++) {
 		uint64_t sb = btrfs_sb_offset(m);
 		if (sb + BTRFS_SUPER_INFO_SIZE <= device_size && sb + BTRFS_STRIPE_LEN > local_end)
 			local_end = sb + BTRFS_STRIPE_LEN;
 	}
-	if (!vino)
+	if (!vino && !import_end)
 		device_size = local_end;
 
 	build_layout_trees(s, &b, device_size);
@@ -1106,6 +1157,9 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 		ret->virtual_size = s->opts.virtual_size;
 		ret->virtual_chunks = nvirt;
 		ret->virtual_chunk_size = vino ? vchunk : 0;
+		ret->import_off = import_end ? BLZ_LAZY_START : 0;
+		ret->import_size = import_end ? import_end - BLZ_LAZY_START : 0;
+		ret->import_chunks = s->import.chunks.len;
 		ret->inodes = n;
 		ret->nchunks = b.chunks.len;
 	}

@@ -4,6 +4,8 @@
  * Address space of the device the image describes (logical = physical everywhere):
  *   [0, local_end)                         the image file: superblocks, local DATA chunks
  *                                          (file data, crc32c-summed), SYSTEM and METADATA
+ *   [512 GiB, +import_size)                with a lazy sink: the import area, file data kept
+ *                                          in a content store (crc32c-summed in the seed)
  *   [virtual_off, virtual_off + virtual_size)  /.blazy/virtual: NODATASUM, one regular extent
  *                                          per DATA chunk of at most 128 TiB; bytes come
  *                                          from the lazy map, never from the image
@@ -23,8 +25,10 @@
 
 #include "fstree/fstree.h"
 
-/* The virtual area starts at or above this offset, clear of the 256 GiB superblock mirror. */
-#define BLZ_VIRTUAL_MIN_OFFSET (512ull << 30)
+/* The local region ends below this offset (clear of the 256 GiB superblock mirror); the
+ * import area starts here and the virtual area follows it (or starts here without one). */
+#define BLZ_LAZY_START (512ull << 30)
+#define BLZ_VIRTUAL_MIN_OFFSET BLZ_LAZY_START
 
 struct blz_seed_opts {
 	const char *label;        /* NULL or up to 255 bytes */
@@ -33,6 +37,14 @@ struct blz_seed_opts {
 	uint64_t virtual_size;    /* bytes of /.blazy/virtual (multiple of 4 KiB), 0 = none */
 	uint64_t virtual_chunk;   /* chunk size for the virtual area, 0 = 128 TiB */
 	struct timespec timestamp; /* times of metadata blazy creates itself */
+	/*
+	 * Lazy import: when set, regular files' data (not inline, not keep_local) goes to the
+	 * import area; the writer hands each run of it, at most lazy_chunk bytes (default
+	 * 1 MiB) starting at a device offset, to lazy_put (0 or -errno) instead of the image.
+	 */
+	int (*lazy_put)(void *ctx, uint64_t dev_off, const void *buf, size_t len);
+	void *lazy_ctx;
+	uint32_t lazy_chunk;
 	/* Called now and then while data is written (may be NULL). */
 	void (*progress)(void *ctx, uint64_t files, uint64_t bytes);
 	void *progress_ctx;
@@ -46,6 +58,7 @@ struct blz_seed_layout {
 	uint64_t metadata_bytes;  /* tree blocks */
 	uint64_t local_data_bytes; /* referenced file data stored in the image */
 	uint64_t virtual_off, virtual_size, virtual_chunks, virtual_chunk_size;
+	uint64_t import_off, import_size, import_chunks;
 	uint64_t inodes;
 	uint64_t nchunks;
 };

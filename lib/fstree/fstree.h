@@ -51,6 +51,7 @@ struct blz_inode {
 	VEC(struct blz_file_extent) extents;
 	char *src_path;           /* data still to be read from this host path */
 	bool visited;             /* scratch for walks */
+	bool keep_local;          /* mkseed --lazy: keep this file's data in the image */
 };
 
 struct blz_dirent {

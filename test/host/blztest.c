@@ -1,7 +1,10 @@
 /* blztest: a test-only front-end to lib/mount (loop devices, btrfs ioctls, mounts) plus a few
  * file helpers for building test trees. Never shipped. Errors: "blztest: error: ..." and
  * exit 1; misuse: a usage line and exit 2. */
+#include "btrfs/inspect.h"
+#include "map/map.h"
 #include "mount/btrfs_ioctl.h"
+#include "store/store.h"
 #include "mount/loop.h"
 #include "util/fileio.h"
 #include "util/size.h"
@@ -355,6 +358,75 @@ static int cmd_cmp(int argc UNUSED, char **argv)
 	return 0;
 }
 
+/* Writes every mapped range of SEED's lazy areas (SEED.map over SEED.store) into DEVFILE at
+ * its device offset: a stand-in for the lazy server, so the host kernel can read a --lazy
+ * seed (and verify its data checksums). */
+static int cmd_materialize(int argc UNUSED, char **argv)
+{
+	const char *seed = argv[1], *dev = argv[2];
+	char path[4096], err[256];
+	int sfd = open(seed, O_RDONLY | O_CLOEXEC);
+	if (sfd < 0)
+		return fail(-errno, "cannot open '%s'", seed);
+	struct blz_seed_info in;
+	int r = blz_seed_inspect(sfd, &in, err, sizeof(err));
+	close(sfd);
+	if (r < 0)
+		return fail(r, "'%s': %s", seed, err);
+	snprintf(path, sizeof(path), "%s.map", seed);
+	struct blz_map *map;
+	r = blz_map_open(path, in.fsid, BLZ_MAP_READONLY, &map, err, sizeof(err));
+	if (r < 0)
+		return fail(r, "'%s': %s", path, err);
+	if (in.import_size)
+		blz_map_set_area(map, BLZ_MAP_AREA_IMPORT, in.import_off, in.import_size);
+	if (in.virtual_size)
+		blz_map_set_area(map, BLZ_MAP_AREA_VIRTUAL, in.virtual_off, in.virtual_size);
+	snprintf(path, sizeof(path), "%s.store", seed);
+	struct blz_store *store;
+	r = blz_store_open(path, BLZ_STORE_RDONLY, &store);
+	if (r < 0)
+		return fail(r, "cannot open the store '%s'", path);
+	int dfd = open(dev, O_WRONLY | O_CLOEXEC);
+	if (dfd < 0)
+		return fail(-errno, "cannot open '%s'", dev);
+	static uint8_t buf[BLZ_STORE_MAX_CHUNK];
+	uint64_t written = 0, nrec = 0;
+	struct { uint64_t off, size; } areas[2] = { { in.import_off, in.import_size },
+						    { in.virtual_off, in.virtual_size } };
+	for (int a = 0; a < 2 && r >= 0; a++) {
+		uint64_t off = areas[a].off, end = areas[a].off + areas[a].size;
+		while (off < end && r >= 0) {
+			struct blz_map_seg segs[64];
+			size_t n = 0;
+			r = blz_map_lookup(map, off, end - off, segs, 64, &n);
+			if (r < 0 || n == 0)
+				break;
+			for (size_t i = 0; i < n && r >= 0; i++) {
+				off = segs[i].off + segs[i].len;
+				if (!segs[i].mapped || segs[i].rec_off)
+					continue;
+				const struct blz_map_rec *rec = &segs[i].rec;
+				r = blz_store_get(store, rec->digest, buf, rec->data_len);
+				if (r < 0)
+					fail(r, "chunk for %llu", (unsigned long long)rec->off);
+				else
+					r = blz_pwrite_full(dfd, buf, rec->data_len, rec->off);
+				written += rec->data_len;
+				nrec++;
+			}
+		}
+	}
+	close(dfd);
+	blz_store_close(store);
+	blz_map_close(map);
+	blz_seed_info_release(&in);
+	if (r < 0)
+		return fail(r, "materialize failed");
+	printf("%llu records, %llu bytes\n", (unsigned long long)nrec, (unsigned long long)written);
+	return 0;
+}
+
 static int cmd_gen(int argc UNUSED, char **argv)
 {
 	uint64_t seed, size;
@@ -409,6 +481,7 @@ static const struct command commands[] = {
 	{ "pwrite", cmd_pwrite, 3, 3, "FILE OFF STRING|@SRCFILE", "write at OFF without truncating" },
 	{ "mksock", cmd_mksock, 1, 1, "PATH", "create a unix socket file" },
 	{ "cmp", cmd_cmp, 2, 2, "A B", "compare two sparse files (holes read as zeros); exit 1 if they differ" },
+	{ "materialize", cmd_materialize, 2, 2, "SEED DEVFILE", "write SEED.map's chunks from SEED.store into DEVFILE at their offsets" },
 	{ "gen", cmd_gen, 3, 3, "SEED SIZE FILE|-", "write SIZE reproducible pseudo-random bytes" },
 };
 
