@@ -38,5 +38,7 @@ int cmd_list(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_stop(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_map(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_status(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

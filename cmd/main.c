@@ -143,6 +143,45 @@ const struct blz_cmd blz_commands[] = {
 	  "  -h, --help         show this help\n"
 	  "\n"
 	  "exit status: 0 the device is gone, 1 failure, 2 misuse\n" },
+	{ "mount", cmd_mount, 2, 2, "serve a seed, sprout it with a writable backing and mount it",
+	  "usage: blazy mount [options] SEED MOUNTPOINT --rw BACKING\n"
+	  "\n"
+	  "Mounts SEED read-write on MOUNTPOINT by syscalls alone (no mount(8), losetup or\n"
+	  "btrfs-progs). Uses the server already serving SEED or starts 'blazy serve SEED', and\n"
+	  "checks the served superblock against SEED. BACKING (a file, created when missing, or\n"
+	  "a block device) takes the writes: the first time, the seed is mounted read-only,\n"
+	  "BACKING is wiped and added (the seed sprouts) and the filesystem is remounted\n"
+	  "read-write with nodatasum; later times the sprout on BACKING is mounted directly.\n"
+	  "After mounting, the extent map of /.blazy/virtual is checked against SEED. What\n"
+	  "belongs together is recorded in the state directory, so the same command brings the\n"
+	  "same filesystem back after 'blazy umount' or a reboot. On failure everything this\n"
+	  "command created (mount, loop device, server, backing file) is removed again.\n"
+	  "\n"
+	  "options:\n"
+	  "  --rw BACKING       the writable file or block device (required)\n"
+	  "  --rw-size SIZE     size of a BACKING file created now (default 1G, at least 128M)\n"
+	  "  --state-dir DIR    the state directory (default $BLAZY_STATE_DIR, else\n"
+	  "                     /var/lib/blazy/mounts)\n"
+	  "  -q, --quiet        print nothing on success\n"
+	  "  -h, --help         show this help\n"
+	  "\n"
+	  "exit status: 0 mounted, 1 failure (nothing left behind), 2 misuse\n" },
+	{ "umount", cmd_umount, 1, 1, "unmount a blazy mount, detach its backing, stop its server",
+	  "usage: blazy umount [--lazy] MOUNTPOINT\n"
+	  "\n"
+	  "Undoes 'blazy mount' in the order that never hangs: unmounts MOUNTPOINT, detaches the\n"
+	  "loop device over the backing file, and stops the server the mount started (or its\n"
+	  "dead device). Idempotent: after a crash it removes whatever is left. The state is\n"
+	  "kept, so 'blazy mount' with the same arguments brings the filesystem back.\n"
+	  "\n"
+	  "options:\n"
+	  "  --lazy             detach the mount even when busy (MNT_DETACH); the server is then\n"
+	  "                     left running, since the detached filesystem may still use it\n"
+	  "  --state-dir DIR    the state directory (as for blazy mount)\n"
+	  "  -q, --quiet        print nothing on success\n"
+	  "  -h, --help         show this help\n"
+	  "\n"
+	  "exit status: 0 success, 1 failure, 2 misuse\n" },
 	{ "help", cmd_help, 0, 1, "show the list of commands, or one command's help",
 	  "usage: blazy help [COMMAND]\n" },
 	{ "version", cmd_version, 0, 0, "show the version", "usage: blazy version\n" },

@@ -1,0 +1,65 @@
+/* blazy mount: serve a seed, sprout it with a writable backing and mount it (lib/orch). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "orch/orchestrate.h"
+#include "util/size.h"
+
+int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rw", required_argument, NULL, 'r' },
+		{ "rw-size", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct blz_orch_mount_opts o = { .exe = "/proc/self/exe" };
+	int quiet = 0, c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o.backing = optarg;
+			break;
+		case 's':
+			if (blz_parse_size(optarg, &o.rw_size) < 0 || o.rw_size < BLZ_ORCH_MIN_RW_SIZE)
+				return blz_misuse(cmd, "invalid --rw-size '%s' (at least %lluM)", optarg,
+						  BLZ_ORCH_MIN_RW_SIZE >> 20);
+			break;
+		case 'S':
+			o.state_dir = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case ':':
+			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	int r = blz_check_args(cmd, argc - optind);
+	if (r)
+		return r;
+	if (!o.backing)
+		return blz_misuse(cmd, "--rw BACKING is required");
+	o.seed = argv[optind];
+	o.mountpoint = argv[optind + 1];
+
+	struct blz_orch_mount_result res;
+	char err[1024];
+	r = blz_orch_mount(&o, &res, err, sizeof(err));
+	if (r < 0)
+		return blz_die("%s", err);
+	if (!quiet)
+		printf("%s %s on %s: %s%s, backing %s, sprout fsid %s\n",
+		       res.first ? "sprouted and mounted" : "mounted", o.seed, o.mountpoint,
+		       res.ublk, res.started_server ? " (server started)" : " (server already running)",
+		       res.backing_dev, res.sprout_fsid);
+	return 0;
+}

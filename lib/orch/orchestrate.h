@@ -1,0 +1,103 @@
+/*
+ * Mount orchestration: `blazy mount` and `blazy umount` by syscalls alone.
+ *
+ * mount: find or start the server of a seed (blazy serve), check the served device's
+ * superblock against the seed, attach the writable backing (loop device over a file, or a
+ * block device), then either sprout (first time: mount the seed read-only, ADD_DEV the
+ * backing, remount read-write with nodatasum) or mount the sprout directly (later times),
+ * and check the extent map of /.blazy/virtual. Whatever one invocation created is removed
+ * again when it fails.
+ *
+ * umount: unmount, detach the loop device, stop the server — in that order, because
+ * deleting a ublk device waits for every user of its disk. Idempotent.
+ *
+ * What belongs together is recorded in a state directory (BLZ_ORCH_STATE_DIR, or
+ * $BLAZY_STATE_DIR), one key=value file per mount point, so that the same `blazy mount`
+ * brings back the same filesystem after an unmount or a reboot.
+ *
+ * Functions return 0 or -errno, with a message in err; they never print.
+ */
+#ifndef BLZ_ORCH_ORCHESTRATE_H
+#define BLZ_ORCH_ORCHESTRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/strbuf.h"
+
+#define BLZ_ORCH_STATE_DIR "/var/lib/blazy/mounts"
+#define BLZ_ORCH_DEFAULT_RW_SIZE (1ULL << 30)
+#define BLZ_ORCH_MIN_RW_SIZE (128ULL << 20)
+#define BLZ_ORCH_PATH_MAX 4096
+
+/* The state of one mount point (one file in the state directory). */
+struct blz_orch_state {
+	/* Persistent: what the filesystem is made of. */
+	char mountpoint[BLZ_ORCH_PATH_MAX];
+	char seed[BLZ_ORCH_PATH_MAX];
+	char map[BLZ_ORCH_PATH_MAX];
+	char store[BLZ_ORCH_PATH_MAX];
+	char backing[BLZ_ORCH_PATH_MAX];
+	char seed_fsid[33];   /* 32 lower-case hex digits */
+	char sprout_fsid[33]; /* "" until the first mount sprouted it */
+	/* Run time: valid only while boot_id equals this boot's. */
+	char boot_id[40];
+	char loop[64];        /* "/dev/loopN" we attached, or "" */
+	char ublk[64];        /* "/dev/ublkbN" the filesystem uses, or "" */
+	pid_t server_pid;     /* the server's pid, 0 unknown */
+	bool server_owned;    /* this state's mount started the server (umount stops it) */
+	bool mounted;
+};
+
+/* key=value lines; unknown keys are ignored on parse (forward compatible). Values must not
+ * hold newlines (refused with -EINVAL by format). */
+int blz_orch_state_format(const struct blz_orch_state *s, struct blz_buf *out);
+int blz_orch_state_parse(const char *text, size_t len, struct blz_orch_state *ret, char *err,
+			 size_t errlen);
+
+/* The state file's name for an absolute mount point: '/' -> '-', bytes other than
+ * [A-Za-z0-9._] -> %XX, plus ".state" ("/" -> "-.state"). -ENAMETOOLONG. */
+int blz_orch_state_name(const char *mountpoint, char *buf, size_t len);
+
+/* Undoes the octal escapes of /proc/self/mountinfo (\040 and the like) in place. */
+void blz_orch_unescape_mountinfo(char *s);
+
+/* 1 when path (absolute, canonical) is a mount point in this mount namespace, 0 if not. */
+int blz_orch_is_mountpoint(const char *path);
+
+/* Formats 16 bytes as 32 hex digits (buf >= 33). */
+void blz_orch_hex_fsid(const uint8_t fsid[16], char buf[33]);
+
+struct blz_orch_mount_opts {
+	const char *seed, *mountpoint, *backing;
+	uint64_t rw_size;      /* a backing file created when missing; 0 = default */
+	const char *state_dir; /* NULL: $BLAZY_STATE_DIR, else BLZ_ORCH_STATE_DIR */
+	const char *exe;       /* the blazy executable run as `EXE serve SEED` ("/proc/self/exe") */
+	unsigned server_timeout_ms; /* how long to wait for a started server (0 = 120 s) */
+};
+
+struct blz_orch_mount_result {
+	bool first;            /* the seed was sprouted now */
+	bool started_server;
+	char ublk[64], loop[64], sprout_fsid[33];
+	char backing_dev[BLZ_ORCH_PATH_MAX];
+};
+
+int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_result *res,
+		   char *err, size_t errlen);
+
+/* Notes for the caller about what umount did (one line each). */
+struct blz_orch_umount_result {
+	bool unmounted, loop_detached, server_stopped;
+	char notes[1024];
+};
+
+int blz_orch_umount(const char *mountpoint, bool lazy, const char *state_dir,
+		    struct blz_orch_umount_result *res, char *err, size_t errlen);
+
+/* The state directory in effect (state_dir, else $BLAZY_STATE_DIR, else the default). */
+const char *blz_orch_state_dir(const char *state_dir);
+
+#endif
