@@ -86,8 +86,10 @@ const struct blz_cmd blz_commands[] = {
 	  "physical block size 4096. SIGUSR1 logs the per-queue counters.\n"
 	  "\n"
 	  "exit status: 0 success (device stopped cleanly), 1 failure, 2 misuse\n" },
-	{ "map", cmd_map, 2, -1, "map files into a seed's virtual area (bytes go to the store)",
+	{ "map", cmd_map, 1, -1, "map files into a seed's virtual area (bytes go to the store)",
 	  "usage: blazy map [--json] [--map PATH] [--store DIR] SEED|DEV FILE...\n"
+	  "       blazy map --clone [--json] MOUNTPOINT/PATH FILE\n"
+	  "       blazy map --clone-into DIR [--json] FILE...\n"
 	  "\n"
 	  "Stores each FILE's bytes in the content store (SHA-256-named zstd chunks of 1 MiB,\n"
 	  "deduplicated) and appends map records for them at the next free, never reused offset\n"
@@ -97,10 +99,20 @@ const struct blz_cmd blz_commands[] = {
 	  "served by 'blazy serve' (/dev/ublkbN, ublkbN or N); with SEED, a server of that seed\n"
 	  "is told too. Either way the new range is readable at once. '-' reads standard input.\n"
 	  "\n"
+	  "With --clone, the mapped range is then cloned (FICLONERANGE) from /.blazy/virtual\n"
+	  "into PATH, a new file of a filesystem mounted with 'blazy mount', sized exactly and\n"
+	  "given FILE's mode and times: PATH is usable at once and its bytes are fetched when\n"
+	  "read. --clone-into DIR does that for each FILE, as DIR/NAME. Paths outside the mount\n"
+	  "are refused.\n"
+	  "\n"
 	  "options:\n"
 	  "  --json        machine-readable output (offset, length, device_offset per file)\n"
 	  "  --map PATH    the map journal (default SEED.map)\n"
 	  "  --store DIR   the content store (default SEED.store)\n"
+	  "  --clone       clone into MOUNTPOINT/PATH (see above)\n"
+	  "  --clone-into DIR  clone each FILE into DIR of a blazy mount\n"
+	  "  --state-dir DIR   blazy mount's state directory (default $BLAZY_STATE_DIR, else\n"
+	  "                /var/lib/blazy/mounts)\n"
 	  "  -h, --help    show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },

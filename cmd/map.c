@@ -10,21 +10,83 @@
 
 #include "cmd.h"
 #include "lazy/mapper.h"
+#include "orch/clone.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
 #include "util/size.h"
 
+/* --clone DEST FILE, or --clone-into DIR FILE...: map, then clone into the mount. */
+static int map_clone(bool json, const char *state_dir, const char *into, int n, char **args)
+{
+	char dir[4096], err[768];
+	if (into)
+		snprintf(dir, sizeof(dir), "%s", into);
+	else {
+		snprintf(dir, sizeof(dir), "%s", args[0]);
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			dir[1] = 0;
+		else
+			*slash = 0;
+	}
+	struct blz_cloner *cl;
+	int r = blz_cloner_open(state_dir, dir, &cl, err, sizeof(err));
+	if (r < 0)
+		return blz_die("%s", err);
+	int status = 0, first = into ? 0 : 1;
+	if (json)
+		printf("[");
+	for (int i = first; i < n; i++) {
+		char dest[4096];
+		const char *src = args[i];
+		if (into) {
+			const char *base = strrchr(src, '/');
+			snprintf(dest, sizeof(dest), "%s/%s", into, base ? base + 1 : src);
+		} else {
+			snprintf(dest, sizeof(dest), "%s", args[0]);
+		}
+		struct blz_mapped mp;
+		r = blz_cloner_add(cl, dest, src, &mp, err, sizeof(err));
+		if (r < 0) {
+			status = blz_die("%s", err);
+			break;
+		}
+		if (json) {
+			printf("%s{\"file\":", i > first ? "," : "");
+			blz_json_str(stdout, src);
+			printf(",\"path\":");
+			blz_json_str(stdout, dest);
+			printf(",\"offset\":%llu,\"length\":%llu,\"device_offset\":%llu}",
+			       (unsigned long long)mp.virtual_off, (unsigned long long)mp.size,
+			       (unsigned long long)mp.device_off);
+		} else {
+			char b[32];
+			printf("%s -> %s (%s, lazy)\n", src, dest, blz_format_size(mp.size, b, sizeof(b)));
+		}
+	}
+	if (json)
+		printf("]\n");
+	blz_cloner_close(cl);
+	return status;
+}
+
 int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_MAP, OPT_STORE };
+	enum { OPT_JSON = 256, OPT_MAP, OPT_STORE, OPT_CLONE, OPT_CLONE_INTO, OPT_STATE };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "clone", no_argument, NULL, OPT_CLONE },
+		{ "clone-into", required_argument, NULL, OPT_CLONE_INTO },
+		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "map", required_argument, NULL, OPT_MAP },
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_lazy_opts lo = { 0 };
-	bool json = false;
+	bool json = false, clone = false;
+	const char *clone_into = NULL, *state_dir = NULL;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -33,12 +95,26 @@ int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case OPT_MAP: lo.map_path = optarg; break;
 		case OPT_STORE: lo.store_dir = optarg; break;
+		case OPT_CLONE: clone = true; break;
+		case OPT_CLONE_INTO: clone_into = optarg; break;
+		case OPT_STATE: state_dir = optarg; break;
 		default: return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	int r = blz_check_args(cmd, argc - optind);
 	if (r)
 		return r;
+	if (clone || clone_into) {
+		if (clone && clone_into)
+			return blz_misuse(cmd, "give --clone or --clone-into, not both");
+		if (lo.map_path || lo.store_dir)
+			return blz_misuse(cmd, "--map and --store come from the mount with --clone");
+		if (clone && argc - optind != 2)
+			return blz_misuse(cmd, "--clone takes MOUNTPOINT/PATH FILE");
+		return map_clone(json, state_dir, clone_into, argc - optind, argv + optind);
+	}
+	if (argc - optind < 2)
+		return blz_misuse(cmd, "missing FILE");
 	/* DEV: the seed, map and store of the server of that device (its registry entry). */
 	const char *target = argv[optind];
 	struct blz_reg reg;

@@ -250,10 +250,22 @@ static int read_small_file(const char *path, char **ret, size_t *ret_len)
 }
 
 /* 0 loaded, -ENOENT none, other -errno with err. */
+static int state_load(const char *path, struct blz_orch_state *s, char *err, size_t errlen);
+
+int blz_orch_state_read(const char *state_dir, const char *mountpoint, struct blz_orch_state *ret,
+			char *err, size_t errlen)
+{
+	char path[BLZ_ORCH_PATH_MAX + 600];
+	int r = state_path(blz_orch_state_dir(state_dir), mountpoint, path, sizeof(path));
+	if (r < 0)
+		return blz_errf(err, errlen, r, "bad mount point '%s'", mountpoint);
+	return state_load(path, ret, err, errlen);
+}
+
 static int state_load(const char *path, struct blz_orch_state *s, char *err, size_t errlen)
 {
-	char *text;
-	size_t n;
+	char *text = NULL;
+	size_t n = 0;
 	int r = read_small_file(path, &text, &n);
 	if (r == -ENOENT)
 		return r;
@@ -779,7 +791,6 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 	/* The backing: a file (created when missing) or a block device. */
 	struct stat bst;
 	uint64_t rw_size = o->rw_size ? o->rw_size : BLZ_ORCH_DEFAULT_RW_SIZE;
-	char bpath[BLZ_ORCH_PATH_MAX];
 	if (stat(o->backing, &bst) < 0) {
 		if (errno != ENOENT) {
 			r = blz_errf(err, errlen, -errno, "backing '%s': %s", o->backing,

@@ -97,6 +97,10 @@ struct blz_orch_umount_result {
 int blz_orch_umount(const char *mountpoint, bool lazy, const char *state_dir,
 		    struct blz_orch_umount_result *res, char *err, size_t errlen);
 
+/* The state of mount point (absolute, canonical): 0, -ENOENT when blazy has none. */
+int blz_orch_state_read(const char *state_dir, const char *mountpoint, struct blz_orch_state *ret,
+			char *err, size_t errlen);
+
 /* The state directory in effect (state_dir, else $BLAZY_STATE_DIR, else the default). */
 const char *blz_orch_state_dir(const char *state_dir);
 
