@@ -116,10 +116,11 @@ const struct blz_cmd blz_commands[] = {
 	  "  -h, --help    show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },
-	{ "status", cmd_status, 1, 1, "show a served device's counters",
-	  "usage: blazy status [--json] DEV\n"
+	{ "status", cmd_status, 1, 1, "show a served device's or a blazy mount's counters",
+	  "usage: blazy status [--json] DEV|MOUNTPOINT\n"
 	  "\n"
-	  "Asks the server of DEV (/dev/ublkbN, ublkbN or N) over its control socket for its\n"
+	  "Asks the server of DEV (/dev/ublkbN, ublkbN or N), or of the device under a blazy\n"
+	  "MOUNTPOINT (then also showing the backing and the bytes allocated in it), for its\n"
 	  "counters: reads and bytes per queue, bytes served from the image, from mapped lazy\n"
 	  "ranges and as zeros; unmapped and failed reads; store reads, cache hits, bad chunks;\n"
 	  "map records and mapped bytes.\n"

@@ -33,3 +33,22 @@ step "stop: the device is deleted"
 run blazy stop "$dev"
 trap - EXIT
 [ ! -e "$dev" ] && echo "$dev is gone"
+
+step "blazy mount: serve, check, sprout with a writable file, mount read-write (syscalls only)"
+export BLAZY_STATE_DIR="$W/state"
+mkdir -p /mnt/demo
+trap 'blazy umount /mnt/demo >/dev/null 2>&1 || true' EXIT
+run blazy mount "$W/seed.img" /mnt/demo --rw "$W/rw.img" --rw-size 256M
+run cat /mnt/demo/etc/motd
+echo "written on the sprout" >/mnt/demo/etc/new
+step "blazy map --clone: a 32 MiB file appears at once; its bytes are fetched when read"
+dd if=/dev/urandom of="$W/big" bs=1048576 count=32 2>/dev/null
+run blazy map --clone /mnt/demo/big "$W/big"
+ls -l /mnt/demo/big
+run blazy status /mnt/demo
+cmp "$W/big" /mnt/demo/big && echo "read back identical"
+run blazy status /mnt/demo
+step "blazy umount: unmount, detach, stop"
+run blazy umount /mnt/demo
+trap - EXIT
+grep -q /mnt/demo /proc/mounts || echo "nothing left mounted"

@@ -66,6 +66,11 @@ lazy1=$(blazy status --json "$dev" | sed 's/.*"lazy_bytes":\([0-9]*\).*/\1/')
 echo "after reading $half bytes: $lazy1 lazy bytes fetched"
 check "reading fetched what was read" [ "$lazy1" -ge "$half" ]
 check "and not the 100 MiB file nor the rest" [ "$lazy1" -lt $((half + 16 * 1048576)) ]
+st=$(blazy status --json "$M")
+echo "$st"
+check "status MOUNTPOINT names the mount" sh -c "echo '$st' | grep -q '\"mountpoint\":\"$M\"'"
+check "status MOUNTPOINT reports the backing's use" sh -c "echo '$st' | grep -q '\"backing_used_bytes\":[1-9]'"
+check "status MOUNTPOINT (text)" sh -c "blazy status $M | grep -q 'lazy data fetched'"
 bad=0
 for f in "$W/in"/f*; do cmp -s "$f" "$M/lazy/$(basename "$f")" || { echo "differs: $f"; bad=$((bad + 1)); }; done
 check "all 200 files read back identical" [ "$bad" = 0 ]
