@@ -59,11 +59,6 @@ static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t 
 		chunk_buf = blz_xmalloc(BLZ_STORE_MAX_CHUNK);
 	if (rec->data_len > BLZ_STORE_MAX_CHUNK)
 		return -EIO;
-	if (blz_cache_get(l->cache, rec->digest, chunk_buf, rec->data_len) == 1) {
-		l->cache_hits++;
-		*ret = chunk_buf;
-		return 0;
-	}
 	int r = blz_store_get(l->store, rec->digest, chunk_buf, rec->data_len);
 	if (r < 0) {
 		char path[4096], hex[65];
@@ -107,14 +102,20 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 				l->unmapped++;
 				return -EIO;
 			}
-			uint8_t *chunk;
-			r = get_chunk(l, &s->rec, &chunk);
-			if (r < 0)
-				return r;
 			/* Bytes past the chunk's data (up to the 4 KiB-rounded record) are zeros. */
 			uint64_t have = s->rec_off < s->rec.data_len ? s->rec.data_len - s->rec_off : 0;
 			uint64_t copy = s->len < have ? s->len : have;
-			memcpy(buf, chunk + s->rec_off, copy);
+			/* The hot path: only the requested bytes of a cached chunk are copied. */
+			if (copy && blz_cache_read(l->cache, s->rec.digest, s->rec.data_len, s->rec_off,
+						   buf, copy) == 1) {
+				l->cache_hits++;
+			} else if (copy) {
+				uint8_t *chunk;
+				r = get_chunk(l, &s->rec, &chunk);
+				if (r < 0)
+					return r;
+				memcpy(buf, chunk + s->rec_off, copy);
+			}
 			memset(buf + copy, 0, s->len - copy);
 			l->lazy_bytes += s->len;
 			buf += s->len;

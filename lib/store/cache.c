@@ -131,9 +131,17 @@ void blz_cache_free(struct blz_chunk_cache *c)
 int blz_cache_get(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIGEST_LEN], void *buf,
 		  size_t len)
 {
+	return blz_cache_read(c, digest, len, 0, buf, len);
+}
+
+int blz_cache_read(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+		   size_t chunk_len, size_t off, void *buf, size_t n)
+{
+	if (off > chunk_len || n > chunk_len - off)
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	struct entry *e = *find_slot(c, digest);
-	if (!e || e->len != len) {
+	if (!e || e->len != chunk_len) {
 		c->st.misses++;
 		pthread_mutex_unlock(&c->lock);
 		return 0;
@@ -146,8 +154,8 @@ int blz_cache_get(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIGE
 	c->st.hits++;
 	pthread_mutex_unlock(&c->lock);
 
-	if (len)
-		memcpy(buf, e->data, len);
+	if (n)
+		memcpy(buf, e->data + off, n);
 	entry_unref(e);
 	return 1;
 }

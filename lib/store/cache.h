@@ -39,6 +39,10 @@ int blz_cache_get(struct blz_chunk_cache *cache, const uint8_t digest[BLZ_STORE_
 /* Caches a copy of the len verified bytes named digest as the most recently used chunk,
  * evicting least recently used ones until the bound holds. A chunk that is cached already
  * is only made most recently used. */
+/* Copies bytes [off, off + n) of a cached chunk of chunk_len bytes into buf: 1 hit, 0 miss
+ * (absent, another length, or a range outside it). Only the range is copied. */
+int blz_cache_read(struct blz_chunk_cache *cache, const uint8_t digest[32], size_t chunk_len,
+		   size_t off, void *buf, size_t n);
 void blz_cache_put(struct blz_chunk_cache *cache, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
 		   const void *buf, size_t len);
 /* A consistent snapshot of the counters. */

@@ -955,9 +955,30 @@ static void test_cache_concurrent(void **state)
 	blz_cache_free(sh.cache);
 }
 
+
+static void test_cache_ranged_read(void **state)
+{
+	struct blz_chunk_cache *c = blz_cache_new(1 << 20);
+	uint8_t digest[32] = { 7 }, chunk[8192], out[100];
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 13);
+	blz_cache_put(c, digest, chunk, sizeof(chunk));
+	assert_int_equal(blz_cache_read(c, digest, sizeof(chunk), 5000, out, sizeof(out)), 1);
+	assert_memory_equal(out, chunk + 5000, sizeof(out));
+	assert_int_equal(blz_cache_read(c, digest, sizeof(chunk), 8100, out, 92), 1);
+	assert_memory_equal(out, chunk + 8100, 92);
+	/* Outside the chunk, or another length: a miss, nothing copied. */
+	assert_int_equal(blz_cache_read(c, digest, sizeof(chunk), 8100, out, 93), 0);
+	assert_int_equal(blz_cache_read(c, digest, 4096, 0, out, 10), 0);
+	uint8_t other[32] = { 8 };
+	assert_int_equal(blz_cache_read(c, other, sizeof(chunk), 0, out, 10), 0);
+	blz_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_ranged_read),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_sha256_hw_matches_sw),
 		cmocka_unit_test(test_sha256_incremental),
