@@ -24,6 +24,7 @@
 #include "lazy/lazy.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
+#include "util/fileio.h"
 #include "util/size.h"
 #include "util/strbuf.h"
 
@@ -389,37 +390,13 @@ static int serve_daemon(struct blz_backend *b, struct serve_opts *o, int log_fd)
 		close(log_fd);
 
 	char buf[600];
-	size_t n = 0;
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long waited = (now.tv_sec - start.tv_sec) * 1000 +
-			      (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (waited >= READY_TIMEOUT_MS) {
-			kill(pid, SIGTERM);
-			close(p[0]);
-			return blz_die("the server (pid %d) did not report the device ready in %d s",
-				       (int)pid, READY_TIMEOUT_MS / 1000);
-		}
-		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		int pr = poll(&pfd, 1, (int)(READY_TIMEOUT_MS - waited));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue;
-		ssize_t k = read(p[0], buf + n, sizeof(buf) - 1 - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-		if (memchr(buf, '\n', n) || n == sizeof(buf) - 1)
-			break;
-	}
+	ssize_t got = blz_read_deadline(p[0], buf, sizeof(buf), READY_TIMEOUT_MS, 1);
 	close(p[0]);
-	buf[n] = 0;
+	if (got == -ETIMEDOUT) {
+		kill(pid, SIGTERM);
+		return blz_die("the server (pid %d) did not report the device ready in %d s",
+			       (int)pid, READY_TIMEOUT_MS / 1000);
+	}
 	char *nl = strchr(buf, '\n');
 	if (nl)
 		*nl = 0;

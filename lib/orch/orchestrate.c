@@ -496,32 +496,10 @@ static int start_server(const char *exe, const char *seed, const char *log, unsi
 	}
 	close(p[1]);
 	char buf[1024];
-	size_t n = 0;
-	uint64_t end = now_ms() + timeout_ms;
-	int timed_out = 0;
-	for (;;) {
-		uint64_t now = now_ms();
-		if (now >= end) {
-			timed_out = 1;
-			break;
-		}
-		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		int pr = poll(&pfd, 1, (int)(end - now));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue;
-		ssize_t k = read(p[0], buf + n, sizeof(buf) - 1 - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-		if (n == sizeof(buf) - 1)
-			break;
-	}
+	ssize_t got = blz_read_deadline(p[0], buf, sizeof(buf), (int)timeout_ms, 0);
 	close(p[0]);
-	buf[n] = 0;
+	size_t n = got > 0 ? (size_t)got : strlen(buf);
+	bool timed_out = got == -ETIMEDOUT;
 	if (timed_out) {
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);

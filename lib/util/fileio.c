@@ -1,6 +1,9 @@
 #include "util/fileio.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -81,4 +84,48 @@ int blz_pread_full(int fd, void *buf, size_t len, uint64_t off)
 void blz_freep(void *p)
 {
 	free(*(void **)p);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline)
+{
+	size_t n = 0;
+	int64_t end = mono_ms() + timeout_ms;
+	ssize_t r = 0;
+	while (n + 1 < len) {
+		int64_t left = end - mono_ms();
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int pr = poll(&p, 1, (int)left);
+		if (pr < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if (pr <= 0)
+			continue;
+		ssize_t k = read(fd, buf + n, len - 1 - n);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k < 0) {
+			r = -errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+		if (stop_at_newline && memchr(buf + n - (size_t)k, '\n', (size_t)k))
+			break;
+	}
+	if (len)
+		buf[n] = 0;
+	return r < 0 ? r : (ssize_t)n;
 }

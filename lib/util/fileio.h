@@ -12,6 +12,10 @@ int blz_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 /* Reads up to len bytes; returns the count read (< len only at end of file) or -errno. */
 ssize_t blz_read_full(int fd, void *buf, size_t len);
 int blz_pread_full(int fd, void *buf, size_t len, uint64_t off); /* -EIO on short read */
+/* Reads from fd (a pipe, a socket) into buf until end of file, a full buffer (len - 1 bytes),
+ * a newline if stop_at_newline, or timeout_ms; buf is NUL-terminated. Returns the bytes read,
+ * -ETIMEDOUT (buf holds what arrived) or -errno. */
+ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline);
 
 /* Close-on-scope helpers (see style.md). */
 static inline void blz_closep(int *fd)
