@@ -142,6 +142,7 @@ int blz_fstree_link(struct blz_fstree *t, struct blz_inode *dir, const char *nam
 	memcpy(d->name, name, len);
 	d->name[len] = 0;
 	d->name_len = (uint16_t)len;
+	d->layer = t->cur_layer;
 	size_t b = hash_name(dir, name, len) & (t->hash_size - 1);
 	d->hnext = t->hash[b];
 	t->hash[b] = d;

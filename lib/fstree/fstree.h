@@ -60,6 +60,7 @@ struct blz_dirent {
 	char *name;
 	uint16_t name_len;
 	uint64_t index;           /* directory index, assigned by blz_fstree_number() */
+	uint32_t layer;           /* the tree's cur_layer when the entry was made or restated */
 	struct blz_dirent *hnext; /* hash chain */
 };
 
@@ -68,6 +69,9 @@ struct blz_fstree {
 	VEC(struct blz_inode *) inodes; /* every inode ever created, for freeing */
 	struct blz_dirent **hash;
 	size_t hash_size, hash_count;
+	/* Source layer being applied (tar layers count from 1); new entries are tagged with it
+	 * so whiteouts can tell entries of lower layers from those of the current one. */
+	uint32_t cur_layer;
 	/* After blz_fstree_number(): live inodes in inode-number order. */
 	VEC(struct blz_inode *) order;
 };

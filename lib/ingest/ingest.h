@@ -7,12 +7,28 @@
 #define BLZ_INGEST_INGEST_H
 
 #include "btrfs/writer.h"
+#include "tar/tar.h"
 
 /* Adds the tree under dir (metadata now; file data is read by blz_ingest_dir_data). */
 int blz_ingest_dir(struct blz_seed *s, const char *dir);
 
 /* Reads the data of every file blz_ingest_dir added and that is still in the tree. */
 int blz_ingest_dir_data(struct blz_seed *s);
+
+/*
+ * One tar layer. Layers are applied in the order given, each over the tree so far, with
+ * OCI whiteouts: an entry ".wh.NAME" removes NAME of a lower layer (or of the directory
+ * given with --rootdir), ".wh..wh..opq" in a directory hides everything lower layers put
+ * there; whiteouts never affect entries of their own layer and are not themselves added.
+ */
+struct blz_tar_layer {
+	int fd;
+	const char *name;                 /* for messages */
+	blz_tar_observe_fn observe;       /* optional: sees every raw byte; then the input is
+					   * read to its end, past the archive's end marker */
+	void *observe_ctx;
+};
+int blz_ingest_tar_layer(struct blz_seed *s, const struct blz_tar_layer *layer);
 
 /* Applies a tar stream (plain or zstd) read from fd; name is used in messages. */
 int blz_ingest_tar(struct blz_seed *s, int fd, const char *name);

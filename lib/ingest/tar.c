@@ -42,10 +42,54 @@ static void set_meta(struct blz_inode *ino, const struct blz_tar_entry *e)
 		blz_inode_set_xattr(ino, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].len);
 }
 
+#define WH_PREFIX ".wh."
+#define WH_OPAQUE ".wh..wh..opq"
+
+/* Removes the entries of dir that lower layers made. */
+static void make_opaque(struct blz_fstree *t, struct blz_inode *dir)
+{
+	for (size_t i = 0; i < dir->children.len; i++) {
+		struct blz_dirent *d = dir->children.v[i];
+		if (d->inode && d->layer < t->cur_layer)
+			blz_fstree_unlink(t, d);
+	}
+}
+
+/* An entry named .wh.*: applies it to the tree (never adds it). */
+static int whiteout(struct blz_seed *s, const struct blz_tar_entry *e, const char *base,
+		    const char *name)
+{
+	struct blz_fstree *t = blz_seed_tree(s);
+	char *parent = blz_xstrdup(e->path);
+	parent[base > e->path ? base - e->path - 1 : 0] = 0; /* cut at the '/' before base */
+	struct blz_inode *dir = NULL;
+	int r = blz_fstree_resolve(t, parent, NULL, &dir);
+	free(parent);
+	if (r < 0 || !S_ISDIR(dir->mode))
+		return 0; /* nothing below to hide */
+	if (strcmp(base, WH_OPAQUE) == 0) {
+		make_opaque(t, dir);
+		return 0;
+	}
+	const char *victim = base + strlen(WH_PREFIX);
+	if (strncmp(victim, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+		return 0; /* other AUFS metadata (.wh..wh.plnk, ...): not part of the tree */
+	if (!*victim || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
+		return blz_seed_fail(s, -EINVAL, "%s: invalid whiteout '%s'", name, e->path);
+	struct blz_dirent *d = blz_fstree_lookup(t, dir, victim, strlen(victim));
+	if (d && d->layer < t->cur_layer)
+		blz_fstree_unlink(t, d);
+	return 0;
+}
+
 static int apply(struct blz_seed *s, struct blz_tar *tar, const struct blz_tar_entry *e,
 		 const char *name, uint8_t *buf)
 {
 	struct blz_fstree *t = blz_seed_tree(s);
+	const char *last = strrchr(e->path, '/');
+	last = last ? last + 1 : e->path;
+	if (strncmp(last, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+		return whiteout(s, e, last, name);
 	if (e->path[0] == 0) { /* the archive's "./" */
 		if (e->type != BLZ_TAR_DIR)
 			return blz_seed_fail(s, -EINVAL, "%s: the root entry is not a directory", name);
@@ -64,6 +108,7 @@ static int apply(struct blz_seed *s, struct blz_tar *tar, const struct blz_tar_e
 
 	if (e->type == BLZ_TAR_DIR && old && S_ISDIR(old->inode->mode)) {
 		set_meta(old->inode, e); /* keep its contents */
+		old->layer = t->cur_layer;
 		return 0;
 	}
 	struct blz_inode *ino;
@@ -118,8 +163,16 @@ static int apply(struct blz_seed *s, struct blz_tar *tar, const struct blz_tar_e
 
 int blz_ingest_tar(struct blz_seed *s, int fd, const char *name)
 {
+	struct blz_tar_layer l = { .fd = fd, .name = name };
+	return blz_ingest_tar_layer(s, &l);
+}
+
+int blz_ingest_tar_layer(struct blz_seed *s, const struct blz_tar_layer *layer)
+{
+	const char *name = layer->name;
 	struct blz_tar *tar;
-	int r = blz_tar_open(&tar, fd);
+	blz_seed_tree(s)->cur_layer++;
+	int r = blz_tar_open_observed(&tar, layer->fd, layer->observe, layer->observe_ctx);
 	if (r < 0)
 		return blz_seed_fail(s, r, "%s: cannot read the archive: %s", name, strerror(-r));
 	uint8_t *buf = blz_xmalloc(READ_CHUNK);
@@ -135,6 +188,11 @@ int blz_ingest_tar(struct blz_seed *s, int fd, const char *name)
 		r = apply(s, tar, e, name, buf);
 		if (r < 0)
 			break;
+	}
+	if (r == 0 && layer->observe) {
+		r = blz_tar_drain(tar);
+		if (r < 0)
+			blz_seed_fail(s, r, "%s: %s", name, blz_tar_error(tar));
 	}
 	free(buf);
 	blz_tar_close(tar);

@@ -82,6 +82,8 @@ struct pax_attrs {
 struct blz_tar {
 	int fd;
 	enum src_mode mode;
+	blz_tar_observe_fn observe; /* sees every raw byte read from fd */
+	void *observe_ctx;
 
 	uint8_t *in; /* raw bytes from fd; also the decoded bytes when plain */
 	size_t in_pos, in_len;
@@ -178,6 +180,8 @@ static ssize_t raw_read(struct blz_tar *t, void *dst, size_t len)
 {
 	for (;;) {
 		ssize_t n = read(t->fd, dst, len);
+		if (n > 0 && t->observe)
+			t->observe(t->observe_ctx, dst, (size_t)n);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR)
@@ -1209,15 +1213,36 @@ static int read_entry(struct blz_tar *t)
 
 int blz_tar_open(struct blz_tar **ret, int fd)
 {
+	return blz_tar_open_observed(ret, fd, NULL, NULL);
+}
+
+int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn observe, void *ctx)
+{
 	*ret = NULL;
 	if (fd < 0)
 		return -EBADF;
 
 	struct blz_tar *t = blz_xcalloc(1, sizeof(*t));
 	t->fd = fd;
+	t->observe = observe;
+	t->observe_ctx = ctx;
 	t->in = blz_xmalloc(IN_BUF_SIZE);
 	*ret = t;
 	return 0;
+}
+
+int blz_tar_drain(struct blz_tar *t)
+{
+	if (t->in_eof)
+		return 0;
+	uint8_t *buf = blz_xmalloc(IN_BUF_SIZE);
+	ssize_t n;
+	while ((n = raw_read(t, buf, IN_BUF_SIZE)) > 0)
+		;
+	free(buf);
+	if (n == 0)
+		t->in_eof = true;
+	return n < 0 ? (int)n : 0;
 }
 
 int blz_tar_next(struct blz_tar *t, const struct blz_tar_entry **ret_entry)

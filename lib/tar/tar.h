@@ -56,6 +56,14 @@ struct blz_tar;
 /* Start reading from fd (not closed by the reader). Returns 0 or -errno. */
 int blz_tar_open(struct blz_tar **ret, int fd);
 
+/* Called with every raw (still compressed) byte read from fd, in order: for digests. */
+typedef void (*blz_tar_observe_fn)(void *ctx, const void *buf, size_t len);
+int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn observe, void *ctx);
+
+/* Reads the rest of the raw input up to its end (after the archive's end marker), so an
+ * observer has seen all of it. Returns 0 or -errno. */
+int blz_tar_drain(struct blz_tar *t);
+
 /*
  * Advance to the next entry, skipping any unread data of the current one.
  * Returns 1 with *ret_entry set (owned by the reader, valid until the next call),

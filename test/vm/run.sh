@@ -93,6 +93,13 @@ for d in "${disks[@]}"; do
 	qemu+=(-drive "file=${d//,/,,},format=raw,if=virtio")
 done
 
+# One VM at a time on this machine: TCG guests share two cores, and a second one
+# would slow the first past its time limits and skew benchmarks.
+exec 9>"${TMPDIR:-/tmp}/blazy-vm.lock"
+if ! flock -n 9; then
+	vm_log "another VM run holds ${TMPDIR:-/tmp}/blazy-vm.lock; waiting for it"
+	flock 9
+fi
 vm_log "booting $(cat "$kernel/release") (timeout ${timeout}s), console log: $log"
 start=$SECONDS
 # The pipeline runs in the background and the script waits for it: bash runs
