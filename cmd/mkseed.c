@@ -15,6 +15,7 @@
 #include "btrfs/writer.h"
 #include "cmd.h"
 #include "ingest/ingest.h"
+#include "ingest/pathset.h"
 #include "lazy/importer.h"
 #include "util/size.h"
 
@@ -33,8 +34,13 @@ static void on_signal(int sig)
 
 struct progress {
 	bool tty;
-	struct timespec last;
+	struct timespec start, last;
 };
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
 
 static void show_progress(void *ctx, uint64_t files, uint64_t bytes)
 {
@@ -43,12 +49,19 @@ static void show_progress(void *ctx, uint64_t files, uint64_t bytes)
 		return;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec == p->last.tv_sec && now.tv_nsec - p->last.tv_nsec < 200000000)
+	if (since(&p->last, &now) < 0.2)
 		return;
 	p->last = now;
-	char b[32];
-	fprintf(stderr, "\rmkseed: %llu files, %s of data   ", (unsigned long long)files,
-		blz_format_size(bytes, b, sizeof(b)));
+	double secs = since(&p->start, &now);
+	char b[32], rate[32];
+	blz_format_size(secs > 0 ? (uint64_t)((double)bytes / secs) : 0, rate, sizeof(rate));
+	fprintf(stderr, "\rmkseed: %llu files, %s of data, %s/s, %.0f s\033[K",
+		(unsigned long long)files, blz_format_size(bytes, b, sizeof(b)), rate, secs);
+}
+
+static bool keep_local(void *ctx, const char *path)
+{
+	return blz_pathset_match(ctx, path);
 }
 
 static int parse_timestamp(const char *s, struct timespec *ts)
@@ -66,7 +79,7 @@ static int parse_timestamp(const char *s, struct timespec *ts)
 int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_ROOTDIR = 256, OPT_TAR, OPT_VSIZE, OPT_LABEL, OPT_UUID, OPT_TS, OPT_JSON,
-	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP };
+	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP, OPT_LOCAL, OPT_LOCAL_LIST };
 	static const struct option opts[] = {
 		{ "rootdir", required_argument, NULL, OPT_ROOTDIR },
 		{ "tar", required_argument, NULL, OPT_TAR },
@@ -81,6 +94,8 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "map", required_argument, NULL, OPT_MAP },
+		{ "local", required_argument, NULL, OPT_LOCAL },
+		{ "local-list", required_argument, NULL, OPT_LOCAL_LIST },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootdir = NULL, *vsize_text = DEFAULT_VIRTUAL_SIZE;
@@ -88,6 +103,10 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	int ntars = 0;
 	bool force = false, quiet = false, json = false, lazy = false;
 	const char *store_opt = NULL, *map_opt = NULL;
+	const char *local_lists[64];
+	int nlocal_lists = 0;
+	struct blz_pathset local;
+	blz_pathset_init(&local);
 	struct blz_seed_opts so = { 0 };
 	const char *ts_text = getenv("SOURCE_DATE_EPOCH");
 	int c;
@@ -147,6 +166,16 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		case OPT_MAP:
 			map_opt = optarg;
 			break;
+		case OPT_LOCAL:
+			if (!*optarg)
+				return blz_misuse(cmd, "--local wants a pattern");
+			blz_pathset_add_glob(&local, optarg);
+			break;
+		case OPT_LOCAL_LIST:
+			if (nlocal_lists == 64)
+				return blz_misuse(cmd, "too many --local-list options (at most 64)");
+			local_lists[nlocal_lists++] = optarg;
+			break;
 		default:
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -177,8 +206,20 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &so.timestamp);
 	}
 
-	if (!lazy && (store_opt || map_opt))
-		return blz_misuse(cmd, "--store and --map go with --lazy");
+	if (!lazy && (store_opt || map_opt || nlocal_lists || !blz_pathset_empty(&local)))
+		return blz_misuse(cmd, "--store, --map, --local and --local-list go with --lazy");
+	for (int i = 0; i < nlocal_lists; i++) {
+		size_t bad = 0;
+		int n = blz_pathset_read_list(&local, local_lists[i], &bad);
+		if (n == -EINVAL)
+			return blz_die("%s: line %zu is not a path (a NUL byte, or over 4095 bytes)",
+				       local_lists[i], bad);
+		if (n < 0)
+			return blz_die("cannot read the list '%s': %s", local_lists[i], strerror(-n));
+	}
+	blz_pathset_seal(&local);
+	so.keep_local = keep_local;
+	so.keep_local_ctx = &local;
 	char map_path[4096], map_tmp[4200], store_path[4096];
 	snprintf(map_path, sizeof(map_path), "%s%s", map_opt ? map_opt : output, map_opt ? "" : ".map");
 	snprintf(store_path, sizeof(store_path), "%s%s", store_opt ? store_opt : output,
@@ -210,6 +251,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	fchmod(fd, 0644);
 
 	struct progress prog = { .tty = !quiet && isatty(2) };
+	clock_gettime(CLOCK_MONOTONIC, &prog.start);
 	so.progress = show_progress;
 	so.progress_ctx = &prog;
 	struct blz_seed *s = NULL;
@@ -277,13 +319,19 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		goto fail;
 	}
 	tmp_path[0] = 0;
+	struct stat ist_st;
+	uint64_t seed_disk = fstat(fd, &ist_st) == 0 ? (uint64_t)ist_st.st_blocks * 512 : 0;
 	close(fd);
 	blz_seed_free(s);
+	blz_pathset_release(&local);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double secs = since(&t0, &t1);
 	struct blz_import_stats ist = { 0 };
+	uint64_t store_chunks = 0, store_bytes = 0;
 	if (im) {
 		blz_importer_stats(im, &ist);
+		if (blz_importer_store_usage(im, &store_chunks, &store_bytes) < 0)
+			blz_warn("cannot measure the store '%s'", store_path);
 		blz_importer_close(im);
 	}
 	if (prog.tty)
@@ -295,35 +343,47 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		printf("{\"output\":");
 		blz_json_str(stdout, output);
 		printf(",\"fsid\":\"%s\",\"device_size\":%llu,\"local_end\":%llu,\"inodes\":%llu,"
+		       "\"files\":%llu,\"data_bytes\":%llu,\"seed_disk_bytes\":%llu,"
 		       "\"metadata_bytes\":%llu,\"local_data_bytes\":%llu,"
 		       "\"virtual\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu},"
 		       "\"import\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu,\"stored_bytes\":%llu,"
-		       "\"dedup_bytes\":%llu},\"seconds\":%.3f}\n",
+		       "\"dedup_bytes\":%llu,\"store_chunks\":%llu,\"store_disk_bytes\":%llu},"
+		       "\"seconds\":%.3f}\n",
 		       fsid, (unsigned long long)lay.device_size, (unsigned long long)lay.local_end,
-		       (unsigned long long)lay.inodes, (unsigned long long)lay.metadata_bytes,
+		       (unsigned long long)lay.inodes, (unsigned long long)lay.files_written,
+		       (unsigned long long)lay.data_bytes, (unsigned long long)seed_disk,
+		       (unsigned long long)lay.metadata_bytes,
 		       (unsigned long long)lay.local_data_bytes, (unsigned long long)lay.virtual_off,
 		       (unsigned long long)lay.virtual_size, (unsigned long long)lay.virtual_chunks,
 		       (unsigned long long)lay.import_off, (unsigned long long)lay.import_size,
 		       (unsigned long long)lay.import_chunks,
 		       (unsigned long long)(ist.bytes - ist.dedup_bytes),
-		       (unsigned long long)ist.dedup_bytes, secs);
+		       (unsigned long long)ist.dedup_bytes, (unsigned long long)store_chunks,
+		       (unsigned long long)store_bytes, secs);
 	} else if (!quiet) {
-		printf("wrote %s: %llu inodes, %s of file data, %s of metadata; fsid %s\n", output,
-		       (unsigned long long)lay.inodes, blz_format_size(lay.local_data_bytes, b1, 32),
-		       blz_format_size(lay.metadata_bytes, b2, 32), fsid);
+		printf("wrote %s: %llu inodes, %llu files with %s of data, %s of metadata; fsid %s\n",
+		       output, (unsigned long long)lay.inodes, (unsigned long long)lay.files_written,
+		       blz_format_size(lay.data_bytes, b1, 32), blz_format_size(lay.metadata_bytes, b2, 32),
+		       fsid);
+		printf("seed image: %s on disk (%.2f%% of the data), %s of file data in it\n",
+		       blz_format_size(seed_disk, b1, 32),
+		       lay.data_bytes ? 100.0 * (double)seed_disk / (double)lay.data_bytes : 0.0,
+		       blz_format_size(lay.local_data_bytes, b2, 32));
 		if (im)
-			printf("lazy data: %s in %llu chunks to %s (%s deduplicated), import area %s at "
-			       "offset %llu; map %s; %.1f s\n",
-			       blz_format_size(ist.bytes - ist.dedup_bytes, b3, 32),
-			       (unsigned long long)ist.chunks, store_path,
-			       blz_format_size(ist.dedup_bytes, b4, 32),
-			       blz_format_size(lay.import_size, b1, 32), (unsigned long long)lay.import_off,
-			       map_path, secs);
+			printf("lazy data: %s stored, %s deduplicated, in %llu runs; store %s now holds "
+			       "%llu chunks, %s on disk; map %s (import area %s at offset %llu)\n",
+			       blz_format_size(ist.bytes - ist.dedup_bytes, b1, 32),
+			       blz_format_size(ist.dedup_bytes, b2, 32), (unsigned long long)ist.chunks,
+			       store_path, (unsigned long long)store_chunks,
+			       blz_format_size(store_bytes, b3, 32), map_path,
+			       blz_format_size(lay.import_size, b4, 32), (unsigned long long)lay.import_off);
 		if (lay.virtual_size)
 			printf("virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
 			       blz_format_size(lay.virtual_size, b3, 32),
 			       (unsigned long long)lay.virtual_off, (unsigned long long)lay.virtual_chunks,
 			       blz_format_size(lay.device_size, b4, 32));
+		printf("time: %.2f s (%s/s)\n", secs,
+		       blz_format_size(secs > 0 ? (uint64_t)((double)lay.data_bytes / secs) : 0, b1, 32));
 	}
 	return 0;
 
@@ -338,5 +398,6 @@ fail:
 	close(fd);
 	unlink(tmp_path);
 	tmp_path[0] = 0;
+	blz_pathset_release(&local);
 	return 1;
 }

@@ -84,6 +84,12 @@ struct blz_fstree *blz_seed_tree(struct blz_seed *s)
 	return &s->tree;
 }
 
+bool blz_seed_keep_local(const struct blz_seed *s, const char *path)
+{
+	return s->opts.lazy_put && s->opts.keep_local &&
+	       s->opts.keep_local(s->opts.keep_local_ctx, path);
+}
+
 int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts)
 {
 	if (opts->virtual_size % BTRFS_SECTORSIZE)
@@ -281,7 +287,11 @@ int blz_seed_data_write(struct blz_seed *s, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
+	uint64_t before = s->bytes_done;
 	s->bytes_done += (uint64_t)(p - (const uint8_t *)buf);
+	/* Large files: progress every 64 MiB as well as every 256 files. */
+	if (s->opts.progress && (before >> 26) != (s->bytes_done >> 26))
+		s->opts.progress(s->opts.progress_ctx, s->files_done, s->bytes_done);
 	return 0;
 }
 
@@ -1161,6 +1171,8 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 		ret->import_size = import_end ? import_end - BLZ_LAZY_START : 0;
 		ret->import_chunks = s->import.chunks.len;
 		ret->inodes = n;
+		ret->files_written = s->files_done;
+		ret->data_bytes = s->bytes_done;
 		ret->nchunks = b.chunks.len;
 	}
 	r = 0;

@@ -45,6 +45,10 @@ struct blz_seed_opts {
 	int (*lazy_put)(void *ctx, uint64_t dev_off, const void *buf, size_t len);
 	void *lazy_ctx;
 	uint32_t lazy_chunk;
+	/* With lazy_put: whether the file at this tree path ("usr/bin/ls") keeps its data in
+	 * the image (mkseed --local); the sources ask through blz_seed_keep_local(). */
+	bool (*keep_local)(void *ctx, const char *path);
+	void *keep_local_ctx;
 	/* Called now and then while data is written (may be NULL). */
 	void (*progress)(void *ctx, uint64_t files, uint64_t bytes);
 	void *progress_ctx;
@@ -60,6 +64,8 @@ struct blz_seed_layout {
 	uint64_t virtual_off, virtual_size, virtual_chunks, virtual_chunk_size;
 	uint64_t import_off, import_size, import_chunks;
 	uint64_t inodes;
+	uint64_t files_written;   /* regular files whose data went through the writer */
+	uint64_t data_bytes;      /* and their bytes (local, inline and lazy; holes excluded) */
 	uint64_t nchunks;
 };
 
@@ -68,6 +74,8 @@ struct blz_seed;
 int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts);
 void blz_seed_free(struct blz_seed *s);
 struct blz_fstree *blz_seed_tree(struct blz_seed *s);
+/* For ingest modules: whether a regular file at this tree path keeps its data local. */
+bool blz_seed_keep_local(const struct blz_seed *s, const char *path);
 
 /* A human-readable description of the last failure (names the path involved). */
 const char *blz_seed_error(const struct blz_seed *s);

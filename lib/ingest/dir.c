@@ -28,6 +28,7 @@ struct walk {
 	struct blz_seed *s;
 	VEC(struct hardlink) links;
 	struct blz_buf path; /* the current path, NUL-terminated, for messages */
+	size_t root_len;     /* path + root_len: the path inside the tree */
 	uint8_t *buf;
 };
 
@@ -187,6 +188,8 @@ static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char 
 	}
 	ino = blz_fstree_new_inode(t, st.st_mode);
 	set_meta(ino, &st);
+	if (S_ISREG(st.st_mode))
+		ino->keep_local = blz_seed_keep_local(s, path + w->root_len);
 	int r = blz_fstree_link(t, dir, name, strlen(name), ino);
 	if (r < 0)
 		return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
@@ -299,6 +302,7 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 		len--;
 	blz_buf_append(&w.path, dir, len);
 	blz_buf_append(&w.path, "", 1);
+	w.root_len = len + 1; /* entries' paths: dir "/" relative path */
 	w.buf = blz_xmalloc(READ_CHUNK);
 	int r = read_xattrs(s, dfd, dir, root);
 	if (r >= 0)

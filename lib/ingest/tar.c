@@ -127,6 +127,8 @@ static int apply(struct blz_seed *s, struct blz_tar *tar, const struct blz_tar_e
 	} else {
 		ino = blz_fstree_new_inode(t, type_mode(e->type));
 		set_meta(ino, e);
+		if (e->type == BLZ_TAR_REG)
+			ino->keep_local = blz_seed_keep_local(s, e->path);
 		if (e->type == BLZ_TAR_SYMLINK) {
 			size_t n = strlen(e->linkname);
 			if (n == 0 || n > 4095)

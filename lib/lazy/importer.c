@@ -74,6 +74,11 @@ int blz_importer_write_map(struct blz_importer *im, const char *map_path, const 
 	return r < 0 ? r : 0;
 }
 
+int blz_importer_store_usage(struct blz_importer *im, uint64_t *chunks, uint64_t *bytes)
+{
+	return blz_store_usage(im->store, chunks, bytes);
+}
+
 void blz_importer_stats(const struct blz_importer *im, struct blz_import_stats *ret)
 {
 	*ret = im->st;

@@ -25,6 +25,8 @@ int blz_importer_put(void *ctx, uint64_t dev_off, const void *buf, size_t len);
 int blz_importer_write_map(struct blz_importer *im, const char *map_path, const uint8_t fsid[16],
 			   uint64_t area_off, uint64_t area_size, char *err, size_t errlen);
 void blz_importer_stats(const struct blz_importer *im, struct blz_import_stats *ret);
+/* The whole store's chunk count and bytes on disk (including chunks of earlier imports). */
+int blz_importer_store_usage(struct blz_importer *im, uint64_t *chunks, uint64_t *bytes);
 void blz_importer_close(struct blz_importer *im);
 
 #endif

@@ -1,6 +1,7 @@
 /* The local content-addressed chunk store; the format and the guarantees are in store.h. */
 #include "store/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -303,6 +304,38 @@ int blz_store_path(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LE
 	int n = snprintf(out, size, "%s/%s", s->path, name);
 	if (n < 0 || (size_t)n >= size)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+int blz_store_usage(struct blz_store *s, uint64_t *ret_chunks, uint64_t *ret_bytes)
+{
+	uint64_t chunks = 0, bytes = 0;
+	for (unsigned b = 0; b < 256; b++) {
+		char sub[3];
+		snprintf(sub, sizeof(sub), "%02x", b);
+		int fd = openat(s->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return fail(-errno, "cannot open a chunk directory");
+		}
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			return fail(-errno, "cannot read a chunk directory");
+		}
+		struct dirent *de;
+		struct stat st;
+		while ((de = readdir(d)))
+			if (strlen(de->d_name) == BLZ_SHA256_HEX_LEN &&
+			    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+				chunks++;
+				bytes += (uint64_t)st.st_size;
+			}
+		closedir(d);
+	}
+	*ret_chunks = chunks;
+	*ret_bytes = bytes;
 	return 0;
 }
 

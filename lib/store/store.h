@@ -68,6 +68,9 @@ void blz_store_close(struct blz_store *store);
  * stores their SHA-256 in ret_digest (which may be NULL). If the chunk is present already,
  * nothing is written. When 0 is returned the chunk is durable (file and directory entries
  * fsynced). On failure ret_digest is left untouched and no partial file remains. */
+/* Counts the chunk files and their bytes on disk (a walk of the directory). */
+int blz_store_usage(struct blz_store *store, uint64_t *ret_chunks, uint64_t *ret_bytes);
+
 int blz_store_put(struct blz_store *store, const void *data, size_t len,
 		  uint8_t ret_digest[BLZ_STORE_DIGEST_LEN]);
 
