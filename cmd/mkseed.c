@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "btrfs/format.h"
 #include "btrfs/writer.h"
 #include "cmd.h"
 #include "ingest/ingest.h"
@@ -21,6 +22,7 @@
 
 #define DEFAULT_VIRTUAL_SIZE "1P"
 #define MAX_VIRTUAL_SIZE (4ull << 60)
+#define LAZY_INLINE_MAX 512
 
 static char tmp_path[4096];
 
@@ -79,7 +81,7 @@ static int parse_timestamp(const char *s, struct timespec *ts)
 int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_ROOTDIR = 256, OPT_TAR, OPT_VSIZE, OPT_LABEL, OPT_UUID, OPT_TS, OPT_JSON,
-	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP, OPT_LOCAL, OPT_LOCAL_LIST };
+	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP, OPT_LOCAL, OPT_LOCAL_LIST, OPT_INLINE_MAX };
 	static const struct option opts[] = {
 		{ "rootdir", required_argument, NULL, OPT_ROOTDIR },
 		{ "tar", required_argument, NULL, OPT_TAR },
@@ -96,6 +98,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "map", required_argument, NULL, OPT_MAP },
 		{ "local", required_argument, NULL, OPT_LOCAL },
 		{ "local-list", required_argument, NULL, OPT_LOCAL_LIST },
+		{ "inline-max", required_argument, NULL, OPT_INLINE_MAX },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootdir = NULL, *vsize_text = DEFAULT_VIRTUAL_SIZE;
@@ -171,6 +174,15 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 				return blz_misuse(cmd, "--local wants a pattern");
 			blz_pathset_add_glob(&local, optarg);
 			break;
+		case OPT_INLINE_MAX: {
+			uint64_t v;
+			if (blz_parse_size(optarg, &v) < 0 || v > BLZ_MAX_INLINE)
+				return blz_misuse(cmd, "invalid --inline-max '%s' (0 to %u bytes)", optarg,
+						  BLZ_MAX_INLINE);
+			so.inline_max = (uint32_t)v;
+			so.inline_max_set = true;
+			break;
+		}
 		case OPT_LOCAL_LIST:
 			if (nlocal_lists == 64)
 				return blz_misuse(cmd, "too many --local-list options (at most 64)");
@@ -216,6 +228,12 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 				       local_lists[i], bad);
 		if (n < 0)
 			return blz_die("cannot read the list '%s': %s", local_lists[i], strerror(-n));
+	}
+	/* Lazy seeds keep metadata only: a file goes inline when its bytes cost no more than
+	 * referencing them lazily would (extent items, checksums, a map record, ~250 bytes). */
+	if (lazy && !so.inline_max_set) {
+		so.inline_max = LAZY_INLINE_MAX;
+		so.inline_max_set = true;
 	}
 	blz_pathset_seal(&local);
 	so.keep_local = keep_local;

@@ -41,6 +41,7 @@ struct live_extent {
 struct blz_seed {
 	int fd;
 	struct blz_seed_opts opts;
+	uint32_t inline_max;     /* files up to this size are inline */
 	struct blz_fstree tree;
 	char err[1024];
 
@@ -102,6 +103,8 @@ int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts
 	struct blz_seed *s = blz_xcalloc(1, sizeof(*s));
 	s->fd = fd;
 	s->opts = *opts;
+	s->inline_max = opts->inline_max_set && opts->inline_max < BLZ_MAX_INLINE ? opts->inline_max
+										   : BLZ_MAX_INLINE;
 	if (!s->opts.fsid_set) {
 		uuid_generate(s->opts.fsid);
 		s->opts.fsid_set = true;
@@ -236,7 +239,7 @@ int blz_seed_data_begin(struct blz_seed *s, struct blz_inode *ino, uint64_t size
 	s->cur_fed = 0;
 	s->block_fill = 0;
 	s->ext_open = false;
-	s->cur_inline = size > 0 && size <= BLZ_MAX_INLINE;
+	s->cur_inline = size > 0 && size <= s->inline_max;
 	s->cur_target = s->opts.lazy_put && !ino->keep_local ? &s->import : &s->local;
 	free(ino->inline_data);
 	ino->inline_data = NULL;
@@ -262,6 +265,7 @@ int blz_seed_data_write(struct blz_seed *s, const void *buf, size_t len)
 	if (s->cur_inline) {
 		memcpy(s->cur->inline_data + s->cur_fed, p, len);
 		s->cur_fed += len;
+		s->bytes_done += len;
 		return 0;
 	}
 	while (len) {

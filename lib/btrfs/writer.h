@@ -45,6 +45,10 @@ struct blz_seed_opts {
 	int (*lazy_put)(void *ctx, uint64_t dev_off, const void *buf, size_t len);
 	void *lazy_ctx;
 	uint32_t lazy_chunk;
+	/* Files up to this many bytes are stored inline in metadata (at most BLZ_MAX_INLINE);
+	 * when inline_max_set is false, BLZ_MAX_INLINE. */
+	uint32_t inline_max;
+	bool inline_max_set;
 	/* With lazy_put: whether the file at this tree path ("usr/bin/ls") keeps its data in
 	 * the image (mkseed --local); the sources ask through blz_seed_keep_local(). */
 	bool (*keep_local)(void *ctx, const char *path);
@@ -86,7 +90,7 @@ int blz_seed_fail(struct blz_seed *s, int r, const char *fmt, ...)
 /*
  * Streams a regular file's data: begin with the size the source declares, then any mix
  * of write (data) and hole (zeros known without reading) calls summing to exactly that
- * size, then end. Files up to BLZ_MAX_INLINE bytes are stored inline in metadata; all-zero
+ * size, then end. Files up to opts.inline_max bytes are stored inline in metadata; all-zero
  * sectors become holes. name is used in error messages.
  */
 int blz_seed_data_begin(struct blz_seed *s, struct blz_inode *ino, uint64_t size,

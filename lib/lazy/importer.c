@@ -21,7 +21,7 @@ struct blz_importer {
 int blz_importer_open(const char *store_dir, struct blz_importer **ret, char *err, size_t errlen)
 {
 	struct blz_importer *im = blz_xcalloc(1, sizeof(*im));
-	int r = blz_store_open(store_dir, BLZ_STORE_CREATE, &im->store);
+	int r = blz_store_open(store_dir, BLZ_STORE_CREATE | BLZ_STORE_BATCH, &im->store);
 	if (r < 0) {
 		free(im);
 		return blz_errf(err, errlen, r, "cannot open the store '%s': %s", store_dir, strerror(-r));
@@ -55,9 +55,14 @@ int blz_importer_write_map(struct blz_importer *im, const char *map_path, const 
 {
 	if (access(map_path, F_OK) == 0)
 		return blz_errf(err, errlen, -EEXIST, "the map '%s' exists already", map_path);
+	/* Every chunk durable under its name before a map refers to it. */
+	int r = blz_store_sync(im->store);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "cannot sync the store: %s: %s", blz_store_error(),
+				strerror(-r));
 	struct blz_map *map;
 	char why[256];
-	int r = blz_map_open(map_path, fsid, BLZ_MAP_CREATE, &map, why, sizeof(why));
+	r = blz_map_open(map_path, fsid, BLZ_MAP_CREATE, &map, why, sizeof(why));
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot create the map '%s': %s", map_path, why);
 	if (area_size)

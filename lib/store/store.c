@@ -36,6 +36,11 @@ struct blz_store {
 	uint64_t tmp_seq;		/* atomic: makes temporary names unique in the process */
 	uint8_t subdir_synced[256];	/* atomic flags: the top directory was fsynced after
 					 * the subdirectory was seen by this store */
+	/* BLZ_STORE_BATCH: chunks written under temporary names, awaiting blz_store_sync(),
+	 * and an open-addressing index of them by digest (slots hold index + 1). */
+	VEC(struct pending { uint8_t digest[BLZ_STORE_DIGEST_LEN]; uint64_t seq; }) pending;
+	uint32_t *pindex;
+	size_t pindex_size;
 };
 
 static __thread const char *last_error = "";
@@ -222,6 +227,82 @@ static void chunk_name(const uint8_t digest[BLZ_STORE_DIGEST_LEN], char out[NAME
 	blz_hex(digest, BLZ_STORE_DIGEST_LEN, out + 3);
 }
 
+static void tmp_name(const char *hexname, uint64_t seq, char out[NAME_MAX + 1])
+{
+	snprintf(out, NAME_MAX + 1, ".tmp-%.16s-%ld-%llu", hexname, (long)getpid(),
+		 (unsigned long long)seq);
+}
+
+static size_t pending_slot(const struct blz_store *s, const uint8_t *digest)
+{
+	return (size_t)get_le64(digest) & (s->pindex_size - 1);
+}
+
+static bool pending_has(const struct blz_store *s, const uint8_t *digest)
+{
+	if (!s->pindex_size)
+		return false;
+	for (size_t i = pending_slot(s, digest);; i = (i + 1) & (s->pindex_size - 1)) {
+		uint32_t v = s->pindex[i];
+		if (!v)
+			return false;
+		if (!memcmp(s->pending.v[v - 1].digest, digest, BLZ_STORE_DIGEST_LEN))
+			return true;
+	}
+}
+
+static void pending_index(struct blz_store *s, size_t idx)
+{
+	for (size_t i = pending_slot(s, s->pending.v[idx].digest);; i = (i + 1) & (s->pindex_size - 1))
+		if (!s->pindex[i]) {
+			s->pindex[i] = (uint32_t)idx + 1;
+			return;
+		}
+}
+
+static void pending_add(struct blz_store *s, const uint8_t *digest, uint64_t seq)
+{
+	struct pending p = { .seq = seq };
+	memcpy(p.digest, digest, BLZ_STORE_DIGEST_LEN);
+	vec_push(&s->pending, p);
+	if (s->pending.len * 2 > s->pindex_size) {
+		free(s->pindex);
+		s->pindex_size = s->pindex_size ? s->pindex_size * 2 : 1024;
+		s->pindex = blz_xcalloc(s->pindex_size, sizeof(*s->pindex));
+		for (size_t i = 0; i < s->pending.len; i++)
+			pending_index(s, i);
+	} else {
+		pending_index(s, s->pending.len - 1);
+	}
+}
+
+/* Renames (or with discard, removes) every pending chunk; returns the first error. */
+static int pending_finish(struct blz_store *s, bool discard)
+{
+	int r = 0;
+	for (size_t i = 0; i < s->pending.len; i++) {
+		char name[NAME_LEN], tmp[NAME_MAX + 1];
+		chunk_name(s->pending.v[i].digest, name);
+		name[2] = '\0';
+		tmp_name(name + 3, s->pending.v[i].seq, tmp);
+		int subfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (subfd < 0) {
+			if (!r)
+				r = -errno;
+			continue;
+		}
+		if (discard)
+			unlinkat(subfd, tmp, 0);
+		else if (renameat(subfd, tmp, subfd, name + 3) < 0 && !r)
+			r = -errno;
+		close(subfd);
+	}
+	s->pending.len = 0;
+	if (s->pindex)
+		memset(s->pindex, 0, s->pindex_size * sizeof(*s->pindex));
+	return r;
+}
+
 static int fsync_parent(const char *dir)
 {
 	char *copy = blz_xstrdup(dir);
@@ -247,7 +328,7 @@ int blz_store_open(const char *dir, unsigned flags, struct blz_store **ret)
 	int r;
 
 	last_error = "";
-	if (!dir || !*dir || (flags & ~(BLZ_STORE_CREATE | BLZ_STORE_RDONLY)))
+	if (!dir || !*dir || (flags & ~(BLZ_STORE_CREATE | BLZ_STORE_RDONLY | BLZ_STORE_BATCH)))
 		return fail(-EINVAL, "invalid arguments");
 	if (flags & BLZ_STORE_CREATE) {
 		if (mkdir(dir, 0700) == 0)
@@ -286,6 +367,9 @@ void blz_store_close(struct blz_store *s)
 {
 	if (!s)
 		return;
+	pending_finish(s, true);
+	vec_release(&s->pending);
+	free(s->pindex);
 	for (size_t i = 0; i < s->ndctx; i++)
 		ZSTD_freeDCtx(s->dctx[i]);
 	for (size_t i = 0; i < s->ncctx; i++)
@@ -346,6 +430,8 @@ int blz_store_has(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN
 
 	last_error = "";
 	chunk_name(digest, name);
+	if (pending_has(s, digest))
+		return 1;
 	if (fstatat(s->dirfd, name, &st, 0) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -409,6 +495,19 @@ int blz_store_get(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN
 	return verify_digest(digest, buf, len);
 }
 
+int blz_store_sync(struct blz_store *s)
+{
+	last_error = "";
+	if (syncfs(s->dirfd) < 0)
+		return fail(-errno, "cannot sync the store's filesystem");
+	int r = pending_finish(s, false);
+	if (r < 0)
+		return fail(r, "cannot rename a chunk file into place");
+	if (syncfs(s->dirfd) < 0)
+		return fail(-errno, "cannot sync the store's filesystem");
+	return 0;
+}
+
 /* Makes sure the entry of subdirectory xx in the top directory is durable: once per store
  * and subdirectory, since the directory may have been created by a put that has not synced
  * it yet (another thread or a process that crashed). */
@@ -428,10 +527,10 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 {
 	char tmp[NAME_MAX + 1];
 	uint64_t seq = __atomic_fetch_add(&s->tmp_seq, 1, __ATOMIC_RELAXED);
+	bool batch = s->flags & BLZ_STORE_BATCH;
 	int r;
 
-	snprintf(tmp, sizeof(tmp), ".tmp-%.16s-%ld-%llu", hexname, (long)getpid(),
-		 (unsigned long long)seq);
+	tmp_name(hexname, seq, tmp);
 	int fd = openat(subfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (fd < 0)
 		return fail(-errno, "cannot create a temporary chunk file");
@@ -440,10 +539,16 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 		r = blz_pwrite_full(fd, payload, plen, BLZ_CHUNK_HEADER_LEN);
 	if (r < 0)
 		fail(r, "cannot write the chunk file");
-	else if (fsync(fd) < 0)
+	else if (!batch && fsync(fd) < 0)
 		r = fail(-errno, "cannot sync the chunk file");
 	if (close(fd) < 0 && r == 0)
 		r = fail(-errno, "cannot close the chunk file");
+	if (r == 0 && batch) {
+		uint8_t digest[BLZ_STORE_DIGEST_LEN];
+		blz_unhex(hexname, digest, sizeof(digest));
+		pending_add(s, digest, seq);
+		return 0;
+	}
 	if (r == 0 && renameat(subfd, tmp, subfd, hexname) < 0)
 		r = fail(-errno, "cannot rename the chunk file");
 	if (r < 0) {
@@ -494,7 +599,7 @@ static int put_new(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LE
 	if (subfd < 0)
 		return fail(-errno, "cannot open the chunk directory");
 	int r = write_chunk(s, subfd, name + 3, header, payload, h.stored_length);
-	if (r < 0)
+	if (r < 0 || (s->flags & BLZ_STORE_BATCH))
 		return r;
 	r = sync_subdir_entry(s, digest[0]);
 	if (r < 0)
@@ -519,7 +624,9 @@ int blz_store_put(struct blz_store *s, const void *data, size_t len,
 
 	blz_sha256(data, len, digest);
 	chunk_name(digest, name);
-	if (fstatat(s->dirfd, name, &st, 0) < 0) {
+	if (pending_has(s, digest))
+		; /* written in this batch */
+	else if (fstatat(s->dirfd, name, &st, 0) < 0) {
 		if (errno != ENOENT)
 			return fail(-errno, "cannot stat the chunk file");
 		int r = put_new(s, digest, name, data, len);

@@ -53,6 +53,11 @@
 #define BLZ_STORE_CREATE	(1u << 0)	/* create the directory (mode 0700) if missing */
 #define BLZ_STORE_RDONLY	(1u << 1)	/* only read: put fails with -EROFS, and open only
 						 * requires read and search permission */
+#define BLZ_STORE_BATCH		(1u << 2)	/* bulk import: put writes chunks under temporary
+						 * names without syncing; blz_store_sync() makes them
+						 * durable and gives them their names (one syncfs
+						 * instead of two fsyncs a chunk); close without sync
+						 * removes them */
 
 struct blz_store;
 
@@ -67,7 +72,12 @@ void blz_store_close(struct blz_store *store);
 /* Adds len bytes (len <= BLZ_STORE_MAX_CHUNK, else -EFBIG; data may be NULL if len is 0) and
  * stores their SHA-256 in ret_digest (which may be NULL). If the chunk is present already,
  * nothing is written. When 0 is returned the chunk is durable (file and directory entries
- * fsynced). On failure ret_digest is left untouched and no partial file remains. */
+ * fsynced), or with BLZ_STORE_BATCH pending until blz_store_sync() (blz_store_has() sees it;
+ * reading it fails with -ENOENT until then). On failure ret_digest is left untouched and no partial file remains. */
+/* BLZ_STORE_BATCH: syncs the filesystem, renames the pending chunks to their names and
+ * syncs again. After 0, every chunk put so far is durable under its name. */
+int blz_store_sync(struct blz_store *store);
+
 /* Counts the chunk files and their bytes on disk (a walk of the directory). */
 int blz_store_usage(struct blz_store *store, uint64_t *ret_chunks, uint64_t *ret_bytes);
 

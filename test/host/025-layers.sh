@@ -43,6 +43,7 @@ echo reborn >"$L/3/gone-dir/z"
 echo same-layer >"$L/3/self"
 touch "$L/3/.wh.self"
 head -c 400000 /dev/urandom >"$L/3/big3"
+head -c 1000 /dev/urandom >"$L/3/mid"
 
 tars=()
 for n in 1 2 3; do
@@ -121,7 +122,21 @@ for f in keep/big1 keep/big2 big3 opq/new; do
 	*) [ -n "$phys" ] && [ "$phys" -lt "$lazy_start" ] || fail "$f is not in the local region ($phys)" ;;
 	esac
 done
+# With --lazy, files over 512 bytes are lazy (the default inline limit of lazy seeds).
+phys=$("$BLZTEST" fiemap "$mnt/mid" | awk 'NR == 1 {print $2}')
+[ -n "$phys" ] && [ "$phys" -ge "$lazy_start" ] || fail "mid (1000 bytes) is not lazy ($phys)"
 unmount_seed "$mnt"
+# --inline-max 2048 keeps it inline (FIEMAP_EXTENT_DATA_INLINE).
+rm -rf "$img" "$img.map" "$img.store"
+run_check "$BLAZY" mkseed -q --lazy --inline-max 2048 "${tars[@]}" --virtual-size 1T "$img"
+seed_full "$img"
+run_check "$BLZTEST" materialize "$img" "$img"
+mount_seed "$img" "$mnt"
+flags=$("$BLZTEST" fiemap "$mnt/mid" | awk 'NR == 1 {print $4}')
+[ $(( ${flags:-0} & 0x200 )) != 0 ] || fail "mid is not inline with --inline-max 2048 (flags $flags)"
+cmp "$L/3/mid" "$mnt/mid" || fail "mid differs"
+unmount_seed "$mnt"
+run_mustfail_msg "invalid --inline-max" "$BLAZY" mkseed -f --lazy --inline-max 4096 "${tars[@]}" "$img"
 # Everything else that is not inline went to the import area.
 rm -rf "$img" "$img.map" "$img.store"
 json=$(run_check "$BLAZY" mkseed --json --lazy "${tars[@]}" --virtual-size 1T "$img")

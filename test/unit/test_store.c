@@ -693,6 +693,53 @@ static void test_leftover_temp(void **state)
 	assert_int_equal(ntmp, 1);	/* ours, untouched; the put left none of its own */
 }
 
+/* BLZ_STORE_BATCH: chunks are pending (visible to has and put, not to get) until sync;
+ * sync names them; close without sync removes them; usage counts named chunks. */
+static void test_batch(void **state)
+{
+	struct fixture *f = *state;
+	blz_store_close(f->store);
+	assert_int_equal(blz_store_open(f->dir, BLZ_STORE_BATCH, &f->store), 0);
+	enum { N = 3000 };
+	static uint8_t data[N][300], back[300];
+	uint8_t digest[N][32], d[32];
+	for (int i = 0; i < N; i++) {
+		fill_random(data[i], sizeof(data[i]), 1000 + i);
+		assert_int_equal(blz_store_put(f->store, data[i], sizeof(data[i]), digest[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(blz_store_has(f->store, digest[i]), 1);
+	assert_int_equal(blz_store_get(f->store, digest[0], back, sizeof(back)), -ENOENT);
+	/* dedup within the batch: nothing new written */
+	assert_int_equal(blz_store_put(f->store, data[7], sizeof(data[7]), d), 0);
+	assert_memory_equal(d, digest[7], 32);
+	uint64_t chunks, bytes;
+	assert_int_equal(blz_store_usage(f->store, &chunks, &bytes), 0);
+	assert_int_equal(chunks, 0);
+	assert_int_equal(blz_store_sync(f->store), 0);
+	assert_int_equal(blz_store_usage(f->store, &chunks, &bytes), 0);
+	assert_int_equal(chunks, N);
+	assert_true(bytes >= (uint64_t)N * 300);
+	for (int i = 0; i < N; i += 97) {
+		assert_int_equal(blz_store_get(f->store, digest[i], back, sizeof(back)), 0);
+		assert_memory_equal(back, data[i], sizeof(back));
+	}
+	/* A batch abandoned by close leaves neither chunks nor temporary files. */
+	uint8_t extra[300], dx[32];
+	fill_random(extra, sizeof(extra), 99);
+	assert_int_equal(blz_store_put(f->store, extra, sizeof(extra), dx), 0);
+	blz_store_close(f->store);
+	assert_int_equal(blz_store_open(f->dir, 0, &f->store), 0);
+	assert_int_equal(blz_store_has(f->store, dx), 0);
+	char sub[3];
+	blz_hex(dx, 1, sub);
+	int ntmp;
+	count_entries(f->dir, sub, &ntmp);
+	assert_int_equal(ntmp, 0);
+	assert_int_equal(blz_store_usage(f->store, &chunks, &bytes), 0);
+	assert_int_equal(chunks, N);
+}
+
 /* ---- threads ---- */
 
 #define NCHUNKS 12
@@ -988,6 +1035,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),

@@ -43,48 +43,7 @@ for tool in apt-get apt-cache dpkg-deb depmod xz; do
 	command -v "$tool" >/dev/null || vm_die "$tool is missing (run test/vm/deps.sh)"
 done
 
-# The Debian mirror this machine already uses (not the security archive).
-find_mirror() {
-	local f line key val uri="" types="" suites="" enabled=yes
-	emit() { # prints the stanza's first URI if it is a main-archive entry
-		if [[ -n $uri && $enabled != no && " $types " == *" deb "* && $suites != *-security* && $uri != *security* ]]; then
-			printf '%s\n' "${uri%% *}"
-		fi
-		uri="" types="" suites="" enabled=yes
-	}
-	# deb822 files: stanzas separated by blank lines
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		while IFS= read -r line || [[ -n $line ]]; do
-			[[ $line == "#"* ]] && continue
-			if [[ -z ${line//[[:space:]]/} ]]; then
-				emit
-				continue
-			fi
-			[[ $line == *:* ]] || continue
-			key=${line%%:*}
-			read -r val <<<"${line#*:}"
-			case ${key,,} in
-			types) types=$val ;;
-			uris) uri=$val ;;
-			suites) suites=$val ;;
-			enabled) enabled=${val,,} ;;
-			esac
-		done <"$f"
-		emit
-	done
-	# one-line format: deb [options] URI SUITE COMPONENT...
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -r $f ]] || continue
-		awk '$1 == "deb" {
-			i = 2
-			if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-			if ($(i + 1) !~ /-security/ && $i !~ /security/) print $i
-		}' "$f"
-	done
-}
-
-mirror=${BLAZY_DEBIAN_MIRROR:-$(find_mirror | head -n 1)}
+mirror=${BLAZY_DEBIAN_MIRROR:-$(vm_find_mirror | head -n 1)}
 [[ -n $mirror ]] || vm_die "no Debian mirror found in /etc/apt (set BLAZY_DEBIAN_MIRROR)"
 
 keyring=${BLAZY_DEBIAN_KEYRING:-}

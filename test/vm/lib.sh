@@ -98,3 +98,44 @@ vm_resolve_modules() {
 	[[ ${#_missing[@]} -eq 0 ]] || vm_log "not in this kernel (skipped): ${_missing[*]}"
 	[[ ${#_order[@]} -eq 0 ]] || printf '%s\n' "${_order[@]}"
 }
+
+# The Debian mirrors this machine already uses (not the security archive), one URI per line.
+vm_find_mirror() {
+	local f line key val uri="" types="" suites="" enabled=yes
+	emit() { # prints the stanza's first URI if it is a main-archive entry
+		if [[ -n $uri && $enabled != no && " $types " == *" deb "* && $suites != *-security* && $uri != *security* ]]; then
+			printf '%s\n' "${uri%% *}"
+		fi
+		uri="" types="" suites="" enabled=yes
+	}
+	# deb822 files: stanzas separated by blank lines
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -r $f ]] || continue
+		while IFS= read -r line || [[ -n $line ]]; do
+			[[ $line == "#"* ]] && continue
+			if [[ -z ${line//[[:space:]]/} ]]; then
+				emit
+				continue
+			fi
+			[[ $line == *:* ]] || continue
+			key=${line%%:*}
+			read -r val <<<"${line#*:}"
+			case ${key,,} in
+			types) types=$val ;;
+			uris) uri=$val ;;
+			suites) suites=$val ;;
+			enabled) enabled=${val,,} ;;
+			esac
+		done <"$f"
+		emit
+	done
+	# one-line format: deb [options] URI SUITE COMPONENT...
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[[ -r $f ]] || continue
+		awk '$1 == "deb" {
+			i = 2
+			if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) !~ /-security/ && $i !~ /security/) print $i
+		}' "$f"
+	done
+}

@@ -9,6 +9,8 @@ mkdir -p "$out"
 cc=${CC:-cc}
 for src in "$here"/*.c; do
 	name=$(basename "$src" .c)
-	"$cc" -std=gnu11 -O2 -Wall -Wextra -static -o "$out/$name" "$src"
+	# Tools may use the project's SHA-256 (lib/util/sha256.c).
+	"$cc" -std=gnu11 -O2 -Wall -Wextra -static -I"$here/../../../lib" -o "$out/$name" "$src" \
+		"$here/../../../lib/util/sha256.c"
 	echo "$(cd "$out" && pwd)/$name"
 done

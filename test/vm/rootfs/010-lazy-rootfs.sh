@@ -1,0 +1,116 @@
+#!/bin/sh
+# A Debian root imported with mkseed --lazy (disk from test/vm/rootfs-disk.sh on /dev/vda),
+# mounted with blazy mount: programs run from it in a chroot; only a small fraction of the
+# stored bytes is fetched for that; every file then matches the source's manifest (all bytes
+# read); a corrupted store chunk and a missing one give EIO for their files, never wrong
+# bytes, and every other file still reads correctly.
+set -u
+. "$(dirname "$0")/ublk-lib.inc"
+ublk_setup
+D=/disk
+M=/mnt/root
+export BLAZY_STATE_DIR=/tmp/state
+
+rootfs_cleanup() {
+	_rc=$?
+	blazy umount "$M" >/dev/null 2>&1
+	grep -q " $M " /proc/mounts && umount "$M"
+	grep -q " $D " /proc/mounts && umount "$D"
+	(exit "$_rc")
+	ublk_cleanup
+}
+trap rootfs_cleanup EXIT
+
+field() { # field KEY < JSON: an exact integer
+	grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2
+}
+
+mkdir -p "$D" "$M"
+wait_until 10 test -b /dev/vda || { fail "no /dev/vda"; finish; }
+mount -t btrfs /dev/vda "$D" || { fail "cannot mount the disk"; finish; }
+stored=$(field stored_bytes <"$D/mkseed.json")
+echo "stored bytes: $stored"
+
+# From nothing (no server, no device) to the first command's output.
+t0=$(now_cs)
+blazy mount -q "$D/seed.img" "$M" --rw /tmp/rw.img --rw-size 256M || { fail "blazy mount"; finish; }
+out=$(chroot "$M" /bin/ls /)
+t1=$(now_cs)
+echo "first output after $(( (t1 - t0) / 100 )).$(( (t1 - t0) % 100 )) s (blazy mount + chroot ls /)"
+check "ls / in the chroot shows usr, etc, var" sh -c "echo '$out' | grep -qx usr && echo '$out' | grep -qx etc && echo '$out' | grep -qx var"
+pkgs=$(chroot "$M" /usr/bin/dpkg -l 2>&1)
+check "dpkg -l lists installed packages (>= 50)" [ "$(echo "$pkgs" | grep -c '^ii ')" -ge 50 ]
+check "dpkg -l lists dpkg and bash" sh -c "echo \"\$1\" | grep -q '^ii  dpkg ' && echo \"\$1\" | grep -q '^ii  bash '" _ "$pkgs"
+script_out=$(chroot "$M" /bin/bash -s 2>&1 <<'SCRIPT'
+set -e
+. /etc/os-release
+echo "os: $PRETTY_NAME"
+n=0
+for f in /etc/*; do n=$((n + 1)); done
+echo "entries in /etc: $n"
+echo "sum: $(sha256sum /etc/debian_version | cut -c1-16)"
+echo "answer: $(( 6 * 7 ))"
+echo "sorted: $(printf '%s\n' c a b | sort | tr -d '\n')"
+SCRIPT
+)
+echo "$script_out"
+check "a bash script runs in the chroot (os-release, sha256sum, sort)" sh -c "echo \"\$1\" | grep -q '^os: Debian GNU/Linux' && echo \"\$1\" | grep -q '^answer: 42' && echo \"\$1\" | grep -q '^sorted: abc'" _ "$script_out"
+
+st=$(blazy status --json "$M")
+fetched=$(echo "$st" | field store_bytes)
+echo "fetched $fetched of $stored stored bytes ($(( fetched * 1000 / stored / 10 )).$(( fetched * 1000 / stored % 10 ))%) for ls, dpkg -l and the script"
+check "only a small fraction (<= 10%) of the stored bytes was fetched" [ "$((fetched * 10))" -le "$stored" ]
+check "no failed reads" [ "$(echo "$st" | field errors)$(echo "$st" | field bad_chunks)" = 00 ]
+
+py=$(chroot "$M" /usr/bin/python3 -c 'import hashlib, json; print(json.dumps({"sum": hashlib.sha256(b"blazy").hexdigest()[:12]}))' 2>&1)
+echo "python3: $py"
+check "python3 runs in the chroot" [ "$py" = '{"sum": "'"$(printf blazy | sha256sum | cut -c1-12)"'"}' ]
+
+# Every file, all bytes, against the source.
+t0=$(now_cs)
+treesum --exclude .blazy "$M" >/tmp/vm.sum
+rc=$?
+t1=$(now_cs)
+echo "read all: $(rate "$stored" "$t0" "$t1"); treesum exit $rc"
+if cmp -s "$D/manifest" /tmp/vm.sum; then
+	echo "ok: every file matches the source (content, type, mode, owner, size, mtime, links, xattrs)"
+else
+	fail "the mounted tree differs from the source"
+	diff "$D/manifest" /tmp/vm.sum | head -n 20
+fi
+check "blazy umount" blazy umount "$M"
+
+# Integrity: flip one byte inside victim 1's chunk, remove victim 2's chunk.
+set -- $(sed -n 1p "$D/victims")
+v1=$1 c1=$D/$2
+set -- $(sed -n 2p "$D/victims")
+v2=$1 c2=$D/$2
+b=$(dd if="$c1" bs=1 skip=100 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %o $(( (b + 1) % 256 )))" | dd of="$c1" bs=1 seek=100 conv=notrunc 2>/dev/null
+check "the chunk byte changed" [ "$(dd if="$c1" bs=1 skip=100 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')" = $(( (b + 1) % 256 )) ]
+rm -f "$c2"
+sync
+check "blazy mount (after corrupting the store)" blazy mount -q "$D/seed.img" "$M" --rw /tmp/rw.img
+for i in 1 2; do
+	eval v=\$v$i
+	rm -f /tmp/got
+	if cat "$M/$v" >/tmp/got 2>/tmp/err; then
+		fail "victim $i ($v) read without error"
+	else
+		echo "ok: victim $i ($v): $(cat /tmp/err)"
+		grep -q "Input/output error" /tmp/err || fail "victim $i: not EIO"
+	fi
+	# Whatever came back before the error is the file's true prefix, never other bytes.
+	n=$(wc -c </tmp/got)
+	check "victim $i: the $n bytes returned are a true prefix" cmp -n "$n" /tmp/got "$D/orig/victim$i"
+done
+treesum --exclude .blazy --exclude "$v1" --exclude "$v2" "$M" >/tmp/vm2.sum
+rc=$?
+grep -v -e "^$v1 " -e "^$v2 " "$D/manifest" >/tmp/expect2
+check "every other file still reads correctly (treesum exit $rc)" cmp -s /tmp/expect2 /tmp/vm2.sum
+st=$(blazy status --json "$M")
+echo "after corruption: bad_chunks $(echo "$st" | field bad_chunks), errors $(echo "$st" | field errors)"
+check "the server counted the bad chunks" [ "$(echo "$st" | field bad_chunks)" -ge 1 ]
+check "blazy umount" blazy umount "$M"
+check "nothing left mounted" sh -c "! grep -q ' $M ' /proc/mounts"
+finish
