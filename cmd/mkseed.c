@@ -303,7 +303,13 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 			blz_die("cannot open '%s': %s", tars[i], strerror(errno));
 			goto fail;
 		}
-		r = blz_ingest_tar(s, tfd, strcmp(tars[i], "-") ? tars[i] : "standard input");
+		char lname[4200];
+		const char *src = strcmp(tars[i], "-") ? tars[i] : "standard input";
+		if (ntars > 1)
+			snprintf(lname, sizeof(lname), "layer %d/%d (%s)", i + 1, ntars, src);
+		else
+			snprintf(lname, sizeof(lname), "%s", src);
+		r = blz_ingest_tar(s, tfd, lname);
 		if (tfd > 0)
 			close(tfd);
 		if (r < 0)

@@ -142,6 +142,26 @@ rm -rf "$img" "$img.map" "$img.store"
 json=$(run_check "$BLAZY" mkseed --json --lazy "${tars[@]}" --virtual-size 1T "$img")
 [ "$(jnum local_data_bytes <<<"$json")" = 0 ] || fail "without --local, data stayed in the image"
 
+# A bad layer names its number, file and entry, and leaves no image, map or store behind.
+bad=$TEST_DIR/bad
+mkdir -p "$bad/d"
+head -c 50000 /dev/urandom >"$bad/d/file"
+tar -C "$bad" -cf "$TEST_DIR/dotdot.tar" --transform 's,^d/file$,../escape,' d/file
+tar -C "$bad" -cf "$TEST_DIR/full.tar" d/file
+head -c 30000 "$TEST_DIR/full.tar" >"$TEST_DIR/trunc.tar"
+ln "$bad/d/file" "$bad/d/link"
+tar -C "$bad" -cf "$TEST_DIR/hl-missing.tar" --transform 's,^d/file$,d/other,' d/file d/link 2>/dev/null
+tar --delete -f "$TEST_DIR/hl-missing.tar" d/other
+for case in "dotdot.tar:refusing path '../escape'" "trunc.tar:unexpected end of archive in 'd/file'" \
+	"hl-missing.tar:hard link 'd/link' points to 'd/other'"; do
+	t=${case%%:*} msg=${case#*:}
+	rm -rf "$TEST_DIR/x.img"*
+	run_mustfail_msg "layer 3/3 \($TEST_DIR/$t\): $msg" "$BLAZY" mkseed --lazy --tar "$TEST_DIR/l1.tar" \
+		--tar "$TEST_DIR/l2.tar" --tar "$TEST_DIR/$t" "$TEST_DIR/x.img"
+	[ ! -e "$TEST_DIR/x.img" ] && [ ! -e "$TEST_DIR/x.img.map" ] || fail "$t: an image or map was left"
+	[ -z "$(find "$TEST_DIR/x.img.store" -name '.tmp*' 2>/dev/null)" ] || fail "$t: temporary chunks left"
+done
+
 # Bad list: a NUL byte; an unreadable list; --local without --lazy.
 printf 'a\0b\n' >"$TEST_DIR/bad.list"
 run_mustfail_msg "line 1 is not a path" "$BLAZY" mkseed -f --lazy "${tars[@]}" --local-list "$TEST_DIR/bad.list" "$img"
