@@ -93,8 +93,10 @@ uint64_t blz_fetch_granule(uint64_t len)
 void blz_fetch_count(struct blz_fetch_table *t, uint64_t idx, int area, uint64_t off,
 		     uint32_t len, uint32_t rel, uint32_t n)
 {
+	if (!n || rel + (uint64_t)n > len)
+		return; /* nothing read, or not of this range */
 	struct ent *e = get(t, idx);
-	if (!e || !n || !len) {
+	if (!e) {
 		atomic_fetch_add_explicit(&t->untracked, 1, memory_order_relaxed);
 		return;
 	}

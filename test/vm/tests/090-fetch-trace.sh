@@ -135,4 +135,27 @@ check "...and leaves it and no temporary file" sh -c "[ -d $W ] && ! ls /tmp | g
 
 check "blazy umount" blazy umount "$M"
 check "nothing left (mount, loop, ublk, server)" wait_until 10 blazy_mount_gone
+
+# A seed that keeps its data in the image (no --lazy): files read from the local region are
+# listed too, so a trace fed back to mkseed keeps naming them.
+rm -rf "$W/src2"
+mkdir -p "$W/src2"
+head -c 200000 /dev/urandom >"$W/src2/read-me"
+head -c 200000 /dev/urandom >"$W/src2/leave-me"
+M=/mnt/g # a mount point's state names its seed: another seed, another mount point
+mkdir -p "$M"
+check "mkseed (local data)" blazy mkseed -q --virtual-size 1T --rootdir "$W/src2" "$W/seed2.img"
+check "blazy mount (local data)" blazy mount -q "$W/seed2.img" "$M" --rw "$W/rw2.img" --rw-size 256M
+dev=$(grep -h "^ublk=/dev/" "$W/state/"*.state | head -n1 | cut -d= -f2)
+ublk_devs="$ublk_devs $dev"
+cat "$M/read-me" >/dev/null
+js=$(blazy status --json --trace "$W/t4" "$M")
+echo "$js"
+check "json: the local file read: 200000 bytes in 49 blocks" [ "$(jfile "$js" read-me touched_bytes)" = 200704 ]
+check "json: ...none of it lazy" [ "$(jfile "$js" read-me lazy_bytes)" = 0 ]
+check "json: ...served from the image" [ "$(jfile "$js" read-me bytes)" -ge 200704 ]
+printf 'read-me\n' >"$W/want4"
+check "the trace lists the local file read, not the other" cmp "$W/want4" "$W/t4"
+check "blazy umount (local data)" blazy umount "$M"
+check "nothing left (local data)" wait_until 10 blazy_mount_gone
 finish
