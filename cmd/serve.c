@@ -134,6 +134,8 @@ static void status_json(struct ctl_ctx *c, struct blz_buf *b)
 	json_u64(b, "bad_chunks", ls.bad_chunks, true);
 	json_u64(b, "map_records", ls.map_records, true);
 	json_u64(b, "mapped_bytes", ls.mapped_bytes, true);
+	json_u64(b, "fetch_ranges", ls.fetch_ranges, true);
+	json_u64(b, "fetch_untracked", ls.fetch_untracked, true);
 	uint64_t ok, rej;
 	blz_ctl_counts(c->ctl, &ok, &rej);
 	json_u64(b, "control_requests", ok, true);
@@ -173,11 +175,15 @@ static int ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char 
 		blz_buf_append(reply, tmp, (size_t)n);
 		return 0;
 	}
+	if (!strcmp(verb, "fetches")) {
+		blz_lazy_format_fetches(c->o->lazy, reply);
+		return 0;
+	}
 	if (!strcmp(verb, "stop")) {
 		c->stop = true;
 		return 0;
 	}
-	snprintf(msg, len, "unknown request '%.40s' (status, map, stop)", verb);
+	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, stop)", verb);
 	return -EINVAL;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "btrfs/inspect.h"
+#include "lazy/fetches.h"
 #include "map/map.h"
 #include "store/cache.h"
 #include "store/store.h"
@@ -20,6 +21,9 @@
 
 #define DEFAULT_CACHE (256u << 20)
 #define SEGS 16
+/* Map records whose fetches are counted: 64 bytes each once read; the directory costs 512 KiB.
+ * (The map itself needs 72 bytes per record: 67 million records are ~5 GB of index.) */
+#define FETCH_RECORDS (1ull << 26)
 
 struct blz_lazy {
 	struct blz_backend backend; /* first: the backend view */
@@ -35,6 +39,8 @@ struct blz_lazy {
 	uint64_t dropped;
 	_Atomic uint64_t reads, read_bytes, local_bytes, lazy_bytes, zero_bytes, unmapped, errors,
 		store_reads, store_bytes, cache_hits, bad_chunks;
+	/* Fetch accounting: per map record (by seq) and per 1 MiB of the local region. */
+	struct blz_fetch_table *rec_fetches, *local_fetches;
 };
 
 static __thread uint8_t *chunk_buf; /* one chunk-sized buffer per queue thread */
@@ -74,6 +80,7 @@ static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t 
 	}
 	l->store_reads++;
 	l->store_bytes += rec->data_len;
+	blz_fetch_count_store(l->rec_fetches, rec->seq, rec->area, rec->off, rec->len);
 	blz_cache_put(l->cache, rec->digest, chunk_buf, rec->data_len);
 	*ret = chunk_buf;
 	return 0;
@@ -118,6 +125,8 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 			}
 			memset(buf + copy, 0, s->len - copy);
 			l->lazy_bytes += s->len;
+			blz_fetch_count(l->rec_fetches, s->rec.seq, s->rec.area, s->rec.off, s->rec.len,
+					s->rec_off, (uint32_t)s->len);
 			buf += s->len;
 			off += s->len;
 			len -= s->len;
@@ -125,6 +134,21 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 again:;
 	}
 	return 0;
+}
+
+/* Counts a read of [off, off + n) of the local region, per 1 MiB region. */
+static void count_local(struct blz_lazy *l, uint64_t off, uint64_t n)
+{
+	while (n) {
+		uint64_t idx = off / BLZ_FETCH_REGION, start = idx * BLZ_FETCH_REGION;
+		uint64_t rlen = l->local_end - start < BLZ_FETCH_REGION ? l->local_end - start
+									: BLZ_FETCH_REGION;
+		uint64_t k = start + rlen - off < n ? start + rlen - off : n;
+		blz_fetch_count(l->local_fetches, idx, BLZ_FETCH_LOCAL, start, (uint32_t)rlen,
+				(uint32_t)(off - start), (uint32_t)k);
+		off += k;
+		n -= k;
+	}
 }
 
 static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t off)
@@ -146,6 +170,8 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 				r = blz_pread_full(l->image_fd, buf, rd, off);
 			memset(buf + rd, 0, n - rd);
 			l->local_bytes += n;
+			if (r == 0)
+				count_local(l, off, n);
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
 			r = read_lazy(l, buf, n, off);
@@ -185,6 +211,8 @@ static void lazy_close(struct blz_backend *b)
 		blz_cache_free(l->cache);
 	if (l->image_fd >= 0)
 		close(l->image_fd);
+	blz_fetch_table_free(l->rec_fetches);
+	blz_fetch_table_free(l->local_fetches);
 	free(l);
 }
 
@@ -277,6 +305,8 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 		goto out;
 	}
 	l->cache = blz_cache_new(o->cache_bytes ? o->cache_bytes : DEFAULT_CACHE);
+	l->rec_fetches = blz_fetch_table_new(FETCH_RECORDS);
+	l->local_fetches = blz_fetch_table_new((l->local_end + BLZ_FETCH_REGION - 1) / BLZ_FETCH_REGION);
 	*ret = l;
 	return 0;
 out:
@@ -318,10 +348,26 @@ void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *s)
 	s->store_bytes = l->store_bytes;
 	s->cache_hits = l->cache_hits;
 	s->bad_chunks = l->bad_chunks;
+	s->fetch_ranges = blz_fetch_table_used(l->rec_fetches) + blz_fetch_table_used(l->local_fetches);
+	s->fetch_untracked = blz_fetch_table_untracked(l->rec_fetches) +
+			     blz_fetch_table_untracked(l->local_fetches);
 	struct blz_map_stats ms;
 	blz_map_stats(l->map, &ms);
 	for (int a = 1; a <= BLZ_MAP_AREA_MAX; a++) {
 		s->map_records += ms.area[a].records;
 		s->mapped_bytes += ms.area[a].mapped_bytes;
 	}
+}
+
+void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out)
+{
+	struct blz_fetch_entries e = { 0 };
+	blz_fetch_table_collect(l->local_fetches, &e);
+	blz_fetch_table_collect(l->rec_fetches, &e);
+	blz_fetch_format_header(out, blz_fetch_table_untracked(l->rec_fetches) +
+				     blz_fetch_table_untracked(l->local_fetches));
+	blz_buf_reserve(out, e.len * 64);
+	for (size_t i = 0; i < e.len; i++)
+		blz_fetch_format_entry(out, &e.v[i]);
+	vec_release(&e);
 }

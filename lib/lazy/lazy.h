@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "util/strbuf.h"
 
 struct blz_lazy_opts {
 	const char *seed;       /* the seed image */
@@ -37,6 +38,8 @@ struct blz_lazy_stats {
 	uint64_t cache_hits;
 	uint64_t bad_chunks;              /* corrupt or missing chunks met */
 	uint64_t map_records, mapped_bytes; /* the map as last loaded */
+	uint64_t fetch_ranges;            /* map records and 1 MiB local regions read so far */
+	uint64_t fetch_untracked;         /* reads of records past the fetch table's capacity */
 };
 
 struct blz_lazy;
@@ -49,6 +52,8 @@ struct blz_backend *blz_lazy_backend(struct blz_lazy *l);
 /* Re-reads records other processes appended to the map. */
 int blz_lazy_refresh(struct blz_lazy *l);
 void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *ret);
+/* The fetch accounting (lazy/fetches.h), in its wire format: the "fetches" reply. */
+void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out);
 const uint8_t *blz_lazy_fsid(const struct blz_lazy *l);
 uint64_t blz_lazy_dropped_tail(const struct blz_lazy *l);
 

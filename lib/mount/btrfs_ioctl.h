@@ -49,9 +49,21 @@ struct blz_btrfs_search_args {
 #define BLZ_BTRFS_IOC_ADD_DEV 0x5000940au     /* _IOW(0x94, 10, vol_args) */
 #define BLZ_BTRFS_IOC_TREE_SEARCH 0xd0009411u /* _IOWR(0x94, 17, search_args) */
 
+#define BLZ_BTRFS_EXTENT_TREE_OBJECTID 2ULL
 #define BLZ_BTRFS_CHUNK_TREE_OBJECTID 3ULL
+#define BLZ_BTRFS_FS_TREE_OBJECTID 5ULL
+#define BLZ_BTRFS_FIRST_FREE_OBJECTID 256ULL
 #define BLZ_BTRFS_FIRST_CHUNK_TREE_OBJECTID 256ULL
 #define BLZ_BTRFS_CHUNK_ITEM_KEY 228u
+#define BLZ_BTRFS_EXTENT_DATA_KEY 108u
+#define BLZ_BTRFS_EXTENT_ITEM_KEY 168u
+
+#define BLZ_BTRFS_FILE_EXTENT_INLINE 0
+#define BLZ_BTRFS_FILE_EXTENT_REG 1
+#define BLZ_BTRFS_FILE_EXTENT_PREALLOC 2
+
+/* LOGICAL_INO_V2 flags */
+#define BLZ_BTRFS_LOGICAL_INO_IGNORE_OFFSET (1ULL << 0)
 
 /* Block group type flags (CHUNK_ITEM type). */
 #define BLZ_BTRFS_BLOCK_GROUP_DATA (1ULL << 0)
@@ -114,5 +126,48 @@ struct blz_chunk {
 /* Every CHUNK_ITEM of the filesystem mounted at mnt_fd (any fd inside it), in logical order,
  * via BTRFS_IOC_TREE_SEARCH (CAP_SYS_ADMIN). *ret is malloc'ed; the caller frees it. */
 int blz_btrfs_list_chunks(int mnt_fd, struct blz_chunk **ret, size_t *ret_n);
+
+/* ---- from addresses to files (all need CAP_SYS_ADMIN) ---- */
+
+/* One file extent item of an inode (EXTENT_DATA). For regular and prealloc extents the
+ * file bytes [file_off, file_off + num_bytes) are the extent's bytes from offset on, that is
+ * the addresses [disk_bytenr + offset, + num_bytes) unless compressed (then the whole
+ * [disk_bytenr, + disk_num_bytes) is read for any of them). disk_bytenr 0 is a hole. */
+struct blz_file_extent_item {
+	uint64_t file_off;
+	uint8_t type, compression;
+	uint64_t disk_bytenr, disk_num_bytes, offset, num_bytes;
+};
+
+/* Every EXTENT_DATA item of inode ino in tree root (a subvolume id), in file order, via
+ * TREE_SEARCH on fd (any fd inside the filesystem). *ret is malloc'ed; the caller frees it. */
+int blz_btrfs_file_extents(int fd, uint64_t root, uint64_t ino,
+			   struct blz_file_extent_item **ret, size_t *ret_n);
+
+/* The first data extent (EXTENT_ITEM of the extent tree) starting in [from, below): 1 with
+ * its start and length, 0 if none. */
+int blz_btrfs_next_extent(int fd, uint64_t from, uint64_t below, uint64_t *ret_start,
+			  uint64_t *ret_len);
+
+struct blz_btrfs_ino_ref {
+	uint64_t ino, offset, root;
+};
+
+/* BTRFS_IOC_LOGICAL_INO_V2: the file extent items that reference the data extent holding the
+ * address logical. Without BLZ_BTRFS_LOGICAL_INO_IGNORE_OFFSET only those whose bytes
+ * include that very address, each with the file offset of it; with it, every reference to
+ * the extent (offset is then not meaningful). The result buffer grows up to the kernel's
+ * 16 MiB; references that did not fit even then are counted in *ret_missed. -ENOENT when no
+ * data extent holds the address. *ret is malloc'ed. */
+int blz_btrfs_logical_ino(int fd, uint64_t logical, unsigned flags,
+			  struct blz_btrfs_ino_ref **ret, size_t *ret_n, uint64_t *ret_missed);
+
+/* BTRFS_IOC_INO_PATHS: the paths of inode ino of fd's subvolume, relative to its root, one
+ * per hard link. The kernel returns at most 4 KiB of them; names that did not fit are counted
+ * in *ret_missed. *ret is a malloc'ed array of malloc'ed strings. */
+int blz_btrfs_ino_paths(int fd, uint64_t ino, char ***ret, size_t *ret_n, uint64_t *ret_missed);
+
+/* The id of the subvolume fd lies in (BTRFS_IOC_INO_LOOKUP). */
+int blz_btrfs_subvol_id(int fd, uint64_t *ret);
 
 #endif

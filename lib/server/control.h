@@ -7,8 +7,8 @@
  *
  * Protocol: the client sends one request line (a verb, at most BLZ_CTL_MAX_REQUEST bytes
  * including the newline) and reads the reply to EOF: a first line "ok" or "error: TEXT",
- * then an optional payload (JSON for status). Verbs: "status", "map" (re-read the journal),
- * "stop". The peer's credentials (SO_PEERCRED) must be root or the seed's owner; anything
+ * then an optional payload (JSON for status). Verbs: "status", "fetches" (the per-range
+ * fetch counters, in the text format of lazy/fetches.h), "map" (re-read the journal), "stop". The peer's credentials (SO_PEERCRED) must be root or the seed's owner; anything
  * malformed, oversized, slow or unauthorised is answered with an error and the connection
  * closed — the server keeps serving.
  */

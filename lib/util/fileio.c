@@ -1,6 +1,8 @@
 #include "util/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <string.h>
 #include <time.h>
@@ -128,4 +130,30 @@ ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int sto
 	if (len)
 		buf[n] = 0;
 	return r < 0 ? r : (ssize_t)n;
+}
+
+int blz_write_file_atomic(const char *path, const void *data, size_t len)
+{
+	size_t n = strlen(path) + 32;
+	char *tmp = malloc(n);
+	if (!tmp)
+		return -ENOMEM;
+	snprintf(tmp, n, "%s.tmp-%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		int e = errno;
+		free(tmp);
+		return -e;
+	}
+	int r = blz_write_full(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
 }

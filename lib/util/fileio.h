@@ -17,6 +17,11 @@ int blz_pread_full(int fd, void *buf, size_t len, uint64_t off); /* -EIO on shor
  * -ETIMEDOUT (buf holds what arrived) or -errno. */
 ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline);
 
+/* Replaces path with data all at once: written and synced as "<path>.tmp-<pid>" (mode 0666
+ * less the umask) beside it, then renamed over path; the temporary file is removed on
+ * failure. 0 or -errno. */
+int blz_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* Close-on-scope helpers (see style.md). */
 static inline void blz_closep(int *fd)
 {

@@ -12,6 +12,7 @@ for c in $cmds; do
 	[ "$("$BLAZY" help "$c")" = "$h" ] || fail "blazy help $c differs from blazy $c --help"
 done
 grep -q -- '--virtual-size' <<<"$("$BLAZY" mkseed --help)" || fail "mkseed --help lacks --virtual-size"
+grep -q -- '--trace FILE' <<<"$("$BLAZY" status --help)" || fail "status --help lacks --trace"
 
 v=$("$BLAZY" --version)
 [[ $v =~ ^blazy\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "bad version line: $v"
@@ -38,10 +39,16 @@ expect_rc 2 "$BLAZY" inspect
 expect_rc 2 "$BLAZY" inspect --frob x
 expect_rc 2 "$BLAZY" help no-such-command
 expect_rc 1 "$BLAZY" inspect "$TEST_DIR/missing.img"
+expect_rc 2 "$BLAZY" status
+expect_rc 2 "$BLAZY" status --top x /dev/ublkb0
+expect_rc 2 "$BLAZY" status --trace
+expect_rc 2 "$BLAZY" status --trace "$TEST_DIR/x" /dev/ublkb0 # names need a mount point
+expect_rc 1 "$BLAZY" status "$TEST_DIR"                      # not a blazy mount point
 [ ! -e "$TEST_DIR/x" ] || fail "a misused mkseed left an output file"
 
 run_mustfail_msg "^blazy: error: unknown command 'frobnicate'" "$BLAZY" frobnicate
 run_mustfail_msg "^usage: blazy mkseed" "$BLAZY" mkseed
+run_mustfail_msg "^blazy: error: --trace needs a blazy MOUNTPOINT" "$BLAZY" status --trace "$TEST_DIR/x" 7
 echo "not btrfs" >"$TEST_DIR/junk"
 run_mustfail_msg "^blazy: error: .*junk.*not a btrfs image" "$BLAZY" inspect "$TEST_DIR/junk"
 assert_no_leaks

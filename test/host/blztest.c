@@ -6,6 +6,7 @@
 #include "mount/btrfs_ioctl.h"
 #include "store/store.h"
 #include "mount/loop.h"
+#include "orch/fetched.h"
 #include "util/fileio.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -464,6 +465,46 @@ struct command {
 	const char *args, *help;
 };
 
+/* Resolves a "fetches" reply (read from FILE) to the files of the filesystem at MNT. */
+static int cmd_fetched(int argc UNUSED, char **argv)
+{
+	struct blz_buf text = { 0 };
+	int r = read_whole(argv[2], &text);
+	if (r < 0)
+		return fail(r, "cannot read '%s'", argv[2]);
+	blz_buf_append(&text, "", 1);
+	struct blz_fetch_list l;
+	char err[512];
+	r = blz_fetch_parse((char *)text.data, &l, err, sizeof(err));
+	blz_buf_release(&text);
+	if (r < 0)
+		return fail(0, "'%s': %s", argv[2], err);
+	struct blz_fetched f;
+	r = blz_fetched_resolve(argv[1], &l, &f, err, sizeof(err));
+	blz_fetch_list_release(&l);
+	if (r < 0)
+		return fail(0, "%s", err);
+	for (size_t i = 0; i < f.nfiles; i++) {
+		const struct blz_fetched_file *x = &f.files[i];
+		printf("file %" PRIu64 " %" PRIu64 " touched=%" PRIu64 " bytes=%" PRIu64 " lazy=%" PRIu64
+		       " reads=%" PRIu64 " store=%" PRIu64 " paths=", x->root, x->ino, x->touched,
+		       x->bytes, x->lazy_bytes, x->reads, x->store);
+		for (size_t k = 0; k < x->npaths; k++)
+			printf("%s%s", k ? "|" : "", x->paths[k]);
+		printf("\n");
+	}
+	printf("totals touched=%" PRIu64 " outside=%" PRIu64 " not_data=%" PRIu64 " queries=%" PRIu64
+	       " missed=%" PRIu64 "\n", f.touched, f.outside, f.not_data, f.queries, f.refs_missed);
+	struct blz_buf t = { 0 };
+	size_t written, skipped, unnamed;
+	blz_fetched_trace(&f, &t, &written, &skipped, &unnamed);
+	printf("trace written=%zu skipped=%zu unnamed=%zu\n", written, skipped, unnamed);
+	fwrite(t.data, 1, t.len, stdout);
+	blz_buf_release(&t);
+	blz_fetched_release(&f);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "loop-attach", cmd_loop_attach, 1, 3, "FILE [--ro] [--direct-io]", "attach FILE, print /dev/loopN" },
 	{ "loop-detach", cmd_loop_detach, 1, 1, "DEV", "detach a loop device" },
@@ -478,6 +519,7 @@ static const struct command commands[] = {
 	{ "clone", cmd_clone, 5, 5, "SRC SRC_OFF LEN DST DST_OFF", "FICLONERANGE (LEN 0 = to EOF; DST created)" },
 	{ "fiemap", cmd_fiemap, 1, 1, "FILE", "print 'file_off physical length flags' per extent" },
 	{ "chunks", cmd_chunks, 1, 1, "MNT", "print 'logical length type physical' per chunk" },
+	{ "fetched", cmd_fetched, 2, 2, "MNT FETCHES", "resolve a 'fetches' reply to files" },
 	{ "pwrite", cmd_pwrite, 3, 3, "FILE OFF STRING|@SRCFILE", "write at OFF without truncating" },
 	{ "mksock", cmd_mksock, 1, 1, "PATH", "create a unix socket file" },
 	{ "cmp", cmd_cmp, 2, 2, "A B", "compare two sparse files (holes read as zeros); exit 1 if they differ" },

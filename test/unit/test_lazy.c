@@ -1,8 +1,10 @@
 /* Unit tests for lib/lazy: the seed + map + store device behind the server, and mapping. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "btrfs/writer.h"
+#include "lazy/fetches.h"
 #include "lazy/lazy.h"
 #include "lazy/mapper.h"
 #include "util/fileio.h"
@@ -159,6 +162,36 @@ static void test_serve_local_and_mapped(void **state)
 	assert_true(st.cache_hits >= 1);
 	assert_true(st.map_records == 5);
 	assert_int_equal(logged, 0);
+
+	/* Fetch accounting: the local regions read, each record read, with store loads. */
+	struct blz_buf fb = { 0 };
+	blz_lazy_format_fetches(l, &fb);
+	blz_buf_append(&fb, "", 1);
+	struct blz_fetch_list fl;
+	assert_int_equal(blz_fetch_parse((char *)fb.data, &fl, err, sizeof(err)), 0);
+	blz_lazy_get_stats(l, &st);
+	assert_int_equal(st.fetch_ranges, fl.ranges.len);
+	uint64_t lazy = 0, recs = 0;
+	bool region0 = false, region1 = false;
+	for (size_t i = 0; i < fl.ranges.len; i++) {
+		const struct blz_fetch_range *r = &fl.ranges.v[i];
+		if (r->area == BLZ_FETCH_LOCAL) {
+			region0 |= r->off == 0 && r->reads == 1 && r->bytes == 65536 &&
+				   fl.spans.v[r->first_span].off == 65536;
+			region1 |= r->off == 1 << 20 && r->reads == 1 && r->bytes == 4096;
+			continue;
+		}
+		assert_int_equal(r->area, BLZ_FETCH_VIRTUAL);
+		assert_true(r->store >= 1);
+		assert_true(r->nr_spans >= 1);
+		lazy += r->bytes;
+		recs += r->off >= mp.device_off && r->off < mp.device_off + (3u << 20) + 4096;
+	}
+	assert_true(region0 && region1);
+	assert_int_equal(recs, 4);
+	assert_int_equal(lazy, st.lazy_bytes);
+	blz_fetch_list_release(&fl);
+	blz_buf_release(&fb);
 	blz_backend_close(b);
 	free(out);
 	free(data);
@@ -220,9 +253,176 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(err, "other.map"));
 }
 
+/* ---- fetch accounting (lazy/fetches.h) ---- */
+
+static char *format_table(struct blz_fetch_table *t)
+{
+	struct blz_fetch_entries e = { 0 };
+	struct blz_buf b = { 0 };
+	blz_fetch_table_collect(t, &e);
+	blz_fetch_format_header(&b, blz_fetch_table_untracked(t));
+	for (size_t i = 0; i < e.len; i++)
+		blz_fetch_format_entry(&b, &e.v[i]);
+	blz_buf_append(&b, "", 1);
+	vec_release(&e);
+	return (char *)b.data;
+}
+
+static void test_fetch_granules(void **state)
+{
+	assert_int_equal(blz_fetch_granule(4096), 4096);
+	assert_int_equal(blz_fetch_granule(1 << 20), 4096);
+	assert_int_equal(blz_fetch_granule((1 << 20) + 4096), 8192);
+	assert_int_equal(blz_fetch_granule(4u << 20), 16384);
+	assert_int_equal(blz_fetch_granule(0xfffff000u), 16u << 20);
+
+	struct blz_fetch_table *t = blz_fetch_table_new(5000);
+	/* A 1 MiB record: 4 KiB granules; a read inside one granule marks only it. */
+	uint64_t off = 512ull << 30;
+	blz_fetch_count(t, 7, BLZ_FETCH_IMPORT, off, 1 << 20, 0, 4096);
+	blz_fetch_count(t, 7, BLZ_FETCH_IMPORT, off, 1 << 20, 8192 + 10, 100);
+	blz_fetch_count(t, 7, BLZ_FETCH_IMPORT, off, 1 << 20, 4096, 1);
+	blz_fetch_count_store(t, 7, BLZ_FETCH_IMPORT, off, 1 << 20);
+	/* A record of 10000 bytes' 4 KiB-rounded length, read to its end: clipped to len. */
+	blz_fetch_count(t, 4999, BLZ_FETCH_VIRTUAL, off + (2 << 20), 12288, 4096, 8192);
+	/* 4 MiB: 16 KiB granules, a read crossing a granule boundary marks both; one across
+	 * the 64-granule word boundary marks both words. */
+	blz_fetch_count(t, 1024, BLZ_FETCH_IMPORT, off + (8 << 20), 4u << 20, 16383, 2);
+	blz_fetch_count(t, 1024, BLZ_FETCH_IMPORT, off + (8 << 20), 4u << 20, 64 * 16384 - 1, 2);
+	/* Past the capacity: untracked; nothing else changes. */
+	blz_fetch_count(t, 5000, BLZ_FETCH_IMPORT, off, 4096, 0, 4096);
+	assert_int_equal(blz_fetch_table_used(t), 3);
+	assert_int_equal(blz_fetch_table_untracked(t), 1);
+
+	char *txt = format_table(t);
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "blazy-fetches 1 1\n"
+		 "import %llu 1048576 3 4197 1 0+12288\n"
+		 "import %llu 4194304 2 4 0 0+32768,1032192+32768\n"
+		 "virtual %llu 12288 1 8192 0 4096+8192\n",
+		 (unsigned long long)off, (unsigned long long)off + (8 << 20),
+		 (unsigned long long)off + (2 << 20));
+	assert_string_equal(txt, want);
+
+	/* Parsed back: sorted by offset, the pieces absolute. */
+	struct blz_fetch_list l;
+	char err[128];
+	assert_int_equal(blz_fetch_parse(txt, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.untracked, 1);
+	assert_int_equal(l.ranges.len, 3);
+	assert_int_equal(l.ranges.v[0].off, off);
+	assert_int_equal(l.ranges.v[0].reads, 3);
+	assert_int_equal(l.ranges.v[0].bytes, 4197);
+	assert_int_equal(l.ranges.v[0].store, 1);
+	assert_int_equal(l.ranges.v[0].nr_spans, 1);
+	assert_int_equal(l.spans.v[l.ranges.v[0].first_span].len, 12288);
+	assert_int_equal(l.ranges.v[1].area, BLZ_FETCH_VIRTUAL);
+	assert_int_equal(l.ranges.v[1].off, off + (2 << 20));
+	assert_int_equal(l.spans.v[l.ranges.v[1].first_span].off, off + (2 << 20) + 4096);
+	assert_int_equal(l.ranges.v[2].nr_spans, 2);
+	assert_int_equal(l.spans.v[l.ranges.v[2].first_span + 1].off, off + (8 << 20) + 1032192);
+	blz_fetch_list_release(&l);
+	free(txt);
+	blz_fetch_table_free(t);
+}
+
+static void test_fetch_parse_errors(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"blazy-fetch 1 0\n",
+		"blazy-fetches 2 0\n",
+		"blazy-fetches 1 0\nlocal 0 4096 1 4096 0\n",           /* no pieces */
+		"blazy-fetches 1 0\nremote 0 4096 1 4096 0 0+4096\n",   /* unknown area */
+		"blazy-fetches 1 0\nlocal 0 0 1 4096 0 -\n",            /* empty range */
+		"blazy-fetches 1 0\nlocal 0 4096 1 4096 0 0+8192\n",    /* piece past the range */
+		"blazy-fetches 1 0\nlocal 0 8192 1 4096 0 4096+4096,0+4096\n", /* out of order */
+		"blazy-fetches 1 0\nlocal 0 4096 1 4096 0 0+4096 x\n",  /* trailing text */
+		"blazy-fetches 1 0\nlocal 0 4096 1 99999999999999999999 0 0+4096\n", /* overflow */
+		"blazy-fetches 1 0\nlocal 18446744073709547520 8192 1 1 0 -\n", /* wraps */
+		"blazy-fetches 1 0\n\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct blz_fetch_list l;
+		char err[128] = "";
+		if (blz_fetch_parse(bad[i], &l, err, sizeof(err)) != -EBADMSG)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(strstr(err, "line "));
+	}
+	struct blz_fetch_list l;
+	char err[128];
+	assert_int_equal(blz_fetch_parse("blazy-fetches 1 0", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.ranges.len, 0);
+	assert_int_equal(blz_fetch_parse("blazy-fetches 1 0\nlocal 0 4096 2 10 0 -", &l, err,
+					 sizeof(err)), 0);
+	assert_int_equal(l.ranges.len, 1);
+	assert_int_equal(l.ranges.v[0].nr_spans, 0);
+	blz_fetch_list_release(&l);
+}
+
+#define THREADS 4
+#define PER_THREAD 200000
+
+struct counter_arg {
+	struct blz_fetch_table *t;
+	unsigned id;
+};
+
+static void *count_thread(void *p)
+{
+	struct counter_arg *a = p;
+	for (uint32_t i = 0; i < PER_THREAD; i++) {
+		/* All threads share entries 0-99 (and their pages); each marks its own granules. */
+		uint64_t idx = (i * 7 + a->id) % 100;
+		blz_fetch_count(a->t, idx, BLZ_FETCH_IMPORT, idx << 20, 1 << 20,
+				(a->id * 64 + (i / 100) % 64) * 4096, 4096);
+		if (i % 10 == 0)
+			blz_fetch_count_store(a->t, idx, BLZ_FETCH_IMPORT, idx << 20, 1 << 20);
+	}
+	return NULL;
+}
+
+static void test_fetch_concurrent(void **state)
+{
+	struct blz_fetch_table *t = blz_fetch_table_new(1u << 20);
+	pthread_t th[THREADS];
+	struct counter_arg a[THREADS];
+	for (unsigned i = 0; i < THREADS; i++) {
+		a[i] = (struct counter_arg){ t, i };
+		assert_int_equal(pthread_create(&th[i], NULL, count_thread, &a[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	struct blz_fetch_entries e = { 0 };
+	blz_fetch_table_collect(t, &e);
+	assert_int_equal(e.len, 100);
+	uint64_t reads = 0, bytes = 0, store = 0;
+	for (size_t i = 0; i < e.len; i++) {
+		assert_int_equal(e.v[i].off, (uint64_t)i << 20);
+		assert_int_equal(e.v[i].len, 1 << 20);
+		assert_int_equal(e.v[i].area, BLZ_FETCH_IMPORT);
+		/* Every granule of every entry was read by some thread. */
+		for (int w = 0; w < 4; w++)
+			assert_true(e.v[i].bits[w] == ~0ull);
+		reads += e.v[i].reads;
+		bytes += e.v[i].bytes;
+		store += e.v[i].store;
+	}
+	assert_int_equal(reads, (uint64_t)THREADS * PER_THREAD);
+	assert_int_equal(bytes, (uint64_t)THREADS * PER_THREAD * 4096);
+	assert_int_equal(store, (uint64_t)THREADS * PER_THREAD / 10);
+	assert_int_equal(blz_fetch_table_used(t), 100);
+	vec_release(&e);
+	blz_fetch_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fetch_granules),
+		cmocka_unit_test(test_fetch_parse_errors),
+		cmocka_unit_test(test_fetch_concurrent),
 		cmocka_unit_test(test_serve_local_and_mapped),
 		cmocka_unit_test(test_corrupt_chunk),
 		cmocka_unit_test(test_open_errors),

@@ -1,14 +1,21 @@
 /* Unit tests for lib/util: crc32c, little-endian codecs, size parsing, buffers. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/crc32c.h"
+#include "util/fileio.h"
 #include "util/le.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -138,6 +145,48 @@ static void test_buf_vec(void **state)
 	assert_null(v.v);
 }
 
+/* Entries of dir other than . and .. */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void test_write_file_atomic(void **state)
+{
+	char dir[] = "/tmp/blazy-util-XXXXXX", path[64], sub[64], buf[32];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	assert_int_equal(blz_write_file_atomic(path, "one\n", 4), 0);
+	assert_int_equal(blz_write_file_atomic(path, "two!\n", 5), 0); /* replaces */
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(blz_read_full(fd, buf, sizeof(buf)), 5);
+	close(fd);
+	assert_memory_equal(buf, "two!\n", 5);
+	assert_int_equal(blz_write_file_atomic(path, "", 0), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	/* Failures leave the target and no temporary file behind. */
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(blz_write_file_atomic(sub, "x", 1), -EISDIR);
+	snprintf(sub, sizeof(sub), "%s/missing/out", dir);
+	assert_int_equal(blz_write_file_atomic(sub, "x", 1), -ENOENT);
+	assert_int_equal(entries(dir), 2);
+	unlink(path);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	rmdir(sub);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -147,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_buf_vec),
+		cmocka_unit_test(test_write_file_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

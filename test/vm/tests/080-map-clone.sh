@@ -10,15 +10,7 @@ ublk_setup
 W=/tmp/080
 M=/mnt/c
 export BLAZY_STATE_DIR=$W/state
-clone_cleanup() {
-	_rc=$?
-	blazy umount "$M" >/dev/null 2>&1
-	grep -q " $M " /proc/mounts && umount "$M"
-	for l in $(losetup -a 2>/dev/null | grep "$W/" | cut -d: -f1); do losetup -d "$l"; done
-	(exit "$_rc")
-	ublk_cleanup
-}
-trap clone_cleanup EXIT
+trap blazy_mount_cleanup EXIT
 
 rm -rf "$W"
 mkdir -p "$W/src" "$W/in" "$M"
