@@ -72,6 +72,25 @@ else
 	result vm 1
 	sed 's/^/    /' "$log"
 fi
-grep -E '^(ok|FAIL):|^(first output|fetched|read all)' "$log" | sed 's/^/    /' || true
+grep -E '^(ok|FAIL):|^(first output|fetched|read all|trace)' "$log" | sed 's/^/    /' || true
+
+# The trace of the VM's workload as --local-list: exactly those files' data stays in the
+# image (files over the lazy inline limit, each rounded up to 4 KiB).
+mount -o loop,ro "$disk" "$mnt"
+cp "$mnt/hot.list" "$mnt/manifest" "$work/" 2>/dev/null || true
+umount "$mnt"
+if [[ -s $work/hot.list ]]; then
+	tarball=$("$here/fetch-rootfs.sh")
+	want=$(awk 'NR == FNR { hot[$1] = 1; next }
+		$2 == "f" && ($1 in hot) && $6 > 512 { s += int(($6 + 4095) / 4096) * 4096 }
+		END { print s + 0 }' "$work/hot.list" "$work/manifest")
+	got=$("$blazy" mkseed --json --lazy --local-list "$work/hot.list" --tar "$tarball" "$work/hot.img" |
+		grep -o '"local_data_bytes":[0-9]*' | cut -d: -f2)
+	result local-list $([[ $got == "$want" && $want -gt 0 ]] && echo 0 || echo 1) \
+		"mkseed --local-list of the VM's trace ($(wc -l <"$work/hot.list") files) keeps $got bytes in the image (expected $want)"
+	rm -rf "$work/hot.img"*
+else
+	result local-list 1 "the VM wrote no trace"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -62,6 +62,12 @@ echo "fetched $fetched of $stored stored bytes ($(( fetched * 1000 / stored / 10
 check "only a small fraction (<= 10%) of the stored bytes was fetched" [ "$((fetched * 10))" -le "$stored" ]
 check "no failed reads" [ "$(echo "$st" | field errors)$(echo "$st" | field bad_chunks)" = 00 ]
 
+# What the workload read, for `mkseed --local-list` next time (run-rootfs.sh checks that).
+check "blazy status --trace" blazy status --trace "$D/hot.list" "$M"
+echo "trace: $(wc -l <"$D/hot.list") files: $(head -n 8 "$D/hot.list" | tr '\n' ' ')..."
+check "the trace lists usr/bin/dpkg, usr/bin/ls and var/lib/dpkg/status" sh -c "grep -qx usr/bin/dpkg '$D/hot.list' && grep -qx usr/bin/ls '$D/hot.list' && grep -qx var/lib/dpkg/status '$D/hot.list'"
+check "the trace does not list unread files (usr/bin/perl)" sh -c "! grep -qx usr/bin/perl '$D/hot.list'"
+
 py=$(chroot "$M" /usr/bin/python3 -c 'import hashlib, json; print(json.dumps({"sum": hashlib.sha256(b"blazy").hexdigest()[:12]}))' 2>&1)
 echo "python3: $py"
 check "python3 runs in the chroot" [ "$py" = '{"sum": "'"$(printf blazy | sha256sum | cut -c1-12)"'"}' ]
