@@ -389,9 +389,12 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		       output, (unsigned long long)lay.inodes, (unsigned long long)lay.files_written,
 		       blz_format_size(lay.data_bytes, b1, 32), blz_format_size(lay.metadata_bytes, b2, 32),
 		       fsid);
-		printf("seed image: %s on disk (%.2f%% of the data), %s of file data in it\n",
-		       blz_format_size(seed_disk, b1, 32),
-		       lay.data_bytes ? 100.0 * (double)seed_disk / (double)lay.data_bytes : 0.0,
+		char pct[48] = "";
+		if (lay.data_bytes >= (1u << 20)) /* a share of tiny data says nothing */
+			snprintf(pct, sizeof(pct), " (%.2f%% of the data)",
+				 100.0 * (double)seed_disk / (double)lay.data_bytes);
+		printf("seed image: %s on disk%s, %s of file data in it\n",
+		       blz_format_size(seed_disk, b1, 32), pct,
 		       blz_format_size(lay.local_data_bytes, b2, 32));
 		if (im)
 			printf("lazy data: %s stored, %s deduplicated, in %llu runs; store %s now holds "
