@@ -1,4 +1,4 @@
-/* Unit tests for lib/util: crc32c, little-endian codecs, size parsing, buffers. */
+/* Unit tests for lib/util: crc32c, crc32, little-endian codecs, size parsing, buffers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +45,22 @@ static void test_crc32c_hw_matches_sw(void **state)
 					 blz_crc32c_raw_sw(~0u, buf + off, len));
 		}
 	}
+}
+
+static void test_crc32_ieee(void **state)
+{
+	/* the CRC-32 check value; gzip's trailer of "a\n" (echo a | gzip | tail -c 8) */
+	assert_int_equal(blz_crc32("123456789", 9), 0xCBF43926u);
+	assert_int_equal(blz_crc32("a\n", 2), 0xddeaa107u);
+	assert_int_equal(blz_crc32("", 0), 0);
+	/* any split of the input gives the same value */
+	uint8_t buf[1000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	uint32_t whole = blz_crc32(buf, sizeof(buf));
+	for (size_t cut = 0; cut <= sizeof(buf); cut += 37)
+		assert_int_equal(~blz_crc32_raw(blz_crc32_raw(~0u, buf, cut), buf + cut,
+						 sizeof(buf) - cut), whole);
 }
 
 static void test_le(void **state)
@@ -143,6 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_known),
 		cmocka_unit_test(test_crc32c_hw_matches_sw),
+		cmocka_unit_test(test_crc32_ieee),
 		cmocka_unit_test(test_le),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_size_format),
