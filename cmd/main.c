@@ -6,8 +6,9 @@
 #include "cmd.h"
 
 const struct blz_cmd blz_commands[] = {
-	{ "mkseed", cmd_mkseed, 1, 1, "write a btrfs seed image from a directory and/or tar streams",
-	  "usage: blazy mkseed [--rootdir DIR] [--tar FILE|-]... [--virtual-size SIZE] [options] OUTPUT\n"
+	{ "mkseed", cmd_mkseed, 1, 1, "write a btrfs seed image from a directory, tar streams, an OCI image",
+	  "usage: blazy mkseed [--rootdir DIR] [--tar FILE|-]... [--oci DIR[:REF]] [--virtual-size SIZE]\n"
+	  "                    [options] OUTPUT\n"
 	  "\n"
 	  "Writes a btrfs seed filesystem image to OUTPUT without btrfs-progs, root or mounts.\n"
 	  "The image holds all metadata and file data of the sources, plus /.blazy/virtual: a\n"
@@ -19,6 +20,16 @@ const struct blz_cmd blz_commands[] = {
 	  "  --rootdir DIR        copy the tree under DIR (metadata, xattrs, hard links, holes)\n"
 	  "  --tar FILE|-         apply a tar stream (ustar, pax, GNU; plain, zstd or gzip) over\n"
 	  "                       the tree; '-' reads standard input; may be repeated (in order)\n"
+	  "  --oci DIR[:REF]      apply the layers of an image in an OCI image layout (DIR with\n"
+	  "                       oci-layout, index.json, blobs/sha256/) in order, with OCI\n"
+	  "                       whiteouts: the image whose org.opencontainers.image.ref.name\n"
+	  "                       is REF, else the only one; within an index, the one for the\n"
+	  "                       platform. Every blob is checked against its size and sha256\n"
+	  "                       digest, and each layer's uncompressed content against the\n"
+	  "                       config's diff_id; layers are tar, tar+gzip or tar+zstd (OCI or\n"
+	  "                       Docker media types). Once; ordered with the --tar options\n"
+	  "  --platform P         with --oci: the platform to choose in an index, OS/ARCH or\n"
+	  "                       OS/ARCH/VARIANT (default this machine's, e.g. linux/amd64)\n"
 	  "  --virtual-size SIZE  size of /.blazy/virtual, suffixes K M G T P E (powers of 1024),\n"
 	  "                       a multiple of 4 KiB, at most 4E; 0 = none (default 1P)\n"
 	  "  --label LABEL        filesystem label (at most 255 bytes)\n"

@@ -1230,8 +1230,14 @@ static int read_entry(struct blz_tar *t)
 		enum hdr_format fmt = header_format(h);
 		uint8_t type = h[H_TYPE];
 		r = header_uint(t, h, H_SIZE, 12, MAX_SIZE, "size", hoff, &hsize);
-		if (r < 0)
+		if (r < 0) {
+			/* name the entry too (as its header has it: a pax path comes later) */
+			char q[QNAME_SIZE], *name = header_name(h, fmt);
+			size_t l = strlen(t->errmsg);
+			snprintf(t->errmsg + l, sizeof(t->errmsg) - l, " (entry '%s')", qname(q, name));
+			free(name);
 			return r;
+		}
 
 		switch (type) {
 		case 'x':

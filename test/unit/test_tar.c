@@ -1477,7 +1477,7 @@ static void test_bad_numbers(void **state)
 	hdr_sum(h);
 	arc_block(&a, h);
 	arc_end(&a);
-	expect_fail(&a, -EBADMSG, "negative size", "offset 0");
+	expect_fail(&a, -EBADMSG, "negative size", "offset 0 (entry 'neg')");
 
 	/* sizes too large */
 	hdr_init(h, "huge", '0', 0);
@@ -1485,7 +1485,7 @@ static void test_bad_numbers(void **state)
 	hdr_sum(h);
 	arc_block(&a, h);
 	arc_end(&a);
-	expect_fail(&a, -EBADMSG, "size out of range", NULL);
+	expect_fail(&a, -EBADMSG, "size out of range", "(entry 'huge')");
 	hdr_init(h, "huge", '0', 0);
 	memset(h + 124, 0, 12);
 	h[124] = 0x80;
