@@ -405,11 +405,13 @@ static int index_manifests(const struct blz_json *idx, const char *where,
 	uint64_t v;
 	const char *mt = blz_json_string(blz_json_get(idx, "mediaType"));
 	const struct blz_json *m = blz_json_get(idx, "manifests");
+	char q[112];
 
 	if (blz_json_u64(blz_json_get(idx, "schemaVersion"), &v) < 0 || v != 2)
 		return blz_errf(err, errlen, -EBADMSG, "%s: schemaVersion is not 2", where);
 	if (mt && strcmp(mt, MT_OCI_INDEX) && strcmp(mt, MT_DOCKER_LIST))
-		return blz_errf(err, errlen, -EBADMSG, "%s: unexpected mediaType '%s'", where, mt);
+		return blz_errf(err, errlen, -EBADMSG, "%s: unexpected mediaType '%s'", where,
+				printable(q, mt));
 	if (!m || m->type != BLZ_JSON_ARRAY)
 		return blz_errf(err, errlen, -EBADMSG, "%s: no manifests array", where);
 	*ret = m;
@@ -603,6 +605,7 @@ int blz_oci_open(struct blz_oci_image **ret, const char *spec, const char *platf
 	int r;
 
 	*ret = NULL;
+	img->dirfd = -1;
 	split_spec(spec, &img->dir, &ref);
 	if (!platform)
 		platform = blz_oci_host_platform();
@@ -682,7 +685,7 @@ void blz_oci_close(struct blz_oci_image *img)
 	for (size_t i = 0; i < img->nlayers; i++)
 		free(img->layers[i].media_type);
 	free(img->layers);
-	if (img->dirfd > 0)
+	if (img->dirfd >= 0)
 		close(img->dirfd);
 	free(img->dir);
 	free(img);
