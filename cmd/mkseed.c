@@ -1,4 +1,5 @@
-/* blazy mkseed: write a btrfs seed image (lib/btrfs/writer.h) from a directory and tars. */
+/* blazy mkseed: write a btrfs seed image (lib/btrfs/writer.h) from a directory, tars and an
+ * OCI image. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 #include "ingest/ingest.h"
 #include "ingest/pathset.h"
 #include "lazy/importer.h"
+#include "oci/oci.h"
 #include "util/size.h"
 
 #define DEFAULT_VIRTUAL_SIZE "1P"
@@ -66,6 +68,38 @@ static bool keep_local(void *ctx, const char *path)
 	return blz_pathset_match(ctx, path);
 }
 
+/*
+ * Applies the image's layers in order, each verified against its digest and diff_id.
+ * Returns 0, or 1 with the message printed.
+ */
+static int ingest_oci(struct blz_seed *s, struct blz_oci_image *img, const struct progress *p)
+{
+	char err[2048];
+
+	for (size_t i = 0; i < blz_oci_layer_count(img); i++) {
+		struct blz_oci_layer *l;
+		int r = blz_oci_layer_open(img, i, &l, err, sizeof(err));
+		if (r < 0)
+			return blz_die("%s", err);
+		struct blz_tar_layer tl = {
+			.fd = blz_oci_layer_fd(l),
+			.name = blz_oci_layer_name(l),
+			.obs = { blz_oci_observe_raw, blz_oci_observe_decoded, l },
+		};
+		r = blz_ingest_tar_layer(s, &tl);
+		/* a blob that is not what its digest says explains any error reading it */
+		int v = blz_oci_layer_verify(l, r == 0, err, sizeof(err));
+		blz_oci_layer_close(l);
+		if ((v < 0 || r < 0) && p->tty)
+			fputs("\r\033[K", stderr);
+		if (v < 0)
+			return blz_die("%s", err);
+		if (r < 0)
+			return blz_die("%s", blz_seed_error(s));
+	}
+	return 0;
+}
+
 static int parse_timestamp(const char *s, struct timespec *ts)
 {
 	char *end;
@@ -81,10 +115,13 @@ static int parse_timestamp(const char *s, struct timespec *ts)
 int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	enum { OPT_ROOTDIR = 256, OPT_TAR, OPT_VSIZE, OPT_LABEL, OPT_UUID, OPT_TS, OPT_JSON,
-	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP, OPT_LOCAL, OPT_LOCAL_LIST, OPT_INLINE_MAX };
+	       OPT_VCHUNK, OPT_LAZY, OPT_STORE, OPT_MAP, OPT_LOCAL, OPT_LOCAL_LIST, OPT_INLINE_MAX,
+	       OPT_OCI, OPT_PLATFORM };
 	static const struct option opts[] = {
 		{ "rootdir", required_argument, NULL, OPT_ROOTDIR },
 		{ "tar", required_argument, NULL, OPT_TAR },
+		{ "oci", required_argument, NULL, OPT_OCI },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "virtual-size", required_argument, NULL, OPT_VSIZE },
 		{ "virtual-chunk", required_argument, NULL, OPT_VCHUNK }, /* for tests */
 		{ "label", required_argument, NULL, OPT_LABEL },
@@ -102,8 +139,10 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootdir = NULL, *vsize_text = DEFAULT_VIRTUAL_SIZE;
-	const char *tars[64];
+	const char *tars[64]; /* in order; NULL stands for the --oci image */
 	int ntars = 0;
+	const char *oci = NULL, *platform = NULL;
+	struct blz_oci_image *img = NULL;
 	bool force = false, quiet = false, json = false, lazy = false;
 	const char *store_opt = NULL, *map_opt = NULL;
 	const char *local_lists[64];
@@ -127,6 +166,17 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 			if (ntars == 64)
 				return blz_misuse(cmd, "too many --tar options (at most 64)");
 			tars[ntars++] = optarg;
+			break;
+		case OPT_OCI:
+			if (oci)
+				return blz_misuse(cmd, "--oci given twice (one image at a time)");
+			if (ntars == 64)
+				return blz_misuse(cmd, "too many --tar options (at most 64)");
+			oci = optarg;
+			tars[ntars++] = NULL;
+			break;
+		case OPT_PLATFORM:
+			platform = optarg;
 			break;
 		case OPT_VSIZE:
 			vsize_text = optarg;
@@ -197,10 +247,12 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		return r;
 	const char *output = argv[optind];
 	if (!rootdir && !ntars)
-		return blz_misuse(cmd, "nothing to put in the seed: give --rootdir and/or --tar");
+		return blz_misuse(cmd, "nothing to put in the seed: give --rootdir, --tar or --oci");
+	if (platform && !oci)
+		return blz_misuse(cmd, "--platform goes with --oci");
 	int stdin_tars = 0;
 	for (int i = 0; i < ntars; i++)
-		stdin_tars += strcmp(tars[i], "-") == 0;
+		stdin_tars += tars[i] && strcmp(tars[i], "-") == 0;
 	if (stdin_tars > 1)
 		return blz_misuse(cmd, "standard input can be read only once");
 
@@ -251,6 +303,13 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 		return blz_die("'%s' exists (use --force to replace it)", map_path);
 	if (lstat(output, &st) == 0 && !S_ISREG(st.st_mode))
 		return blz_die("'%s' is not a regular file", output);
+	if (oci) {
+		/* the image's index, manifest and config are read and checked before any output */
+		char err[2048];
+		r = blz_oci_open(&img, oci, platform, err, sizeof(err));
+		if (r < 0)
+			return blz_die("%s", err);
+	}
 
 	/* Write to a temporary name beside OUTPUT; rename only when complete. */
 	const char *slash = strrchr(output, '/');
@@ -264,6 +323,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	if (fd < 0) {
 		int e = errno;
 		tmp_path[0] = 0;
+		blz_oci_close(img);
 		return blz_die("cannot create '%s': %s", output, strerror(e));
 	}
 	fchmod(fd, 0644);
@@ -298,6 +358,11 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 			goto fail_msg;
 	}
 	for (int i = 0; i < ntars; i++) {
+		if (!tars[i]) {
+			if (ingest_oci(s, img, &prog))
+				goto fail;
+			continue;
+		}
 		int tfd = strcmp(tars[i], "-") ? open(tars[i], O_RDONLY | O_CLOEXEC) : 0;
 		if (tfd < 0) {
 			blz_die("cannot open '%s': %s", tars[i], strerror(errno));
@@ -348,6 +413,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	close(fd);
 	blz_seed_free(s);
 	blz_pathset_release(&local);
+	blz_oci_close(img);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double secs = since(&t0, &t1);
 	struct blz_import_stats ist = { 0 };
@@ -420,6 +486,7 @@ fail_msg:
 	blz_die("%s", blz_seed_error(s));
 fail:
 	blz_seed_free(s);
+	blz_oci_close(img);
 	blz_importer_close(im);
 	unlink(map_tmp);
 	close(fd);

@@ -24,13 +24,13 @@ int blz_ingest_dir_data(struct blz_seed *s);
 struct blz_tar_layer {
 	int fd;
 	const char *name;                 /* for messages */
-	blz_tar_observe_fn observe;       /* optional: sees every raw byte; then the input is
-					   * read to its end, past the archive's end marker */
-	void *observe_ctx;
+	struct blz_tar_observers obs;     /* optional: see every raw and every decompressed byte
+					   * (the input is then read to its end, past the
+					   * archive's end marker) */
 };
 int blz_ingest_tar_layer(struct blz_seed *s, const struct blz_tar_layer *layer);
 
-/* Applies a tar stream (plain or zstd) read from fd; name is used in messages. */
+/* Applies a tar stream (plain, zstd or gzip) read from fd; name is used in messages. */
 int blz_ingest_tar(struct blz_seed *s, int fd, const char *name);
 
 #endif

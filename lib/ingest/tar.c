@@ -174,7 +174,7 @@ int blz_ingest_tar_layer(struct blz_seed *s, const struct blz_tar_layer *layer)
 	const char *name = layer->name;
 	struct blz_tar *tar;
 	blz_seed_tree(s)->cur_layer++;
-	int r = blz_tar_open_observed(&tar, layer->fd, layer->observe, layer->observe_ctx);
+	int r = blz_tar_open_observed(&tar, layer->fd, &layer->obs);
 	if (r < 0)
 		return blz_seed_fail(s, r, "%s: cannot read the archive: %s", name, strerror(-r));
 	uint8_t *buf = blz_xmalloc(READ_CHUNK);
@@ -191,8 +191,8 @@ int blz_ingest_tar_layer(struct blz_seed *s, const struct blz_tar_layer *layer)
 		if (r < 0)
 			break;
 	}
-	if (r == 0 && layer->observe) {
-		r = blz_tar_drain(tar);
+	if (r == 0) {
+		r = blz_tar_drain(tar); /* verifies a compressed stream to its end */
 		if (r < 0)
 			blz_seed_fail(s, r, "%s: %s", name, blz_tar_error(tar));
 	}

@@ -1,8 +1,8 @@
 /*
  * Streaming tar reader; see tar.h for the contract.
  *
- * The reader is layered: a byte source (plain or zstd-decompressed, read strictly
- * forward) below a header parser that folds pax 'x'/'g' records and GNU 'L'/'K' long
+ * The reader is layered: a byte source (plain, or decompressed from zstd or gzip, read
+ * strictly forward) below a header parser that folds pax 'x'/'g' records and GNU 'L'/'K' long
  * names into the entry that follows them.  Every size taken from the archive is
  * bounded before it is used, so a hostile archive can neither make the reader allocate
  * without limit nor run it past the end of its input.
@@ -19,6 +19,7 @@
 
 #include <zstd.h>
 
+#include "tar/inflate.h"
 #include "util/strbuf.h"
 
 #define BLOCK 512
@@ -51,8 +52,9 @@
 #define H_STAR_MAGIC 508
 
 static const uint8_t zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+static const uint8_t gzip_magic[2] = { 0x1f, 0x8b };
 
-enum src_mode { SRC_UNKNOWN, SRC_PLAIN, SRC_ZSTD };
+enum src_mode { SRC_UNKNOWN, SRC_PLAIN, SRC_ZSTD, SRC_GZIP };
 
 enum hdr_format { FMT_V7, FMT_USTAR, FMT_STAR, FMT_GNU };
 
@@ -82,19 +84,20 @@ struct pax_attrs {
 struct blz_tar {
 	int fd;
 	enum src_mode mode;
-	blz_tar_observe_fn observe; /* sees every raw byte read from fd */
-	void *observe_ctx;
+	struct blz_tar_observers obs;
 
 	uint8_t *in; /* raw bytes from fd; also the decoded bytes when plain */
 	size_t in_pos, in_len;
 	bool in_eof;
 
 	ZSTD_DCtx *zd;
-	uint8_t *out; /* decompressed bytes */
+	struct blz_inflate *gz;
+	uint8_t *out;       /* zstd: decompressed bytes */
+	const uint8_t *dec; /* decompressed bytes: out, or the gzip decoder's window */
 	size_t out_pos, out_len;
 	size_t zret;     /* last ZSTD_decompressStream() result: 0 at a frame boundary */
 	uint64_t zin_total; /* compressed bytes consumed */
-	bool truncated;  /* the compressed input ended inside a frame */
+	bool truncated;  /* the compressed input ended inside a frame or member */
 
 	uint64_t offset; /* decoded bytes consumed */
 
@@ -124,7 +127,7 @@ static int fail(struct blz_tar *t, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Like fail(), for a stream that ended early: mentions a truncated zstd frame. */
+/* Like fail(), for a stream that ended early: mentions a truncated zstd or gzip stream. */
 __attribute__((format(printf, 2, 3)))
 static int fail_eof(struct blz_tar *t, const char *fmt, ...)
 {
@@ -135,7 +138,8 @@ static int fail_eof(struct blz_tar *t, const char *fmt, ...)
 	va_end(ap);
 	if (t->truncated) {
 		size_t l = strlen(t->errmsg);
-		snprintf(t->errmsg + l, sizeof(t->errmsg) - l, " (zstd stream truncated)");
+		snprintf(t->errmsg + l, sizeof(t->errmsg) - l, " (%s stream truncated)",
+			 t->mode == SRC_GZIP ? "gzip" : "zstd");
 	}
 	t->err = -EIO;
 	return -EIO;
@@ -180,8 +184,8 @@ static ssize_t raw_read(struct blz_tar *t, void *dst, size_t len)
 {
 	for (;;) {
 		ssize_t n = read(t->fd, dst, len);
-		if (n > 0 && t->observe)
-			t->observe(t->observe_ctx, dst, (size_t)n);
+		if (n > 0 && t->obs.raw)
+			t->obs.raw(t->obs.ctx, dst, (size_t)n);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR)
@@ -218,7 +222,12 @@ static int src_detect(struct blz_tar *t)
 		if (!t->zd)
 			return fail(t, -ENOMEM, "cannot create a zstd decompression context");
 		t->out = blz_xmalloc(OUT_BUF_SIZE);
+		t->dec = t->out;
 		t->mode = SRC_ZSTD;
+	} else if (t->in_len >= sizeof(gzip_magic) &&
+		   !memcmp(t->in, gzip_magic, sizeof(gzip_magic))) {
+		t->gz = blz_inflate_new();
+		t->mode = SRC_GZIP;
 	} else {
 		t->mode = SRC_PLAIN;
 	}
@@ -264,9 +273,44 @@ static ssize_t zstd_decode(struct blz_tar *t, void *dst, size_t cap)
 	}
 }
 
+/*
+ * Decompresses the next piece of a gzip stream, left at t->dec: its length (> 0), 0 at the
+ * end of the input, or -errno.
+ */
+static ssize_t gzip_decode(struct blz_tar *t)
+{
+	for (;;) {
+		if (t->in_pos == t->in_len && !t->in_eof) {
+			int r = in_refill(t);
+			if (r < 0)
+				return r;
+		}
+		const uint8_t *in = t->in + t->in_pos, *out;
+		size_t left = t->in_len - t->in_pos, len;
+		int r = blz_inflate_run(t->gz, &in, &left, &out, &len);
+		t->in_pos = t->in_len - left;
+		if (r < 0)
+			return fail(t, r, "corrupt gzip stream: %s at compressed offset %llu",
+				    blz_inflate_error(t->gz),
+				    (unsigned long long)blz_inflate_in_offset(t->gz));
+		if (len) {
+			t->dec = out;
+			return (ssize_t)len;
+		}
+		if (left) /* the decoder promises to use all its input */
+			return fail(t, -EBADMSG, "gzip decoder stalled at compressed offset %llu",
+				    (unsigned long long)blz_inflate_in_offset(t->gz));
+		/* no output: all the input so far is used */
+		if (t->in_eof) {
+			t->truncated = !blz_inflate_done(t->gz);
+			return 0;
+		}
+	}
+}
+
 static size_t src_buffered(const struct blz_tar *t)
 {
-	if (t->mode == SRC_ZSTD)
+	if (t->mode == SRC_ZSTD || t->mode == SRC_GZIP)
 		return t->out_len - t->out_pos;
 	return t->in_len - t->in_pos;
 }
@@ -293,22 +337,31 @@ static ssize_t src_avail(struct blz_tar *t, const uint8_t **p)
 		return (ssize_t)(t->in_len - t->in_pos);
 	}
 	if (t->out_pos == t->out_len) {
-		ssize_t n = zstd_decode(t, t->out, OUT_BUF_SIZE);
+		ssize_t n = t->mode == SRC_GZIP ? gzip_decode(t) : zstd_decode(t, t->out, OUT_BUF_SIZE);
 		if (n <= 0)
 			return n;
 		t->out_pos = 0;
 		t->out_len = (size_t)n;
 	}
-	*p = t->out + t->out_pos;
+	*p = t->dec + t->out_pos;
 	return (ssize_t)(t->out_len - t->out_pos);
+}
+
+static void observe_decoded(struct blz_tar *t, const void *p, size_t n)
+{
+	if (t->obs.decoded && n)
+		t->obs.decoded(t->obs.ctx, p, n);
 }
 
 static void src_consume(struct blz_tar *t, size_t n)
 {
-	if (t->mode == SRC_ZSTD)
-		t->out_pos += n;
-	else
+	if (t->mode == SRC_PLAIN) {
+		observe_decoded(t, t->in + t->in_pos, n);
 		t->in_pos += n;
+	} else {
+		observe_decoded(t, t->dec + t->out_pos, n);
+		t->out_pos += n;
+	}
 	t->offset += n;
 }
 
@@ -322,7 +375,8 @@ static ssize_t src_read(struct blz_tar *t, void *dst, size_t len)
 		const uint8_t *p;
 		ssize_t n;
 
-		if (t->mode != SRC_UNKNOWN && !src_buffered(t) && len - got >= DIRECT_MIN) {
+		if ((t->mode == SRC_PLAIN || t->mode == SRC_ZSTD) && !src_buffered(t) &&
+		    len - got >= DIRECT_MIN) {
 			if (t->mode == SRC_PLAIN) {
 				if (t->in_eof)
 					break;
@@ -337,6 +391,7 @@ static ssize_t src_read(struct blz_tar *t, void *dst, size_t len)
 					return n;
 				break;
 			}
+			observe_decoded(t, d + got, (size_t)n);
 			got += (size_t)n;
 			t->offset += (uint64_t)n;
 			continue;
@@ -1175,8 +1230,14 @@ static int read_entry(struct blz_tar *t)
 		enum hdr_format fmt = header_format(h);
 		uint8_t type = h[H_TYPE];
 		r = header_uint(t, h, H_SIZE, 12, MAX_SIZE, "size", hoff, &hsize);
-		if (r < 0)
+		if (r < 0) {
+			/* name the entry too (as its header has it: a pax path comes later) */
+			char q[QNAME_SIZE], *name = header_name(h, fmt);
+			size_t l = strlen(t->errmsg);
+			snprintf(t->errmsg + l, sizeof(t->errmsg) - l, " (entry '%s')", qname(q, name));
+			free(name);
 			return r;
+		}
 
 		switch (type) {
 		case 'x':
@@ -1213,10 +1274,10 @@ static int read_entry(struct blz_tar *t)
 
 int blz_tar_open(struct blz_tar **ret, int fd)
 {
-	return blz_tar_open_observed(ret, fd, NULL, NULL);
+	return blz_tar_open_observed(ret, fd, NULL);
 }
 
-int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn observe, void *ctx)
+int blz_tar_open_observed(struct blz_tar **ret, int fd, const struct blz_tar_observers *obs)
 {
 	*ret = NULL;
 	if (fd < 0)
@@ -1224,8 +1285,8 @@ int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn obser
 
 	struct blz_tar *t = blz_xcalloc(1, sizeof(*t));
 	t->fd = fd;
-	t->observe = observe;
-	t->observe_ctx = ctx;
+	if (obs)
+		t->obs = *obs;
 	t->in = blz_xmalloc(IN_BUF_SIZE);
 	*ret = t;
 	return 0;
@@ -1233,16 +1294,19 @@ int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn obser
 
 int blz_tar_drain(struct blz_tar *t)
 {
-	if (t->in_eof)
+	uint64_t skipped;
+
+	if (t->err)
+		return t->err;
+	if (t->mode == SRC_PLAIN && !t->obs.raw && !t->obs.decoded)
 		return 0;
-	uint8_t *buf = blz_xmalloc(IN_BUF_SIZE);
-	ssize_t n;
-	while ((n = raw_read(t, buf, IN_BUF_SIZE)) > 0)
-		;
-	free(buf);
-	if (n == 0)
-		t->in_eof = true;
-	return n < 0 ? (int)n : 0;
+	int r = src_skip(t, UINT64_MAX, &skipped);
+	if (r < 0)
+		return r;
+	if (t->truncated)
+		return fail_eof(t, "the input ends early after the end of the archive at offset %llu",
+				(unsigned long long)t->offset);
+	return 0;
 }
 
 int blz_tar_next(struct blz_tar *t, const struct blz_tar_entry **ret_entry)
@@ -1310,6 +1374,7 @@ void blz_tar_close(struct blz_tar *t)
 	pax_clear(&t->global);
 	blz_buf_release(&t->meta);
 	ZSTD_freeDCtx(t->zd);
+	blz_inflate_free(t->gz);
 	free(t->out);
 	free(t->in);
 	free(t);

@@ -2,7 +2,8 @@
  * A streaming tar reader: ustar, pax (per-file 'x' and global 'g' headers, including
  * path, linkpath, size, uid, gid, atime, mtime, ctime with fractional seconds and
  * SCHILY.xattr.NAME), GNU long names ('L') and long link names ('K').
- * The stream may be plain or zstd-compressed; compression is detected by magic.
+ * The stream may be plain, zstd- or gzip-compressed; compression is detected by magic
+ * (28 b5 2f fd: zstd through libzstd; 1f 8b: gzip through the decoder in inflate.h).
  * The input is only read forward, so it works on pipes (stdin).
  *
  * Errors are returned as -errno (EBADMSG for a malformed archive, EIO for a truncated one,
@@ -56,12 +57,23 @@ struct blz_tar;
 /* Start reading from fd (not closed by the reader). Returns 0 or -errno. */
 int blz_tar_open(struct blz_tar **ret, int fd);
 
-/* Called with every raw (still compressed) byte read from fd, in order: for digests. */
+/* Observers of the stream, for digests: raw sees every byte read from fd (still compressed),
+ * decoded every byte of the decompressed tar stream (the same bytes when plain), in order.
+ * Either may be NULL. */
 typedef void (*blz_tar_observe_fn)(void *ctx, const void *buf, size_t len);
-int blz_tar_open_observed(struct blz_tar **ret, int fd, blz_tar_observe_fn observe, void *ctx);
+struct blz_tar_observers {
+	blz_tar_observe_fn raw, decoded;
+	void *ctx;
+};
+int blz_tar_open_observed(struct blz_tar **ret, int fd, const struct blz_tar_observers *obs);
 
-/* Reads the rest of the raw input up to its end (after the archive's end marker), so an
- * observer has seen all of it. Returns 0 or -errno. */
+/*
+ * After the archive's end marker: decompresses the rest of a compressed stream (so that
+ * its checksums, gzip's CRC-32 and ISIZE or zstd's content checksum, are verified and an
+ * early end is an error) and, when observed, reads the input to its end, so that the
+ * observers have seen all of it. A plain stream without observers is left as it is.
+ * Returns 0 or -errno (then blz_tar_error() says why).
+ */
 int blz_tar_drain(struct blz_tar *t);
 
 /*

@@ -5,29 +5,39 @@
 #include "util/le.h"
 
 #define CRC32C_POLY 0x82F63B78u /* reflected Castagnoli polynomial */
+#define CRC32_POLY 0xEDB88320u  /* reflected IEEE 802.3 polynomial (gzip) */
 
-static uint32_t table[8][256];
-static int table_ready;
+/* Slicing-by-8 tables for one reflected polynomial, built on first use. */
+struct crc_tables {
+	uint32_t poly;
+	int ready;
+	uint32_t t[8][256];
+};
+
+static struct crc_tables tab_c = { .poly = CRC32C_POLY }, tab_ieee = { .poly = CRC32_POLY };
 static int have_sse42 = -1;
 
-static void build_table(void)
+static void build_table(struct crc_tables *ct)
 {
+	uint32_t (*table)[256] = ct->t;
+
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ CRC32C_POLY : c >> 1;
+			c = (c & 1) ? (c >> 1) ^ ct->poly : c >> 1;
 		table[0][i] = c;
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
 			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
-	table_ready = 1;
+	__atomic_store_n(&ct->ready, 1, __ATOMIC_RELEASE);
 }
 
-static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
+static uint32_t crc_slice8(struct crc_tables *ct, uint32_t crc, const uint8_t *p, size_t len)
 {
-	if (!table_ready)
-		build_table();
+	if (!__atomic_load_n(&ct->ready, __ATOMIC_ACQUIRE))
+		build_table(ct);
+	uint32_t (*table)[256] = ct->t;
 	while (len >= 8) {
 		uint64_t w = get_le64(p) ^ crc;
 		crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
@@ -40,6 +50,16 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
 	return crc;
+}
+
+static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	return crc_slice8(&tab_c, crc, p, len);
+}
+
+uint32_t blz_crc32_raw(uint32_t crc, const void *buf, size_t len)
+{
+	return crc_slice8(&tab_ieee, crc, buf, len);
 }
 
 #if defined(__x86_64__)

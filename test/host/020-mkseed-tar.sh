@@ -1,9 +1,9 @@
 #!/bin/bash
-# mkseed --tar: the same trees fed as pax tar streams (plain, zstd, on stdin, GNU format)
-# give seeds that match the source; a tar applied over --rootdir overrides it.
+# mkseed --tar: the same trees fed as pax tar streams (plain, zstd, gzip, on stdin, GNU
+# format) give seeds that match the source; a tar applied over --rootdir overrides it.
 . "$(dirname "$0")/lib.sh"
 require_root
-requires btrfs tar zstd setfattr
+requires btrfs tar zstd gzip setfattr
 
 n=0
 check_tar_seed() { # check_tar_seed SRC IMG -- MKSEED-ARGS...
@@ -27,7 +27,12 @@ for kind in basic wide; do
 	zstd -q -T0 "$TEST_DIR/$kind.tar" -o "$TEST_DIR/$kind.tar.zst"
 	check_tar_seed "$src" "$TEST_DIR/b.img" -- --tar "$TEST_DIR/$kind.tar.zst"
 	check_tar_seed "$src" "$TEST_DIR/c.img" -- --tar - <"$TEST_DIR/$kind.tar.zst"
-	rm -f "$TEST_DIR/$kind.tar" "$TEST_DIR/$kind.tar.zst"
+	# gzip (tar -z, and gzip -9 of the same archive on standard input)
+	tar --format=pax --xattrs --xattrs-include='*' -C "$src" -czf "$TEST_DIR/$kind.tgz" . 2>/dev/null
+	check_tar_seed "$src" "$TEST_DIR/d.img" -- --tar "$TEST_DIR/$kind.tgz"
+	gzip -9 -c "$TEST_DIR/$kind.tar" >"$TEST_DIR/$kind.tar.gz"
+	check_tar_seed "$src" "$TEST_DIR/e.img" -- --tar - <"$TEST_DIR/$kind.tar.gz"
+	rm -f "$TEST_DIR/$kind.tar" "$TEST_DIR/$kind.tar.zst" "$TEST_DIR/$kind.tgz" "$TEST_DIR/$kind.tar.gz"
 done
 
 # GNU format (long names as 'L' entries) of the basic tree, without xattrs.

@@ -49,17 +49,19 @@ done < <(find "$mnt" -type f -not -path "$mnt/.blazy/*" -print0)
 dmesg | tail -n 20 | grep -q 'csum failed' || fail "no checksum failure in the kernel log"
 unmount_seed "$mnt"
 
-# The same tree as a tar stream.
-rm -rf "$img" "$img.map" "$img.store"
-tar --format=pax --xattrs --xattrs-include='*' -C "$src" -cf - . 2>/dev/null |
-	run_check "$BLAZY" mkseed -q --lazy --tar - "$img"
-seed_full "$img"
-check_seed "$img"
-run_check "$BLZTEST" materialize "$img" "$img"
-mount_seed "$img" "$mnt"
+# The same tree as a tar stream, plain and gzip-compressed (tar -z).
 mapfile -d '' ign < <(tar_ignores "$src")
-run_check "$TREECMP" --ignore .blazy "${ign[@]}" "$src" "$mnt"
-unmount_seed "$mnt"
+for z in "" z; do
+	rm -rf "$img" "$img.map" "$img.store"
+	tar --format=pax --xattrs --xattrs-include='*' -C "$src" -c${z}f - . 2>/dev/null |
+		run_check "$BLAZY" mkseed -q --lazy --tar - "$img"
+	seed_full "$img"
+	check_seed "$img"
+	run_check "$BLZTEST" materialize "$img" "$img"
+	mount_seed "$img" "$mnt"
+	run_check "$TREECMP" --ignore .blazy "${ign[@]}" "$src" "$mnt"
+	unmount_seed "$mnt"
+done
 # An existing map is not overwritten without --force.
 run_mustfail_msg "seed.img.map. exists" "$BLAZY" mkseed -q --lazy --map "$img.map" --rootdir "$src" "$TEST_DIR/other.img"
 [ ! -e "$TEST_DIR/other.img" ] || fail "an image was left"

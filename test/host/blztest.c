@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "mount/loop.h"
 #include "orch/fetched.h"
+#include "tar/inflate.h"
 #include "util/fileio.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -458,6 +459,56 @@ static int cmd_gen(int argc UNUSED, char **argv)
 	return 0;
 }
 
+/* gunzip IN|- OUT|-: lib/tar's gzip decoder alone, for tests and bench/gunzip. */
+static int cmd_gunzip(int argc UNUSED, char **argv)
+{
+	_cleanup_close_ int ifd = strcmp(argv[1], "-") ? open(argv[1], O_RDONLY | O_CLOEXEC) : -1;
+	_cleanup_close_ int ofd = strcmp(argv[2], "-") ?
+		open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+	if (strcmp(argv[1], "-") && ifd < 0)
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	if (strcmp(argv[2], "-") && ofd < 0)
+		return fail(-errno, "cannot create '%s'", argv[2]);
+	enum { BUF = 128 << 10 };
+	uint8_t *buf = blz_xmalloc(BUF);
+	struct blz_inflate *z = blz_inflate_new();
+	int r = 0;
+	for (;;) {
+		ssize_t n = blz_read_full(ifd < 0 ? STDIN_FILENO : ifd, buf, BUF);
+		if (n < 0) {
+			r = fail((int)n, "cannot read the input");
+			break;
+		}
+		const uint8_t *in = buf, *out;
+		size_t left = (size_t)n, olen;
+		do {
+			r = blz_inflate_run(z, &in, &left, &out, &olen);
+			if (r < 0)
+				break;
+			r = blz_write_full(ofd < 0 ? STDOUT_FILENO : ofd, out, olen);
+			if (r < 0)
+				break;
+		} while (left || olen);
+		if (r == -EBADMSG) {
+			r = fail(r, "corrupt gzip stream: %s at compressed offset %llu",
+				 blz_inflate_error(z), (unsigned long long)blz_inflate_in_offset(z));
+			break;
+		}
+		if (r < 0) {
+			r = fail(r, "cannot write the output");
+			break;
+		}
+		if (n == 0) {
+			if (!blz_inflate_done(z))
+				r = fail(-EIO, "gzip stream truncated");
+			break;
+		}
+	}
+	blz_inflate_free(z);
+	free(buf);
+	return r;
+}
+
 struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -525,6 +576,7 @@ static const struct command commands[] = {
 	{ "cmp", cmd_cmp, 2, 2, "A B", "compare two sparse files (holes read as zeros); exit 1 if they differ" },
 	{ "materialize", cmd_materialize, 2, 2, "SEED DEVFILE", "write SEED.map's chunks from SEED.store into DEVFILE at their offsets" },
 	{ "gen", cmd_gen, 3, 3, "SEED SIZE FILE|-", "write SIZE reproducible pseudo-random bytes" },
+	{ "gunzip", cmd_gunzip, 2, 2, "IN|- OUT|-", "decompress gzip with lib/tar's decoder" },
 };
 
 static void usage(FILE *f)

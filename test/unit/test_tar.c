@@ -21,6 +21,8 @@
 #include <zstd.h>
 
 #include "tar/tar.h"
+#include "util/crc32c.h"
+#include "util/le.h"
 #include "util/strbuf.h"
 
 /* ---- archive builder ---- */
@@ -1057,11 +1059,30 @@ static void test_pipe(void **state)
 	blz_buf_release(&a);
 }
 
+/* check_mixed() on a compressed archive in memory (small and large reads) and on a pipe */
+static void check_mixed_all(const void *p, size_t n, size_t bigsize)
+{
+	char buf[4096];
+	pid_t pid;
+	int fd = mem_fd(p, n);
+
+	check_mixed(fd, bigsize, 4096);
+	close(fd);
+	fd = mem_fd(p, n);
+	check_mixed(fd, bigsize, 1 << 20);
+	close(fd);
+	fd = pipe_feed(p, n, &pid);
+	check_mixed(fd, bigsize, 65536);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	pipe_wait(pid);
+}
+
 static void test_zstd(void **state)
 {
 	struct blz_buf a = { 0 };
 	size_t bigsize = 700001, l1, l2;
-	pid_t pid;
 
 	build_mixed(&a, bigsize);
 	/* two frames, split inside a header */
@@ -1075,20 +1096,7 @@ static void test_zstd(void **state)
 	blz_buf_append(&z, skip, sizeof(skip));
 	blz_buf_append(&z, z2, l2);
 
-	int fd = mem_fd(z.data, z.len);
-	check_mixed(fd, bigsize, 4096);
-	close(fd);
-	fd = mem_fd(z.data, z.len);
-	check_mixed(fd, bigsize, 1 << 20);
-	close(fd);
-
-	fd = pipe_feed(z.data, z.len, &pid);
-	check_mixed(fd, bigsize, 65536);
-	char buf[4096];
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	close(fd);
-	pipe_wait(pid);
+	check_mixed_all(z.data, z.len, bigsize);
 
 	/* a single small frame */
 	struct blz_buf s = { 0 };
@@ -1130,6 +1138,202 @@ static void test_zstd(void **state)
 	blz_buf_release(&s);
 	free(z1);
 	free(z2);
+	blz_buf_release(&z);
+	blz_buf_release(&a);
+}
+
+/* A gzip member holding p[0..n) in stored blocks (test_inflate covers real compression). */
+static void gz_store(struct blz_buf *out, const void *p, size_t n)
+{
+	static const uint8_t hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	const uint8_t *d = p;
+	uint8_t b[8];
+	size_t off = 0;
+
+	blz_buf_append(out, hdr, sizeof(hdr));
+	do {
+		size_t k = n - off < 65535 ? n - off : 65535;
+		b[0] = off + k == n; /* BFINAL, BTYPE 0 */
+		put_le16(b + 1, (uint16_t)k);
+		put_le16(b + 3, (uint16_t)~k);
+		blz_buf_append(out, b, 5);
+		blz_buf_append(out, d + off, k);
+		off += k;
+	} while (off < n);
+	put_le32(b, blz_crc32(p, n));
+	put_le32(b + 4, (uint32_t)n);
+	blz_buf_append(out, b, 8);
+}
+
+static void test_gzip(void **state)
+{
+	struct blz_buf a = { 0 }, z = { 0 };
+	size_t bigsize = 700001;
+	char msg[1024];
+
+	build_mixed(&a, bigsize);
+	/* two members, split inside a header */
+	size_t split = 512 * 3 + 100;
+	gz_store(&z, a.data, split);
+	gz_store(&z, a.data + split, a.len - split);
+	check_mixed_all(z.data, z.len, bigsize);
+
+	/* a small archive: complete, truncated in the tar data, in the gzip trailer */
+	struct blz_buf s = { 0 }, g = { 0 };
+	int n;
+	arc_entry(&s, "f", '0', NULL, "x", 1);
+	arc_end(&s);
+	gz_store(&g, s.data, s.len);
+	assert_int_equal(drain(g.data, g.len, NULL, 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(drain(g.data, g.len - 600, msg, sizeof(msg), NULL), -EIO);
+	assert_non_null(strstr(msg, "unexpected end of archive"));
+	assert_non_null(strstr(msg, "(gzip stream truncated)"));
+
+	/* damaged: a stored length, then the CRC (found at the end of the member) */
+	g.data[13] ^= 1;
+	expect_fail_n(g.data, g.len, -EBADMSG, "corrupt gzip stream: stored block length",
+		      "at compressed offset 1");
+	g.data[13] ^= 1;
+	struct blz_buf big = { 0 };
+	gz_store(&big, a.data, a.len);
+	big.data[20000] ^= 1; /* in dir/big's data */
+	expect_fail_n(big.data, big.len, -EBADMSG, "corrupt gzip stream: CRC-32 mismatch", NULL);
+	blz_buf_release(&big);
+
+	/* just the magic; a bad method */
+	expect_fail_n("\x1f\x8b", 2, -EIO, "unexpected end of archive", "gzip stream truncated");
+	expect_fail_n("\x1f\x8b\x07\x00\x00\x00\x00\x00\x00\x03", 10, -EBADMSG,
+		      "corrupt gzip stream: unknown compression method", NULL);
+
+	blz_buf_release(&s);
+	blz_buf_release(&g);
+	blz_buf_release(&z);
+	blz_buf_release(&a);
+}
+
+/* ---- observers and drain ---- */
+
+struct seen {
+	struct blz_buf raw, decoded;
+};
+
+static void see_raw(void *ctx, const void *p, size_t n)
+{
+	blz_buf_append(&((struct seen *)ctx)->raw, p, n);
+}
+
+static void see_decoded(void *ctx, const void *p, size_t n)
+{
+	blz_buf_append(&((struct seen *)ctx)->decoded, p, n);
+}
+
+/*
+ * Reads every entry (each entry's data in reads of chunk bytes, or skipped when 0), then
+ * drains; returns 0 or the first error, with its message in msg.
+ */
+static int observe_all(const void *p, size_t n, size_t chunk, struct seen *sn, char *msg,
+		       size_t msglen)
+{
+	const struct blz_tar_observers obs = { see_raw, see_decoded, sn };
+	const struct blz_tar_entry *e;
+	struct blz_tar *t;
+	uint8_t buf[70000];
+	int fd = mem_fd(p, n), r;
+
+	memset(sn, 0, sizeof(*sn));
+	assert_int_equal(blz_tar_open_observed(&t, fd, &obs), 0);
+	while ((r = blz_tar_next(t, &e)) > 0)
+		while (chunk && blz_tar_read(t, buf, chunk) > 0)
+			;
+	if (r == 0)
+		r = blz_tar_drain(t);
+	snprintf(msg, msglen, "%s", blz_tar_error(t));
+	blz_tar_close(t);
+	close(fd);
+	return r;
+}
+
+static void test_observers(void **state)
+{
+	struct blz_buf a = { 0 }, z = { 0 };
+	struct seen sn;
+	char msg[1024];
+
+	build_mixed(&a, 300000);
+	blz_buf_grow(&a, 10240 - a.len % 10240); /* record padding after the end marker */
+	for (size_t chunk = 0; chunk < 10000; chunk = chunk * 10 + 7) {
+		/* plain: both observers see the file */
+		assert_int_equal(observe_all(a.data, a.len, chunk, &sn, msg, sizeof(msg)), 0);
+		assert_int_equal(sn.raw.len, a.len);
+		assert_memory_equal(sn.raw.data, a.data, a.len);
+		assert_int_equal(sn.decoded.len, a.len);
+		assert_memory_equal(sn.decoded.data, a.data, a.len);
+		blz_buf_release(&sn.raw);
+		blz_buf_release(&sn.decoded);
+
+		/* gzip and zstd: raw sees the compressed file, decoded the whole tar */
+		z.len = 0;
+		gz_store(&z, a.data, a.len);
+		for (int zstd = 0; zstd < 2; zstd++) {
+			uint8_t *zz = NULL;
+			size_t zl = z.len;
+			if (zstd)
+				zz = zcompress(a.data, a.len, &zl, true);
+			const uint8_t *c = zstd ? zz : z.data;
+			assert_int_equal(observe_all(c, zl, chunk, &sn, msg, sizeof(msg)), 0);
+			assert_int_equal(sn.raw.len, zl);
+			assert_memory_equal(sn.raw.data, c, zl);
+			assert_int_equal(sn.decoded.len, a.len);
+			assert_memory_equal(sn.decoded.data, a.data, a.len);
+			blz_buf_release(&sn.raw);
+			blz_buf_release(&sn.decoded);
+			free(zz);
+		}
+	}
+
+	/* drain verifies what follows the end marker: a CRC, a truncated member, garbage */
+	z.len = 0;
+	gz_store(&z, a.data, a.len);
+	z.data[z.len - 8] ^= 1;
+	assert_int_equal(observe_all(z.data, z.len, 0, &sn, msg, sizeof(msg)), -EBADMSG);
+	assert_non_null(strstr(msg, "CRC-32 mismatch"));
+	blz_buf_release(&sn.raw);
+	blz_buf_release(&sn.decoded);
+	z.data[z.len - 8] ^= 1;
+	assert_int_equal(observe_all(z.data, z.len - 1, 0, &sn, msg, sizeof(msg)), -EIO);
+	assert_non_null(strstr(msg, "after the end of the archive"));
+	assert_non_null(strstr(msg, "(gzip stream truncated)"));
+	blz_buf_release(&sn.raw);
+	blz_buf_release(&sn.decoded);
+	blz_buf_append(&z, "junk", 4);
+	assert_int_equal(observe_all(z.data, z.len, 0, &sn, msg, sizeof(msg)), -EBADMSG);
+	assert_non_null(strstr(msg, "not another gzip member"));
+	blz_buf_release(&sn.raw);
+	blz_buf_release(&sn.decoded);
+
+	/* without observers, drain leaves a plain stream alone but checks a compressed one */
+	struct blz_tar *t;
+	const struct blz_tar_entry *e;
+	z.len -= 4;
+	z.data[z.len - 8] ^= 1;
+	int fd = mem_fd(z.data, z.len);
+	assert_int_equal(blz_tar_open(&t, fd), 0);
+	while (blz_tar_next(t, &e) > 0)
+		;
+	assert_int_equal(blz_tar_drain(t), -EBADMSG);
+	blz_tar_close(t);
+	close(fd);
+	blz_buf_grow(&a, 1 << 20);
+	fd = mem_fd(a.data, a.len);
+	assert_int_equal(blz_tar_open(&t, fd), 0);
+	while (blz_tar_next(t, &e) > 0)
+		;
+	assert_int_equal(blz_tar_drain(t), 0);
+	assert_true(lseek(fd, 0, SEEK_CUR) < (off_t)a.len); /* the 1 MiB after it was not read */
+	blz_tar_close(t);
+	close(fd);
+
 	blz_buf_release(&z);
 	blz_buf_release(&a);
 }
@@ -1273,7 +1477,7 @@ static void test_bad_numbers(void **state)
 	hdr_sum(h);
 	arc_block(&a, h);
 	arc_end(&a);
-	expect_fail(&a, -EBADMSG, "negative size", "offset 0");
+	expect_fail(&a, -EBADMSG, "negative size", "offset 0 (entry 'neg')");
 
 	/* sizes too large */
 	hdr_init(h, "huge", '0', 0);
@@ -1281,7 +1485,7 @@ static void test_bad_numbers(void **state)
 	hdr_sum(h);
 	arc_block(&a, h);
 	arc_end(&a);
-	expect_fail(&a, -EBADMSG, "size out of range", NULL);
+	expect_fail(&a, -EBADMSG, "size out of range", "(entry 'huge')");
 	hdr_init(h, "huge", '0', 0);
 	memset(h + 124, 0, 12);
 	h[124] = 0x80;
@@ -1593,6 +1797,8 @@ int main(void)
 		cmocka_unit_test(test_gnu_long),
 		cmocka_unit_test(test_pipe),
 		cmocka_unit_test(test_zstd),
+		cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_observers),
 		cmocka_unit_test(test_end_variants),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_bad_checksum),

@@ -1,4 +1,5 @@
-/* Unit tests for lib/util: crc32c, little-endian codecs, size parsing, buffers. */
+/* Unit tests for lib/util: crc32c, crc32, JSON, little-endian codecs, size parsing, buffers,
+ * atomic file writes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include "util/crc32c.h"
 #include "util/fileio.h"
+#include "util/json.h"
 #include "util/le.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -52,6 +54,210 @@ static void test_crc32c_hw_matches_sw(void **state)
 					 blz_crc32c_raw_sw(~0u, buf + off, len));
 		}
 	}
+}
+
+static void test_crc32_ieee(void **state)
+{
+	/* the CRC-32 check value; gzip's trailer of "a\n" (echo a | gzip | tail -c 8) */
+	assert_int_equal(blz_crc32("123456789", 9), 0xCBF43926u);
+	assert_int_equal(blz_crc32("a\n", 2), 0xddeaa107u);
+	assert_int_equal(blz_crc32("", 0), 0);
+	/* any split of the input gives the same value */
+	uint8_t buf[1000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	uint32_t whole = blz_crc32(buf, sizeof(buf));
+	for (size_t cut = 0; cut <= sizeof(buf); cut += 37)
+		assert_int_equal(~blz_crc32_raw(blz_crc32_raw(~0u, buf, cut), buf + cut,
+						 sizeof(buf) - cut), whole);
+}
+
+/* ---- JSON ---- */
+
+static struct blz_json *json_ok(const char *text)
+{
+	struct blz_json *v = NULL;
+	char err[256];
+	int r = blz_json_parse(text, strlen(text), BLZ_JSON_MAX_DEPTH, &v, err, sizeof(err));
+
+	if (r)
+		print_error("'%s': %s\n", text, err);
+	assert_int_equal(r, 0);
+	assert_non_null(v);
+	return v;
+}
+
+static void json_bad_n(const char *text, size_t len, const char *needle)
+{
+	struct blz_json *v = (struct blz_json *)1;
+	char err[256];
+	int r = blz_json_parse(text, len, BLZ_JSON_MAX_DEPTH, &v, err, sizeof(err));
+
+	if (r != -EINVAL || !strstr(err, needle))
+		print_error("'%.*s': got %d '%s', want '%s'\n", (int)len, text, r, err, needle);
+	assert_int_equal(r, -EINVAL);
+	assert_non_null(strstr(err, needle));
+	assert_ptr_equal(v, (struct blz_json *)1); /* untouched */
+}
+
+static void json_bad(const char *text, const char *needle)
+{
+	json_bad_n(text, strlen(text), needle);
+}
+
+static void test_json_valid(void **state)
+{
+	struct blz_json *v = json_ok(" {\"schemaVersion\": 2, \"a\": [1, -0.5e+3, true, false, null,"
+				     " {}, [], \"\"], \"s\": \"x\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9"
+				     "\\u20AC\\ud83d\\ude00\xc3\xa9\", \"big\": 18446744073709551615,"
+				     " \"over\": 18446744073709551616, \"neg\": -1, \"frac\": 1.0}\r\n");
+	uint64_t u;
+
+	assert_int_equal(v->type, BLZ_JSON_OBJECT);
+	assert_int_equal(v->n, 7);
+	assert_int_equal(blz_json_u64(blz_json_get(v, "schemaVersion"), &u), 0);
+	assert_int_equal(u, 2);
+	const struct blz_json *a = blz_json_get(v, "a");
+	assert_non_null(a);
+	assert_int_equal(a->type, BLZ_JSON_ARRAY);
+	assert_int_equal(a->n, 8);
+	assert_string_equal(a->items[1].str, "-0.5e+3");
+	assert_int_equal(a->items[2].type, BLZ_JSON_TRUE);
+	assert_int_equal(a->items[3].type, BLZ_JSON_FALSE);
+	assert_int_equal(a->items[4].type, BLZ_JSON_NULL);
+	assert_int_equal(a->items[5].type, BLZ_JSON_OBJECT);
+	assert_int_equal(a->items[5].n, 0);
+	assert_int_equal(a->items[6].type, BLZ_JSON_ARRAY);
+	assert_string_equal(blz_json_string(&a->items[7]), "");
+	assert_null(a->items[0].key);
+	/* escapes, a BMP character, a surrogate pair (U+1F600), raw UTF-8 */
+	const char *want = "x\"\\/\b\f\n\r\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\xa9";
+	assert_string_equal(blz_json_string(blz_json_get(v, "s")), want);
+	assert_int_equal(blz_json_get(v, "s")->len, strlen(want));
+	assert_int_equal(blz_json_u64(blz_json_get(v, "big"), &u), 0);
+	assert_true(u == UINT64_MAX);
+	assert_int_equal(blz_json_u64(blz_json_get(v, "over"), &u), -ERANGE);
+	assert_int_equal(blz_json_u64(blz_json_get(v, "neg"), &u), -EINVAL);
+	assert_int_equal(blz_json_u64(blz_json_get(v, "frac"), &u), -EINVAL);
+	assert_int_equal(blz_json_u64(blz_json_get(v, "s"), &u), -EINVAL);
+	assert_int_equal(blz_json_u64(NULL, &u), -EINVAL);
+	assert_null(blz_json_get(v, "missing"));
+	assert_null(blz_json_get(a, "a")); /* not an object */
+	assert_null(blz_json_string(a));
+	assert_string_equal(blz_json_type_name(a->type), "array");
+	blz_json_free(v);
+
+	/* scalars at the top, names that differ only late, nesting up to the limit */
+	blz_json_free(json_ok("0"));
+	blz_json_free(json_ok("\"top\""));
+	blz_json_free(json_ok("{\"ab\":1,\"ac\":2,\"a\":3,\"\":4}"));
+	char deep[2 * BLZ_JSON_MAX_DEPTH + 1];
+	memset(deep, '[', BLZ_JSON_MAX_DEPTH);
+	memset(deep + BLZ_JSON_MAX_DEPTH, ']', BLZ_JSON_MAX_DEPTH);
+	deep[2 * BLZ_JSON_MAX_DEPTH] = 0;
+	blz_json_free(json_ok(deep));
+	blz_json_free(NULL);
+}
+
+static void test_json_invalid(void **state)
+{
+	json_bad("", "expected a value, found the end of the text at line 1, column 1");
+	json_bad("  \n ", "found the end of the text at line 2, column 2");
+	json_bad("{\"a\":1,}", "expected a member name (a string), found '}' at line 1, column 8");
+	json_bad("[1,]", "expected a value, found ']'");
+	json_bad("[1 2]", "expected ',' or ']', found '2'");
+	json_bad("{\"a\" 1}", "expected ':', found '1'");
+	json_bad("{'a':1}", "expected a member name");
+	json_bad("{a:1}", "expected a member name");
+	json_bad("[1] [2]", "unexpected '[' after the value");
+	json_bad("[1]x", "unexpected 'x' after the value");
+	json_bad("// c\n1", "expected a value, found '/'");
+	json_bad("\xef\xbb\xbf{}", "expected a value, found byte 0xef");
+	json_bad("[01]", "leading zero");
+	json_bad("[-]", "expected a digit, found ']'");
+	json_bad("[1.]", "expected a digit after '.'");
+	json_bad("[.5]", "expected a value, found '.'");
+	json_bad("[1e]", "expected a digit in the exponent");
+	json_bad("[+1]", "expected a value, found '+'");
+	json_bad("[NaN]", "expected a value, found 'N'");
+	json_bad("[tru]", "invalid literal (expected 'true')");
+	json_bad("[nul", "invalid literal (expected 'null')");
+	json_bad("[True]", "found 'T'");
+	json_bad("[1", "expected ',' or ']', found the end of the text");
+	json_bad("{\"a\":", "expected a value, found the end of the text");
+	json_bad("\"abc", "unterminated string");
+	json_bad("\"abc\\", "unterminated string");
+	json_bad("\"a\tb\"", "control character byte 0x09 in a string");
+	json_bad("\"a\nb\"", "control character");
+	json_bad("\"\\x41\"", "invalid escape '\\x'");
+	json_bad("\"\\u12x4\"", "invalid \\u escape");
+	json_bad("\"\\u12", "truncated \\u escape");
+	json_bad("\"\\ud800\"", "unpaired high surrogate \\ud800");
+	json_bad("\"\\ud800\\u0041\"", "high surrogate \\ud800 followed by \\u0041");
+	json_bad("\"\\udc00\"", "unpaired low surrogate \\udc00");
+	json_bad("\"\\u0000\"", "\\u0000 in a string is not supported");
+	json_bad_n("\"a\0b\"", 5, "control character byte 0x00");
+	json_bad("\"\xc0\xaf\"", "invalid UTF-8");         /* overlong '/' */
+	json_bad("\"\xe0\x80\xaf\"", "invalid UTF-8");     /* overlong, 3 bytes */
+	json_bad("\"\xed\xa0\x80\"", "invalid UTF-8");     /* a surrogate in UTF-8 */
+	json_bad("\"\xf4\x90\x80\x80\"", "invalid UTF-8"); /* beyond U+10FFFF */
+	json_bad("\"\xf8\x88\x80\x80\x80\"", "invalid UTF-8");
+	json_bad("\"\x80\"", "invalid UTF-8");
+	json_bad("\"\xc3\"", "invalid UTF-8");             /* cut short */
+	json_bad("\"\xe2\x82\"", "invalid UTF-8");
+	json_bad("{\"a\":1,\"b\":2,\"a\":3}", "duplicate member name \"a\"");
+	json_bad("{\"x\":{\"k\":1,\"k\":1}}", "duplicate member name \"k\"");
+	json_bad("{\"\\u0061\":1,\"a\":2}", "duplicate member name \"a\""); /* after unescaping */
+
+	char deep[2 * BLZ_JSON_MAX_DEPTH + 3];
+	memset(deep, '[', BLZ_JSON_MAX_DEPTH + 1);
+	memset(deep + BLZ_JSON_MAX_DEPTH + 1, ']', BLZ_JSON_MAX_DEPTH + 1);
+	deep[2 * BLZ_JSON_MAX_DEPTH + 2] = 0;
+	json_bad(deep, "nesting deeper than 64 levels");
+	/* a million opening brackets: refused at the limit, no deep recursion */
+	size_t n = 1000000;
+	char *many = blz_xmalloc(n);
+	memset(many, '[', n);
+	json_bad_n(many, n, "nesting deeper than 64 levels");
+	free(many);
+	/* a small error buffer is filled without overflow */
+	char err[8];
+	struct blz_json *v;
+	assert_int_equal(blz_json_parse("[", 1, 4, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(strlen(err), 7);
+}
+
+/* Random damage to a valid document: no crash, no leak (run under ASan) and either a
+ * clean error or a tree. */
+static void test_json_fuzz(void **state)
+{
+	static const char doc[] =
+		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		"\"config\":{\"digest\":\"sha256:0123\",\"size\":123},\"layers\":[{\"size\":1e3,"
+		"\"annotations\":{\"k\\u00e9\":\"\\ud83d\\ude00\"}},[null,true,false,-0.0]]}";
+	size_t n = sizeof(doc) - 1;
+	char *m = blz_xmalloc(n), err[128];
+	static const char alphabet[] = "{}[],:\"\\u0123456789.eE-+ntrufalse\x80\xc3\xed\xf4 \t\n";
+	uint32_t x = 99;
+
+	blz_json_free(json_ok(doc));
+	for (int it = 0; it < 20000; it++) {
+		memcpy(m, doc, n);
+		for (int k = 0; k < 1 + it % 4; k++) {
+			x = x * 1103515245u + 12345u;
+			size_t pos = (x >> 8) % n;
+			m[pos] = alphabet[(x >> 20) % (sizeof(alphabet) - 1)];
+		}
+		struct blz_json *v = NULL;
+		size_t len = it % 5 ? n : (x >> 4) % n;
+		int r = blz_json_parse(m, len, 8, &v, err, sizeof(err));
+		assert_true(r == 0 || r == -EINVAL);
+		if (r == 0)
+			blz_json_free(v);
+		else
+			assert_true(strlen(err) > 0);
+	}
+	free(m);
 }
 
 static void test_le(void **state)
@@ -192,6 +398,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_known),
 		cmocka_unit_test(test_crc32c_hw_matches_sw),
+		cmocka_unit_test(test_crc32_ieee),
+		cmocka_unit_test(test_json_valid),
+		cmocka_unit_test(test_json_invalid),
+		cmocka_unit_test(test_json_fuzz),
 		cmocka_unit_test(test_le),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_size_format),
