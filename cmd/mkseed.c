@@ -63,6 +63,17 @@ static void show_progress(void *ctx, uint64_t files, uint64_t bytes)
 		(unsigned long long)files, blz_format_size(bytes, b, sizeof(b)), rate, secs);
 }
 
+/* A store directory this run created, empty after a failure (its chunk directories only). */
+static void remove_empty_store(const char *dir)
+{
+	char sub[4200];
+	for (unsigned b = 0; b < 256; b++) {
+		snprintf(sub, sizeof(sub), "%s/%02x", dir, b);
+		rmdir(sub);
+	}
+	rmdir(dir);
+}
+
 static bool keep_local(void *ctx, const char *path)
 {
 	return blz_pathset_match(ctx, path);
@@ -143,7 +154,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	int ntars = 0;
 	const char *oci = NULL, *platform = NULL;
 	struct blz_oci_image *img = NULL;
-	bool force = false, quiet = false, json = false, lazy = false;
+	bool force = false, quiet = false, json = false, lazy = false, store_is_new = false;
 	const char *store_opt = NULL, *map_opt = NULL;
 	const char *local_lists[64];
 	int nlocal_lists = 0;
@@ -339,6 +350,7 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (lazy) {
 		char err[512];
+		store_is_new = lstat(store_path, &st) < 0 && errno == ENOENT;
 		r = blz_importer_open(store_path, &im, err, sizeof(err));
 		if (r < 0) {
 			blz_die("%s", err);
@@ -487,7 +499,9 @@ fail_msg:
 fail:
 	blz_seed_free(s);
 	blz_oci_close(img);
-	blz_importer_close(im);
+	blz_importer_close(im); /* drops the chunks not yet synced */
+	if (store_is_new)
+		remove_empty_store(store_path);
 	unlink(map_tmp);
 	close(fd);
 	unlink(tmp_path);
