@@ -48,7 +48,7 @@ static int item_cmp(const void *a, const void *b)
 
 int blz_items_sort(struct blz_items *it)
 {
-	qsort(it->v.v, it->v.len, sizeof(struct blz_item), item_cmp);
+	blz_sort(it->v.v, it->v.len, sizeof(struct blz_item), item_cmp);
 	for (size_t i = 0; i < it->v.len; i++) {
 		if (it->v.v[i].size > MAX_ITEM_SIZE)
 			return -E2BIG;

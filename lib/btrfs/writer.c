@@ -491,7 +491,7 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 		} else if (refs_by_ino[oi].len) {
 			struct ref *refs = refs_by_ino[oi].v;
 			size_t nrefs = refs_by_ino[oi].len;
-			qsort(refs, nrefs, sizeof(*refs), ref_cmp);
+			blz_sort(refs, nrefs, sizeof(*refs), ref_cmp);
 			size_t i = 0;
 			VEC(struct hashed) ext = { 0 };
 			while (i < nrefs) {
@@ -514,7 +514,7 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 				}
 			}
 			if (ext.len) {
-				qsort(ext.v, ext.len, sizeof(*ext.v), hashed_cmp);
+				blz_sort(ext.v, ext.len, sizeof(*ext.v), hashed_cmp);
 				for (size_t k = 0; k < ext.len; k++) {
 					const struct ref *rf = &refs[ext.v[k].idx];
 					const struct blz_dirent *d = rf->d;
@@ -538,7 +538,7 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 			struct hashed h = { btrfs_name_hash(x->name, nl), i };
 			vec_push(&hs, h);
 		}
-		qsort(hs.v, hs.len, sizeof(*hs.v), hashed_cmp);
+		blz_sort(hs.v, hs.len, sizeof(*hs.v), hashed_cmp);
 		for (size_t k = 0; k < hs.len; k++) {
 			const struct blz_xattr *x = &ino->xattrs.v[hs.v[k].idx];
 			uint16_t nl = (uint16_t)strlen(x->name);
@@ -556,7 +556,7 @@ static int build_fs_tree(struct blz_seed *s, struct blz_items *it, struct ref_li
 				struct hashed h = { btrfs_name_hash(d->name, d->name_len), i };
 				vec_push(&hs, h);
 			}
-			qsort(hs.v, hs.len, sizeof(*hs.v), hashed_cmp);
+			blz_sort(hs.v, hs.len, sizeof(*hs.v), hashed_cmp);
 			for (size_t k = 0; k < hs.len; k++) {
 				const struct blz_dirent *d = ino->children.v[hs.v[k].idx];
 				bool app;
@@ -973,7 +973,7 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 			vec_push(&b.data, le);
 		}
 	}
-	qsort(b.data.v, b.data.len, sizeof(*b.data.v), live_cmp);
+	blz_sort(b.data.v, b.data.len, sizeof(*b.data.v), live_cmp);
 	size_t nlocal = b.data.len;
 	uint64_t local_data = 0;
 	for (size_t i = 0; i < nlocal; i++)
@@ -1097,7 +1097,7 @@ int blz_seed_finish(struct blz_seed *s, struct blz_seed_layout *ret)
 	}
 	uint64_t meta_end = meta_start + meta_len;
 
-	qsort(b.chunks.v, b.chunks.len, sizeof(*b.chunks.v), chunk_cmp);
+	blz_sort(b.chunks.v, b.chunks.len, sizeof(*b.chunks.v), chunk_cmp);
 	uint64_t local_end = align_up(meta_end, MiB);
 	uint64_t device_size = local_end;
 	if (meta_end > BLZ_LAZY_START) {

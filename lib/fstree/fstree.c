@@ -307,7 +307,7 @@ size_t blz_fstree_number(struct blz_fstree *t, uint64_t first_ino)
 				}
 			}
 			dir->children.len = w;
-			qsort(dir->children.v, w, sizeof(struct blz_dirent *), dirent_cmp);
+			blz_sort(dir->children.v, w, sizeof(struct blz_dirent *), dirent_cmp);
 			for (size_t i = 0; i < w; i++)
 				dir->children.v[i]->index = 2 + i;
 		}

@@ -41,4 +41,11 @@ int blz_errf(char *err, size_t errlen, int r, const char *fmt, ...)
 #define vec_push(vp, x) do { vec_reserve(vp, 1); (vp)->v[(vp)->len++] = (x); } while (0)
 #define vec_release(vp) do { free((vp)->v); (vp)->v = NULL; (vp)->len = (vp)->cap = 0; } while (0)
 
+/* qsort that accepts an empty (NULL) array: qsort(NULL, 0, ...) is undefined behaviour. */
+static inline void blz_sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(v, n, size, cmp);
+}
+
 #endif
