@@ -21,6 +21,7 @@
 # (medians over the repetitions) that the host script extracts. Exit 0 when everything ran
 # (the targets are reported, not enforced); 1 when a step failed.
 set -u
+. /bench/vm-lib.inc
 
 runtime=10 ramp=2 reps=1 size_mib=1024 seed_mib=256
 read -r cmdline </proc/cmdline
@@ -87,32 +88,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for() { # SECONDS COMMAND...
-	_n=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		[ "$_n" -gt 0 ] || return 1
-		sleep 0.1
-		_n=$((_n - 1))
-	done
-}
-
 list_pid() { # N -> the server pid of device N per `blazy list --json`
 	blazy list --json | tr '{' '\n' | grep "\"id\":$1," | sed 's/.*"pid":\([0-9]*\).*/\1/'
-}
-
-proc_ticks() { # PID -> "utime stime" (clock ticks, all threads)
-	# shellcheck disable=SC2046
-	set -- $(sed 's/.*) //' "/proc/$1/stat")
-	echo "${12} ${13}"
-}
-
-busy_ticks() { # the whole machine: user+nice+system+irq+softirq+steal
-	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
-json_field() { # JSON KEY -> the value of the first KEY (flat numbers only)
-	echo "$1" | tr ',{}' '\n\n\n' | grep "^\"$2\":" | head -n 1 | cut -d: -f2
 }
 
 # serve ARGS...: `blazy serve ARGS` as a daemon; sets $dev and $pid.
@@ -159,7 +136,7 @@ measure() {
 		'$1 == 3 { if ($5 != 0) exit 1; print r, j, n, $8, $6 / 4, u, s, b; found = 1 } END { exit !found }' \
 		>>"$W/results" || die "fio on $_name: unexpected output: $out"
 	tail -n 1 "$W/results" | awk '{ printf "vm-ublk-run: rep=%s jobs=%s %-5s iops=%d ios=%d server_ticks=%d+%d (user+sys) busy_ticks=%d (%.1f us busy CPU per I/O)\n",
-		$1, $2, $3, $4, $5, $6, $7, $8, $5 > 0 ? $8 * 10000 / $5 : 0 }'
+		$1, $2, $3, $4, $5, $6, $7, $8, ($5 > 0 ? $8 * 10000 / $5 : 0) }'
 }
 
 # ---- set up -------------------------------------------------------------------------------
