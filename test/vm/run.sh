@@ -100,25 +100,36 @@ if ! flock -n 9; then
 	vm_log "another VM run holds ${TMPDIR:-/tmp}/blazy-vm.lock; waiting for it"
 	flock 9
 fi
-vm_log "booting $(cat "$kernel/release") (timeout ${timeout}s), console log: $log"
-start=$SECONDS
-# The pipeline runs in the background and the script waits for it: bash runs
-# the INT/TERM traps (which kill qemu) only once a foreground command ends,
-# but a wait is interrupted at once.
-exec 3<&0
-if [[ $shell == 1 ]]; then
-	{
-		timeout --foreground -k 10 "$timeout" "${qemu[@]}" <&3 2>&1
-		echo $? >"$work/qemu.rc"
-	} | sed -u -e 's/\r$//' | tee "$log" &
-else
-	{
-		timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1
-		echo $? >"$work/qemu.rc"
-	} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$log" &
-fi
-wait $! || true
-exec 3<&-
+# A boot that panics before the first test begins is a TCG emulation flake (seen: an int3
+# Oops in the kernel's own code patching while booting on a loaded host), not a test
+# result: it is booted once more, and said so.
+for attempt in 1 2; do
+	vm_log "booting $(cat "$kernel/release") (timeout ${timeout}s), console log: $log"
+	start=$SECONDS
+	# The pipeline runs in the background and the script waits for it: bash runs
+	# the INT/TERM traps (which kill qemu) only once a foreground command ends,
+	# but a wait is interrupted at once.
+	exec 3<&0
+	if [[ $shell == 1 ]]; then
+		{
+			timeout --foreground -k 10 "$timeout" "${qemu[@]}" <&3 2>&1
+			echo $? >"$work/qemu.rc"
+		} | sed -u -e 's/\r$//' | tee "$log" &
+	else
+		{
+			timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1
+			echo $? >"$work/qemu.rc"
+		} | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$log" &
+	fi
+	wait $! || true
+	exec 3<&-
+	if [[ $attempt == 1 ]] && grep -q 'Kernel panic' "$log" && ! grep -q 'BLAZYVM: BEGIN' "$log"; then
+		cp "$log" "$log.panic"
+		vm_log "the kernel panicked while booting, before any test (log kept in $log.panic); booting again"
+		continue
+	fi
+	break
+done
 qemu_rc=$(cat "$work/qemu.rc" 2>/dev/null || echo 255)
 elapsed=$((SECONDS - start))
 
