@@ -88,10 +88,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-list_pid() { # N -> the server pid of device N per `blazy list --json`
-	blazy list --json | tr '{' '\n' | grep "\"id\":$1," | sed 's/.*"pid":\([0-9]*\).*/\1/'
-}
-
 # serve ARGS...: `blazy serve ARGS` as a daemon; sets $dev and $pid.
 serve() {
 	dev=$(blazy serve "$@") || die "blazy serve $* failed"
