@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +218,9 @@ static const char *ring_flags_str(unsigned f, char *buf, size_t len)
  */
 static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 {
+	/* Started as /proc/self/exe by blazy mount, the process would be named "exe" (ps,
+	 * pidof, pkill): name it after the program. */
+	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
 	/* The server must not share a mount namespace with the users of its own disk:
 	 * otherwise an unmount at its exit could wait on I/O that only it would serve. */
 	if (unshare(CLONE_NEWNS) < 0)
@@ -278,15 +282,8 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		(unsigned long long)blz_ublk_dev_features(dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(dev) ? "legacy" : "ioctl-encoded",
 		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)));
-	if (notify_fd >= 0) {
-		dprintf(notify_fd, "OK %s\n", path);
-		close(notify_fd);
-	} else {
-		printf("%s\n", path);
-		fflush(stdout);
-	}
-
-	/* Register and open the control socket (seed servers). */
+	/* Register and open the control socket (seed servers) before reporting ready: whoever
+	 * started the server may look it up, map through it or stop it at once. */
 	struct ctl_ctx cc = { .dev = dev, .o = o };
 	if (o->lazy) {
 		char sock[128];
@@ -296,12 +293,26 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		r = blz_ctl_listen(sock, o->reg.owner, &cc.ctl);
 		if (r >= 0)
 			r = blz_reg_write(&o->reg);
-		if (r < 0)
-			log_msg("cannot register in %s (%s): blazy map, status and stop cannot find "
-				"this server by its seed", BLZ_RUN_DIR, strerror(-r));
+		if (r < 0) {
+			if (cc.ctl) {
+				blz_ctl_close(cc.ctl);
+				blz_reg_remove(id);
+			}
+			blz_ublk_dev_stop(dev);
+			blz_ublk_dev_free(dev);
+			return serve_fail(notify_fd, "cannot register the server in %s: %s",
+					  BLZ_RUN_DIR, strerror(-r));
+		}
 		if (blz_lazy_dropped_tail(o->lazy))
 			log_msg("warning: dropped a torn record (%llu bytes) at the end of the map",
 				(unsigned long long)blz_lazy_dropped_tail(o->lazy));
+	}
+	if (notify_fd >= 0) {
+		dprintf(notify_fd, "OK %s\n", path);
+		close(notify_fd);
+	} else {
+		printf("%s\n", path);
+		fflush(stdout);
 	}
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	int status = 0;

@@ -22,6 +22,7 @@ struct reader {
 	size_t errlen;
 	uint8_t fsid[16];
 	uint8_t *block;
+	size_t chunks_cap;
 	/* fs tree walk state */
 	uint64_t blazy_dir, virtual_ino;
 	VEC(struct blz_chunk_info) vext; /* extents of the virtual file: logical = file offset */
@@ -56,13 +57,33 @@ int blz_chunk_map(const struct blz_chunk_info *chunks, size_t n, uint64_t logica
 	return -ENOENT;
 }
 
-static void add_chunk(struct blz_seed_info *info, uint64_t logical, const uint8_t *p)
+/* Index of the first chunk whose logical address is >= logical. */
+static size_t chunk_lower_bound(const struct blz_seed_info *info, uint64_t logical)
 {
-	info->chunks = blz_xrealloc(info->chunks, (info->nchunks + 1) * sizeof(*info->chunks));
-	/* Keep the list sorted (items arrive mostly in order) so lookups can bisect. */
-	size_t pos = info->nchunks;
-	while (pos > 0 && info->chunks[pos - 1].logical > logical)
-		pos--;
+	size_t lo = 0, hi = info->nchunks;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (info->chunks[mid].logical < logical)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Adds a chunk unless one at that logical address is known (the superblock's system
+ * chunks come again in the chunk tree). Keeps the list sorted so lookups can bisect; items
+ * arrive in key order, so this appends (a 4 EiB seed has 32k chunks). */
+static void add_chunk(struct reader *rd, uint64_t logical, const uint8_t *p)
+{
+	struct blz_seed_info *info = rd->info;
+	size_t pos = chunk_lower_bound(info, logical);
+	if (pos < info->nchunks && info->chunks[pos].logical == logical)
+		return;
+	if (info->nchunks == rd->chunks_cap) {
+		rd->chunks_cap = rd->chunks_cap ? rd->chunks_cap * 2 : 64;
+		info->chunks = blz_xrealloc(info->chunks, rd->chunks_cap * sizeof(*info->chunks));
+	}
 	memmove(&info->chunks[pos + 1], &info->chunks[pos],
 		(info->nchunks - pos) * sizeof(*info->chunks));
 	info->nchunks++;
@@ -146,10 +167,7 @@ static int chunk_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64
 		return 0;
 	if (size < CHUNK_ITEM_SIZE(1))
 		return fail(rd, -EBADMSG, "chunk item at %llu is truncated", (unsigned long long)offset);
-	for (size_t i = 0; i < rd->info->nchunks; i++)
-		if (rd->info->chunks[i].logical == offset)
-			return 0; /* already known from the superblock */
-	add_chunk(rd->info, offset, data);
+	add_chunk(rd, offset, data);
 	return 0;
 }
 
@@ -262,7 +280,7 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 		uint16_t nst = get_le16(k + DISK_KEY_SIZE + 44);
 		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0)
 			return fail(&rd, -EBADMSG, "bad entry in the system chunk array");
-		add_chunk(info, get_le64(k + 9), k + DISK_KEY_SIZE);
+		add_chunk(&rd, get_le64(k + 9), k + DISK_KEY_SIZE);
 		pos += DISK_KEY_SIZE + CHUNK_ITEM_SIZE(nst);
 	}
 	rd.block = blz_xmalloc(BTRFS_NODESIZE);

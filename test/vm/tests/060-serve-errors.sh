@@ -1,7 +1,8 @@
 #!/bin/sh
 # blazy serve SEED with bad input exits 1 with a clear message and leaves no device behind:
 # a missing seed, a file that is not a seed, a store directory without permission, a map
-# made for another seed; and `blazy map` on something that is not served or not a seed.
+# made for another seed, a registry that cannot be written; and `blazy map` on something
+# that is not served or not a seed.
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
@@ -36,6 +37,14 @@ must_fail "does not fit this seed\|cannot use the map" blazy serve --map "$W/b.i
 must_fail "no blazy seed server" blazy map /dev/ublkb999 "$W/src/f"
 must_fail "not a usable seed" blazy map "$W/junk.img" "$W/src/f"
 must_fail "no blazy seed server" blazy status 999
+# A server that cannot register (its socket and registry entry) is of no use to mount,
+# map or stop: it fails before it reports ready, and takes its device down.
+rm -rf /run/blazy.saved
+[ -e /run/blazy ] && mv /run/blazy /run/blazy.saved
+echo "not a directory" >/run/blazy
+must_fail "cannot register the server in /run/blazy" blazy serve "$W/a.img"
+rm -f /run/blazy
+[ -e /run/blazy.saved ] && mv /run/blazy.saved /run/blazy
 after=$(ls /sys/class/ublk-char 2>/dev/null | wc -l)
 check "no device was created ($before -> $after)" [ "$before" = "$after" ]
 finish

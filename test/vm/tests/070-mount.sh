@@ -63,6 +63,12 @@ check "it says it sprouted" sh -c "echo '$out' | grep -q sprouted"
 check "$M is a btrfs mount" grep -q " $M btrfs rw" /proc/mounts
 check "the backing file is 512 MiB" [ "$(stat -c %s "$W/rw.img")" = 536870912 ]
 check "a state file records the mount" grep -q "^sprout_fsid=[0-9a-f]\{32\}$" "$W/state/mnt-x.state"
+# The server registers before it reports ready, so the state has its pid at once; started
+# through /proc/self/exe, it still goes by the program's name.
+pid0=$(grep '^server_pid=' "$W/state/mnt-x.state" | cut -d= -f2)
+check "the state has the server's pid right after the first mount" [ "${pid0:-0}" -gt 0 ]
+check "the server process is named blazy" [ "$(cat /proc/"${pid0:-0}"/comm 2>/dev/null)" = blazy ]
+check "pidof blazy finds the server" sh -c "pidof blazy | grep -qw '${pid0:-0}'"
 
 same_tree() { # every file of $W/src is in $M with the same bytes, mode and size
 	(cd "$W/src" && find . -type f) | while read -r f; do
@@ -140,7 +146,7 @@ check "blazy mount with a stale loop device" blazy mount "$W/seed.img" "$M" --rw
 check "it took the stale loop device over" grep -q "^loop=$l$" "$W/state/mnt-x.state"
 check "the written file is there" cmp "$W/new.bin" "$M/new.bin"
 spid=$(grep '^server_pid=' "$W/state/mnt-x.state" | cut -d= -f2)
-check "the state knows the server's pid" [ -n "$spid" ] && [ "$spid" -gt 0 ]
+check "the state knows the server's pid" [ "${spid:-0}" -gt 0 ]
 kill -KILL "$spid"
 wait_until 10 sh -c "! [ -d /proc/$spid ]"
 out=$(blazy umount "$M")
