@@ -32,7 +32,7 @@
 #define READY_TIMEOUT_MS (300 * 1000)
 
 struct serve_opts {
-	unsigned queues, depth;
+	unsigned queues, depth, poll_us;
 	bool foreground;
 	/* Serving a seed: the lazy device and what the registry records about it. */
 	struct blz_lazy *lazy;
@@ -150,6 +150,9 @@ static void status_json(struct ctl_ctx *c, struct blz_buf *b)
 		json_u64(b, "read_bytes", qs.read_bytes, true);
 		json_u64(b, "writes_refused", qs.writes, true);
 		json_u64(b, "errors", qs.errors, true);
+		json_u64(b, "batches", qs.batches, true);
+		json_u64(b, "sleeps", qs.sleeps, true);
+		json_u64(b, "poll_hits", qs.poll_hits, true);
 		blz_buf_append(b, "}", 1);
 	}
 	blz_buf_append(b, "]}\n", 3);
@@ -250,6 +253,7 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		.size = b->size,
 		.nr_queues = o->queues,
 		.depth = o->depth,
+		.poll_us = o->poll_us,
 		.logical_bs_shift = 12,
 		.read = ublk_read_cb,
 		.ctx = b,
@@ -440,6 +444,7 @@ int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "depth", required_argument, NULL, 'd' },
+		{ "poll", required_argument, NULL, 'p' },
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "map", required_argument, NULL, 'm' },
@@ -467,6 +472,13 @@ int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 			if (parse_count(optarg, 1, BLZ_UBLK_MAX_QUEUE_DEPTH, &o.depth) < 0)
 				return blz_misuse(cmd, "invalid --depth '%s' (want 1 to %u)", optarg,
 						  BLZ_UBLK_MAX_QUEUE_DEPTH);
+			break;
+		case 'p':
+			if (parse_count(optarg, 0, BLZ_UBLK_MAX_POLL_US, &o.poll_us) < 0)
+				return blz_misuse(cmd, "invalid --poll '%s' (want 0 to %u µs)", optarg,
+						  BLZ_UBLK_MAX_POLL_US);
+			if (o.poll_us == 0)
+				o.poll_us = BLZ_UBLK_POLL_NEVER;
 			break;
 		case 'F':
 			o.foreground = true;

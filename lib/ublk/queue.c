@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +25,19 @@
 
 #include "ublk/ublk.h"
 
-enum { ST_READS, ST_READ_BYTES, ST_WRITES, ST_DISCARDS, ST_FLUSHES, ST_OTHERS, ST_ERRORS, ST_N };
+enum {
+	ST_READS,
+	ST_READ_BYTES,
+	ST_WRITES,
+	ST_DISCARDS,
+	ST_FLUSHES,
+	ST_OTHERS,
+	ST_ERRORS,
+	ST_BATCHES,
+	ST_SLEEPS,
+	ST_POLL_HITS,
+	ST_N
+};
 
 struct queue {
 	struct blz_ublk_dev *dev;
@@ -49,6 +62,7 @@ struct blz_ublk_dev {
 	uint64_t features;
 	uint32_t buf_size;
 	unsigned nr_queues, depth;
+	uint64_t poll_ns;
 	int cfd;
 	bool added, stopped;
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
@@ -62,6 +76,7 @@ struct blz_ublk_dev {
 };
 
 #define DEFAULT_DEPTH 64
+#define DEFAULT_POLL_US 200
 #define DEFAULT_MAX_IO (512u << 10)
 #define SETUP_TIMEOUT_MS 30000
 #define JOIN_TIMEOUT_MS 30000
@@ -178,8 +193,14 @@ static int serve_one(struct queue *q, unsigned tag)
 
 static int ring_init(struct io_uring *ring, unsigned entries, unsigned *ret_flags)
 {
+	/* TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN in the shared SQ ring flags
+	 * when task work (a new request for this queue) is pending: the poll loop watches it
+	 * without entering the kernel. */
 	static const unsigned tries[] = {
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
 		IORING_SETUP_COOP_TASKRUN,
 		0,
@@ -209,6 +230,39 @@ static void report_setup(struct queue *q, int rc)
 	d->nr_setup_done++;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * After a batch, before sleeping in io_uring_enter: watch the rings for up to poll_ns for
+ * the next request. A request arrives as task work that the kernel only runs when this
+ * thread enters io_uring to get events; it raises IORING_SQ_TASKRUN meanwhile, and as long
+ * as this thread does not wait in the kernel nobody has to wake it up (a wake-up and, from
+ * another CPU, an interrupt: dear at queue depth 1). Each look ends with sched_yield, so that
+ * the poll gives way to anything else runnable on this CPU (the submitter, under load).
+ * Returns whether completions are ready.
+ */
+static bool poll_ring(struct io_uring *ring, uint64_t poll_ns)
+{
+	uint64_t deadline = now_ns() + poll_ns;
+	for (;;) {
+		if (io_uring_cq_ready(ring))
+			return true;
+		if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) {
+			io_uring_get_events(ring);
+			if (io_uring_cq_ready(ring))
+				return true;
+		}
+		if (now_ns() >= deadline)
+			return false;
+		sched_yield();
+	}
 }
 
 static void *queue_thread(void *arg)
@@ -261,14 +315,29 @@ static void *queue_thread(void *arg)
 	}
 	report_setup(q, 0);
 
-	unsigned live = depth;
+	/* Polling needs the flag; without it, every look would be a system call. */
+	uint64_t poll_ns = q->ring_flags & IORING_SETUP_TASKRUN_FLAG ? d->poll_ns : 0;
+	unsigned live = depth, served = 0;
 	int err = 0;
 	while (live > 0) {
-		r = io_uring_submit_and_wait(&ring, 1);
+		if (served && poll_ns) {
+			/* the commits go out now, the wait for the next request spins first */
+			r = io_uring_submit(&ring);
+			if (r >= 0 && poll_ring(&ring, poll_ns)) {
+				stat_add(q, ST_POLL_HITS, 1);
+			} else {
+				r = io_uring_submit_and_wait(&ring, 1);
+				stat_add(q, ST_SLEEPS, 1);
+			}
+		} else {
+			r = io_uring_submit_and_wait(&ring, 1);
+			stat_add(q, ST_SLEEPS, 1);
+		}
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
 			err = r;
 			break;
 		}
+		served = 0;
 		unsigned head, n = 0;
 		io_uring_for_each_cqe(&ring, head, cqe) {
 			n++;
@@ -290,6 +359,7 @@ static void *queue_thread(void *arg)
 				}
 				prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ,
 					    q->q_id, tag, result, tag_buf(q, tag));
+				served++;
 			} else {
 				/* -ENODEV: the device is going away; anything else: this
 				 * tag's command was refused. Either way it is not fetched
@@ -305,6 +375,8 @@ static void *queue_thread(void *arg)
 			}
 		}
 		io_uring_cq_advance(&ring, n);
+		if (served)
+			stat_add(q, ST_BATCHES, 1);
 	}
 	if (live == 0 && !atomic_load(&d->stopping) && !err)
 		err = -ENODEV; /* stopped by someone else */
@@ -375,7 +447,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	uint32_t max_io = cfg->max_io_bytes ? cfg->max_io_bytes : DEFAULT_MAX_IO;
 	if (!cfg->read || lbs_shift < 9 || lbs_shift > 12 || depth > BLZ_UBLK_MAX_QUEUE_DEPTH ||
 	    nrq > BLZ_UBLK_MAX_NR_QUEUES || cfg->size == 0 ||
-	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096)
+	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096 ||
+	    (cfg->poll_us > BLZ_UBLK_MAX_POLL_US && cfg->poll_us != BLZ_UBLK_POLL_NEVER))
 		return -EINVAL;
 
 	struct blz_ublk_dev *d = calloc(1, sizeof(*d));
@@ -383,6 +456,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		return -ENOMEM;
 	d->cfg = *cfg;
 	d->cfd = -1;
+	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
+		d->poll_ns = (uint64_t)(cfg->poll_us ? cfg->poll_us : DEFAULT_POLL_US) * 1000;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -643,5 +718,8 @@ int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned qi, struct blz_ubl
 	ret->flushes = atomic_load_explicit(&q->stats[ST_FLUSHES], memory_order_relaxed);
 	ret->others = atomic_load_explicit(&q->stats[ST_OTHERS], memory_order_relaxed);
 	ret->errors = atomic_load_explicit(&q->stats[ST_ERRORS], memory_order_relaxed);
+	ret->batches = atomic_load_explicit(&q->stats[ST_BATCHES], memory_order_relaxed);
+	ret->sleeps = atomic_load_explicit(&q->stats[ST_SLEEPS], memory_order_relaxed);
+	ret->poll_hits = atomic_load_explicit(&q->stats[ST_POLL_HITS], memory_order_relaxed);
 	return 0;
 }
