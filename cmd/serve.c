@@ -198,19 +198,22 @@ static void log_stats(struct blz_ublk_dev *dev)
 		if (blz_ublk_dev_stats(dev, q, &s) < 0)
 			continue;
 		log_msg("queue %u: %llu reads (%llu bytes), %llu writes and %llu discards refused, "
-			"%llu flushes, %llu other, %llu errors",
+			"%llu flushes, %llu other, %llu errors; %llu batches, %llu sleeps, "
+			"%llu poll hits",
 			q, (unsigned long long)s.reads, (unsigned long long)s.read_bytes,
 			(unsigned long long)s.writes, (unsigned long long)s.discards,
 			(unsigned long long)s.flushes, (unsigned long long)s.others,
-			(unsigned long long)s.errors);
+			(unsigned long long)s.errors, (unsigned long long)s.batches,
+			(unsigned long long)s.sleeps, (unsigned long long)s.poll_hits);
 	}
 }
 
 static const char *ring_flags_str(unsigned f, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s", f & IORING_SETUP_COOP_TASKRUN ? " coop_taskrun" : "",
+	snprintf(buf, len, "%s%s%s%s%s", f & IORING_SETUP_COOP_TASKRUN ? " coop_taskrun" : "",
 		 f & IORING_SETUP_SINGLE_ISSUER ? " single_issuer" : "",
-		 f & IORING_SETUP_DEFER_TASKRUN ? " defer_taskrun" : "", f ? "" : " none");
+		 f & IORING_SETUP_DEFER_TASKRUN ? " defer_taskrun" : "",
+		 f & IORING_SETUP_TASKRUN_FLAG ? " taskrun_flag" : "", f ? "" : " none");
 	return buf;
 }
 
@@ -276,12 +279,13 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 	char path[64], sz[32], rf[64];
 	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
 	log_msg("%s ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, ublk features "
-		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s",
+		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s, poll %u µs",
 		path, blz_format_size(b->size, sz, sizeof(sz)), b->ops->name, info->nr_hw_queues,
 		info->queue_depth, info->max_io_buf_bytes >> 10,
 		(unsigned long long)blz_ublk_dev_features(dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(dev) ? "legacy" : "ioctl-encoded",
-		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)));
+		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)),
+		blz_ublk_dev_poll_us(dev));
 	if (notify_fd >= 0) {
 		dprintf(notify_fd, "OK %s\n", path);
 		close(notify_fd);

@@ -702,6 +702,13 @@ unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d)
 	return d->nr_queues ? d->queues[0].ring_flags : 0;
 }
 
+unsigned blz_ublk_dev_poll_us(const struct blz_ublk_dev *d)
+{
+	if (!(blz_ublk_dev_ring_flags(d) & IORING_SETUP_TASKRUN_FLAG))
+		return 0;
+	return (unsigned)(d->poll_ns / 1000);
+}
+
 int blz_ublk_dev_error(const struct blz_ublk_dev *d)
 {
 	return atomic_load(&((struct blz_ublk_dev *)d)->error);

@@ -167,6 +167,9 @@ uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
+/* How long the queue threads poll after serving (µs); 0 when they do not (off, or the
+ * kernel lacks IORING_SETUP_TASKRUN_FLAG). Valid once the device started. */
+unsigned blz_ublk_dev_poll_us(const struct blz_ublk_dev *d);
 /* A queue thread ended on its own (ring error) or every tag was aborted: the device no
  * longer serves. The first such error, or 0. */
 int blz_ublk_dev_error(const struct blz_ublk_dev *d);
