@@ -5,9 +5,10 @@
  * A queue thread fetches every tag (FETCH_REQ with the tag's buffer), then loops: take all
  * available completions, serve each request into its tag's buffer (copy mode: the kernel
  * copies between the buffer and the request's pages), queue COMMIT_AND_FETCH_REQ with the
- * result, and submit the whole batch in one io_uring_enter that also waits for the next
- * completion. A completion of -ENODEV (UBLK_IO_RES_ABORT) retires its tag; the thread ends
- * when every tag is retired, which STOP_DEV brings about once the disk is gone.
+ * result, and submit the whole batch in one io_uring_enter; then poll the ring for a while
+ * (poll_ring) and only then sleep until the next completion. A completion of -ENODEV
+ * (UBLK_IO_RES_ABORT) retires its tag; the thread ends when every tag is retired, which
+ * STOP_DEV brings about once the disk is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
