@@ -100,6 +100,8 @@ const struct blz_cmd blz_commands[] = {
 	  "  --queues N      queues, each with its own thread (default: CPUs, at most 4;\n"
 	  "                  the kernel caps it at the CPU count)\n"
 	  "  --depth D       requests in flight per queue, 1 to 4096 (default 64)\n"
+	  "  --poll USEC     after serving, a queue thread watches for the next request\n"
+	  "                  this long before it sleeps: 0 to 100000 (default 200; 0: never)\n"
 	  "  --foreground    do not daemonise; log on standard error\n"
 	  "  --log FILE      the daemon's log (default: discarded)\n"
 	  "  -h, --help      show this help\n"

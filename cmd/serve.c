@@ -33,7 +33,7 @@
 #define READY_TIMEOUT_MS (300 * 1000)
 
 struct serve_opts {
-	unsigned queues, depth;
+	unsigned queues, depth, poll_us;
 	bool foreground;
 	/* Serving a seed: the lazy device and what the registry records about it. */
 	struct blz_lazy *lazy;
@@ -151,6 +151,9 @@ static void status_json(struct ctl_ctx *c, struct blz_buf *b)
 		json_u64(b, "read_bytes", qs.read_bytes, true);
 		json_u64(b, "writes_refused", qs.writes, true);
 		json_u64(b, "errors", qs.errors, true);
+		json_u64(b, "batches", qs.batches, true);
+		json_u64(b, "sleeps", qs.sleeps, true);
+		json_u64(b, "poll_hits", qs.poll_hits, true);
 		blz_buf_append(b, "}", 1);
 	}
 	blz_buf_append(b, "]}\n", 3);
@@ -196,19 +199,22 @@ static void log_stats(struct blz_ublk_dev *dev)
 		if (blz_ublk_dev_stats(dev, q, &s) < 0)
 			continue;
 		log_msg("queue %u: %llu reads (%llu bytes), %llu writes and %llu discards refused, "
-			"%llu flushes, %llu other, %llu errors",
+			"%llu flushes, %llu other, %llu errors; %llu batches, %llu sleeps, "
+			"%llu poll hits",
 			q, (unsigned long long)s.reads, (unsigned long long)s.read_bytes,
 			(unsigned long long)s.writes, (unsigned long long)s.discards,
 			(unsigned long long)s.flushes, (unsigned long long)s.others,
-			(unsigned long long)s.errors);
+			(unsigned long long)s.errors, (unsigned long long)s.batches,
+			(unsigned long long)s.sleeps, (unsigned long long)s.poll_hits);
 	}
 }
 
 static const char *ring_flags_str(unsigned f, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s", f & IORING_SETUP_COOP_TASKRUN ? " coop_taskrun" : "",
+	snprintf(buf, len, "%s%s%s%s%s", f & IORING_SETUP_COOP_TASKRUN ? " coop_taskrun" : "",
 		 f & IORING_SETUP_SINGLE_ISSUER ? " single_issuer" : "",
-		 f & IORING_SETUP_DEFER_TASKRUN ? " defer_taskrun" : "", f ? "" : " none");
+		 f & IORING_SETUP_DEFER_TASKRUN ? " defer_taskrun" : "",
+		 f & IORING_SETUP_TASKRUN_FLAG ? " taskrun_flag" : "", f ? "" : " none");
 	return buf;
 }
 
@@ -254,6 +260,7 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		.size = b->size,
 		.nr_queues = o->queues,
 		.depth = o->depth,
+		.poll_us = o->poll_us,
 		.logical_bs_shift = 12,
 		.read = ublk_read_cb,
 		.ctx = b,
@@ -276,12 +283,13 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 	char path[64], sz[32], rf[64];
 	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
 	log_msg("%s ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, ublk features "
-		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s",
+		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s, poll %u µs",
 		path, blz_format_size(b->size, sz, sizeof(sz)), b->ops->name, info->nr_hw_queues,
 		info->queue_depth, info->max_io_buf_bytes >> 10,
 		(unsigned long long)blz_ublk_dev_features(dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(dev) ? "legacy" : "ioctl-encoded",
-		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)));
+		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)),
+		blz_ublk_dev_poll_us(dev));
 	/* Register and open the control socket (seed servers) before reporting ready: whoever
 	 * started the server may look it up, map through it or stop it at once. */
 	struct ctl_ctx cc = { .dev = dev, .o = o };
@@ -451,6 +459,7 @@ int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "depth", required_argument, NULL, 'd' },
+		{ "poll", required_argument, NULL, 'p' },
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "map", required_argument, NULL, 'm' },
@@ -478,6 +487,13 @@ int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 			if (parse_count(optarg, 1, BLZ_UBLK_MAX_QUEUE_DEPTH, &o.depth) < 0)
 				return blz_misuse(cmd, "invalid --depth '%s' (want 1 to %u)", optarg,
 						  BLZ_UBLK_MAX_QUEUE_DEPTH);
+			break;
+		case 'p':
+			if (parse_count(optarg, 0, BLZ_UBLK_MAX_POLL_US, &o.poll_us) < 0)
+				return blz_misuse(cmd, "invalid --poll '%s' (want 0 to %u µs)", optarg,
+						  BLZ_UBLK_MAX_POLL_US);
+			if (o.poll_us == 0)
+				o.poll_us = BLZ_UBLK_POLL_NEVER;
 			break;
 		case 'F':
 			o.foreground = true;

@@ -285,6 +285,9 @@ sr=$(($(json_field "$st1" store_reads) - $(json_field "$st0" store_reads)))
 echo "vm-e2e: blazy server during the runs: store_reads +$sr, cache_hits +$(($(json_field "$st1" cache_hits) - $(json_field "$st0" cache_hits)))," \
 	"errors $(json_field "$st1" errors), unmapped $(json_field "$st1" unmapped)"
 [ "$sr" = 0 ] || echo "vm-e2e: warning: the file did not stay in the server's chunk cache ($sr store reads)"
+dsum() { echo $(($(json_sum "$st1" "$1") - $(json_sum "$st0" "$1"))); }
+echo "vm-e2e: blazy queues during the runs: batches +$(dsum batches)," \
+	"sleeps +$(dsum sleeps), poll_hits +$(dsum poll_hits)"
 
 # ---- 4. report ------------------------------------------------------------------------------
 awk -v tb="$T_BRD" -v tn="$T_NBD" -v reps="$reps" -v rt="$runtime" '

@@ -5,14 +5,16 @@
  * A queue thread fetches every tag (FETCH_REQ with the tag's buffer), then loops: take all
  * available completions, serve each request into its tag's buffer (copy mode: the kernel
  * copies between the buffer and the request's pages), queue COMMIT_AND_FETCH_REQ with the
- * result, and submit the whole batch in one io_uring_enter that also waits for the next
- * completion. A completion of -ENODEV (UBLK_IO_RES_ABORT) retires its tag; the thread ends
- * when every tag is retired, which STOP_DEV brings about once the disk is gone.
+ * result, and submit the whole batch in one io_uring_enter; then poll the ring for a while
+ * (poll_ring) and only then sleep until the next completion. A completion of -ENODEV
+ * (UBLK_IO_RES_ABORT) retires its tag; the thread ends when every tag is retired, which
+ * STOP_DEV brings about once the disk is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +26,19 @@
 
 #include "ublk/ublk.h"
 
-enum { ST_READS, ST_READ_BYTES, ST_WRITES, ST_DISCARDS, ST_FLUSHES, ST_OTHERS, ST_ERRORS, ST_N };
+enum {
+	ST_READS,
+	ST_READ_BYTES,
+	ST_WRITES,
+	ST_DISCARDS,
+	ST_FLUSHES,
+	ST_OTHERS,
+	ST_ERRORS,
+	ST_BATCHES,
+	ST_SLEEPS,
+	ST_POLL_HITS,
+	ST_N
+};
 
 struct queue {
 	struct blz_ublk_dev *dev;
@@ -49,6 +63,7 @@ struct blz_ublk_dev {
 	uint64_t features;
 	uint32_t buf_size;
 	unsigned nr_queues, depth;
+	uint64_t poll_ns;
 	int cfd;
 	bool added, stopped;
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
@@ -62,6 +77,7 @@ struct blz_ublk_dev {
 };
 
 #define DEFAULT_DEPTH 64
+#define DEFAULT_POLL_US 200
 #define DEFAULT_MAX_IO (512u << 10)
 #define SETUP_TIMEOUT_MS 30000
 #define JOIN_TIMEOUT_MS 30000
@@ -178,8 +194,14 @@ static int serve_one(struct queue *q, unsigned tag)
 
 static int ring_init(struct io_uring *ring, unsigned entries, unsigned *ret_flags)
 {
+	/* TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN in the shared SQ ring flags
+	 * when task work (a new request for this queue) is pending: the poll loop watches it
+	 * without entering the kernel. */
 	static const unsigned tries[] = {
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER,
 		IORING_SETUP_COOP_TASKRUN,
 		0,
@@ -209,6 +231,39 @@ static void report_setup(struct queue *q, int rc)
 	d->nr_setup_done++;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * After a batch, before sleeping in io_uring_enter: watch the rings for up to poll_ns for
+ * the next request. A request arrives as task work that the kernel only runs when this
+ * thread enters io_uring to get events; it raises IORING_SQ_TASKRUN meanwhile, and as long
+ * as this thread does not wait in the kernel nobody has to wake it up (a wake-up and, from
+ * another CPU, an interrupt: dear at queue depth 1). Each look ends with sched_yield, so that
+ * the poll gives way to anything else runnable on this CPU (the submitter, under load).
+ * Returns whether completions are ready.
+ */
+static bool poll_ring(struct io_uring *ring, uint64_t poll_ns)
+{
+	uint64_t deadline = now_ns() + poll_ns;
+	for (;;) {
+		if (io_uring_cq_ready(ring))
+			return true;
+		if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) {
+			io_uring_get_events(ring);
+			if (io_uring_cq_ready(ring))
+				return true;
+		}
+		if (now_ns() >= deadline)
+			return false;
+		sched_yield();
+	}
 }
 
 static void *queue_thread(void *arg)
@@ -261,14 +316,30 @@ static void *queue_thread(void *arg)
 	}
 	report_setup(q, 0);
 
-	unsigned live = depth;
+	/* Polling needs the flag; without it, every look would be a system call. */
+	uint64_t poll_ns = q->ring_flags & IORING_SETUP_TASKRUN_FLAG ? d->poll_ns : 0;
+	unsigned live = depth, served = 0;
 	int err = 0;
 	while (live > 0) {
-		r = io_uring_submit_and_wait(&ring, 1);
+		if (served && poll_ns) {
+			/* The commits go out now, with whatever requests have come meanwhile
+			 * (one enter for both); the wait for the next ones polls first. */
+			r = io_uring_submit_and_get_events(&ring);
+			if (r >= 0 && (io_uring_cq_ready(&ring) || poll_ring(&ring, poll_ns))) {
+				stat_add(q, ST_POLL_HITS, 1);
+			} else {
+				r = io_uring_submit_and_wait(&ring, 1);
+				stat_add(q, ST_SLEEPS, 1);
+			}
+		} else {
+			r = io_uring_submit_and_wait(&ring, 1);
+			stat_add(q, ST_SLEEPS, 1);
+		}
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
 			err = r;
 			break;
 		}
+		served = 0;
 		unsigned head, n = 0;
 		io_uring_for_each_cqe(&ring, head, cqe) {
 			n++;
@@ -290,6 +361,7 @@ static void *queue_thread(void *arg)
 				}
 				prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ,
 					    q->q_id, tag, result, tag_buf(q, tag));
+				served++;
 			} else {
 				/* -ENODEV: the device is going away; anything else: this
 				 * tag's command was refused. Either way it is not fetched
@@ -305,6 +377,8 @@ static void *queue_thread(void *arg)
 			}
 		}
 		io_uring_cq_advance(&ring, n);
+		if (served)
+			stat_add(q, ST_BATCHES, 1);
 	}
 	if (live == 0 && !atomic_load(&d->stopping) && !err)
 		err = -ENODEV; /* stopped by someone else */
@@ -375,7 +449,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	uint32_t max_io = cfg->max_io_bytes ? cfg->max_io_bytes : DEFAULT_MAX_IO;
 	if (!cfg->read || lbs_shift < 9 || lbs_shift > 12 || depth > BLZ_UBLK_MAX_QUEUE_DEPTH ||
 	    nrq > BLZ_UBLK_MAX_NR_QUEUES || cfg->size == 0 ||
-	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096)
+	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096 ||
+	    (cfg->poll_us > BLZ_UBLK_MAX_POLL_US && cfg->poll_us != BLZ_UBLK_POLL_NEVER))
 		return -EINVAL;
 
 	struct blz_ublk_dev *d = calloc(1, sizeof(*d));
@@ -383,6 +458,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		return -ENOMEM;
 	d->cfg = *cfg;
 	d->cfd = -1;
+	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
+		d->poll_ns = (uint64_t)(cfg->poll_us ? cfg->poll_us : DEFAULT_POLL_US) * 1000;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -626,6 +703,13 @@ unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d)
 	return d->nr_queues ? d->queues[0].ring_flags : 0;
 }
 
+unsigned blz_ublk_dev_poll_us(const struct blz_ublk_dev *d)
+{
+	if (!(blz_ublk_dev_ring_flags(d) & IORING_SETUP_TASKRUN_FLAG))
+		return 0;
+	return (unsigned)(d->poll_ns / 1000);
+}
+
 int blz_ublk_dev_error(const struct blz_ublk_dev *d)
 {
 	return atomic_load(&((struct blz_ublk_dev *)d)->error);
@@ -643,5 +727,8 @@ int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned qi, struct blz_ubl
 	ret->flushes = atomic_load_explicit(&q->stats[ST_FLUSHES], memory_order_relaxed);
 	ret->others = atomic_load_explicit(&q->stats[ST_OTHERS], memory_order_relaxed);
 	ret->errors = atomic_load_explicit(&q->stats[ST_ERRORS], memory_order_relaxed);
+	ret->batches = atomic_load_explicit(&q->stats[ST_BATCHES], memory_order_relaxed);
+	ret->sleeps = atomic_load_explicit(&q->stats[ST_SLEEPS], memory_order_relaxed);
+	ret->poll_hits = atomic_load_explicit(&q->stats[ST_POLL_HITS], memory_order_relaxed);
 	return 0;
 }

@@ -112,12 +112,20 @@ uint64_t blz_ublk_desc_offset(unsigned q, size_t page_size);
  * every queue thread. */
 typedef int (*blz_ublk_read_fn)(void *ctx, void *buf, uint32_t len, uint64_t off);
 
+/* poll_us: do not poll */
+#define BLZ_UBLK_POLL_NEVER 0xffffffffu
+#define BLZ_UBLK_MAX_POLL_US 100000u
+
 struct blz_ublk_dev_config {
 	uint64_t size;             /* bytes, a multiple of the logical block size */
 	unsigned nr_queues;        /* 0: min(online CPUs, 4) */
 	unsigned depth;            /* 0: 64; at most 4096 */
 	unsigned logical_bs_shift; /* 0: 12 (4096); 9..12 */
 	uint32_t max_io_bytes;     /* 0: 512 KiB; largest request (and per-tag buffer) */
+	/* After serving a batch, how long a queue thread watches its ring for the next
+	 * request before it sleeps: 0 the default (200 µs), at most 100000 µs, or
+	 * BLZ_UBLK_POLL_NEVER. */
+	unsigned poll_us;
 	blz_ublk_read_fn read;
 	void *ctx;
 };
@@ -129,6 +137,9 @@ struct blz_ublk_qstats {
 	uint64_t flushes;
 	uint64_t others;   /* unknown operations, rejected */
 	uint64_t errors;   /* requests completed with an error (read failures included) */
+	uint64_t batches;   /* rounds that served at least one request */
+	uint64_t sleeps;    /* waits in the kernel for the next request */
+	uint64_t poll_hits; /* rounds whose requests were found by polling, without a sleep */
 };
 
 struct blz_ublk_dev;
@@ -156,6 +167,9 @@ uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
+/* How long the queue threads poll after serving (µs); 0 when they do not (off, or the
+ * kernel lacks IORING_SETUP_TASKRUN_FLAG). Valid once the device started. */
+unsigned blz_ublk_dev_poll_us(const struct blz_ublk_dev *d);
 /* A queue thread ended on its own (ring error) or every tag was aborted: the device no
  * longer serves. The first such error, or 0. */
 int blz_ublk_dev_error(const struct blz_ublk_dev *d);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Misuse and failures of blazy serve/list/stop: bad specs and counts exit 2; without
-# ublk_drv (rmmod) serve fails with exit 1 and the modprobe hint; then modprobe it back.
+# ublk_drv (rmmod) serve fails with exit 1 and the modprobe hint; then modprobe it back
+# and serve (with --poll 0, the path without polling).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
@@ -29,6 +30,9 @@ for q in 0 -1 abc 4097 1.5 ""; do
 done
 for d in 0 -3 x 4097 ""; do
 	expect_rc 2 blazy serve --backend null,size=1G --depth "$d"
+done
+for p in -1 x 100001 1e3 ""; do
+	expect_rc 2 blazy serve --backend null,size=1G --poll "$p"
 done
 expect_rc 2 blazy serve
 expect_rc 2 blazy serve --backend
@@ -76,9 +80,10 @@ check "stop: the hint" grep -q "modprobe ublk_drv" /tmp/040.err
 reload
 check "ublk_drv is back" test -c /dev/ublk-control
 
-# and serving works again
-serve_bg --backend null,size=16M
+# and serving works again (without polling: the queue threads only sleep in the kernel)
+serve_bg --backend null,size=16M --poll 0
 check "serve after modprobe" [ -n "$dev" ]
+check "a direct read of the whole device" dd if="$dev" of=/dev/null bs=64k iflag=direct
 check "blazy stop" blazy stop "$dev"
 check "device gone" dev_gone "$(dev_id "$dev")"
 
