@@ -104,6 +104,15 @@ static int ublk_wait_gone(struct blz_ublk_ctrl *ctrl, uint32_t id, unsigned ms)
 	}
 }
 
+/* Waits up to ms for a server process to be gone (it exits just after deleting its
+ * device: whoever stopped it should not return while it is still there). */
+static void pid_wait_gone(pid_t pid, unsigned ms)
+{
+	uint64_t end = orch_now_ms() + ms;
+	while (blz_ublk_pid_alive(pid) && orch_now_ms() < end)
+		usleep(20 * 1000);
+}
+
 /*
  * Stops the device id: through its server's control socket when it runs (bounded wait),
  * then SIGTERM, SIGKILL, and finally STOP_DEV + DEL_DEV directly (a dead server's device).
@@ -135,12 +144,14 @@ int orch_stop_server(uint32_t id, char *err, size_t errlen)
 		    ublk_wait_gone(ctrl, id, 10000)) {
 			free(reply);
 			blz_ublk_ctrl_close(ctrl);
+			pid_wait_gone(s.server_pid, 10000);
 			return 0;
 		}
 		free(reply);
 		if (blz_ublk_server_alive(&s) && kill(s.server_pid, SIGTERM) == 0 &&
 		    ublk_wait_gone(ctrl, id, 10000)) {
 			blz_ublk_ctrl_close(ctrl);
+			pid_wait_gone(s.server_pid, 10000);
 			return 0;
 		}
 		if (blz_ublk_server_alive(&s)) {
