@@ -156,9 +156,7 @@ int orch_stop_server(uint32_t id, char *err, size_t errlen)
 		}
 		if (blz_ublk_server_alive(&s)) {
 			kill(s.server_pid, SIGKILL);
-			uint64_t end = orch_now_ms() + 5000;
-			while (blz_ublk_pid_alive(s.server_pid) && orch_now_ms() < end)
-				usleep(50 * 1000);
+			pid_wait_gone(s.server_pid, 5000);
 		}
 		if (ublk_wait_gone(ctrl, id, 1000)) {
 			blz_ublk_ctrl_close(ctrl);
