@@ -23,6 +23,7 @@
 #include "backend/backend.h"
 #include "cmd.h"
 #include "lazy/lazy.h"
+#include "mount/ns.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
 #include "util/fileio.h"
@@ -234,6 +235,16 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 				  strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return serve_fail(notify_fd, "cannot make the mounts private: %s", strerror(errno));
+	/* The copy holds every filesystem that was mounted, so that a disk unmounted elsewhere
+	 * would stay in use until the server exits: keep only what the server opens by path. */
+	const char *need[8] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
+	size_t nneed = 4;
+	if (o->lazy) {
+		need[nneed++] = o->reg.seed;
+		need[nneed++] = o->reg.map;
+		need[nneed++] = o->reg.store;
+	}
+	int pruned = blz_mount_prune(need, nneed);
 
 	/* Signals are taken with sigtimedwait by this thread; the queue threads block them. */
 	sigset_t set;
@@ -283,13 +294,16 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 	char path[64], sz[32], rf[64];
 	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
 	log_msg("%s ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, ublk features "
-		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s, poll %u µs",
+		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s, poll %u µs; %d mount%s "
+		"not needed left out of its mount namespace%s%s%s",
 		path, blz_format_size(b->size, sz, sizeof(sz)), b->ops->name, info->nr_hw_queues,
 		info->queue_depth, info->max_io_buf_bytes >> 10,
 		(unsigned long long)blz_ublk_dev_features(dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(dev) ? "legacy" : "ioctl-encoded",
 		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)),
-		blz_ublk_dev_poll_us(dev));
+		blz_ublk_dev_poll_us(dev), pruned > 0 ? pruned : 0, pruned == 1 ? "" : "s",
+		pruned < 0 ? " (could not look: " : "", pruned < 0 ? strerror(-pruned) : "",
+		pruned < 0 ? ")" : "");
 	/* Register and open the control socket (seed servers) before reporting ready: whoever
 	 * started the server may look it up, map through it or stop it at once. */
 	struct ctl_ctx cc = { .dev = dev, .o = o };

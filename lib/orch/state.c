@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mount/mountinfo.h"
 #include "orch/internal.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
@@ -333,42 +334,17 @@ void orch_read_boot_id(char buf[40])
 
 /* ---- mount table ---- */
 
-void blz_orch_unescape_mountinfo(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p;) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o++ = (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) | (p[3] - '0'));
-			p += 4;
-		} else {
-			*o++ = *p++;
-		}
-	}
-	*o = 0;
-}
-
 int blz_orch_is_mountpoint(const char *path)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	char *line = NULL;
-	size_t cap = 0;
+	struct blz_mnt *m;
+	size_t n;
+	int r = blz_mountinfo_read(&m, &n);
+	if (r < 0)
+		return r;
 	int found = 0;
-	while (!found && getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root mountpoint ... */
-		char *save, *tok = strtok_r(line, " ", &save);
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			continue;
-		blz_orch_unescape_mountinfo(tok);
-		if (!strcmp(tok, path))
-			found = 1;
-	}
-	free(line);
-	fclose(f);
+	for (size_t i = 0; i < n && !found; i++)
+		found = !strcmp(m[i].path, path);
+	blz_mnt_free(m, n);
 	return found;
 }
 
