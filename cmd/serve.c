@@ -245,6 +245,11 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		need[nneed++] = o->reg.store;
 	}
 	int pruned = blz_mount_prune(need, nneed);
+	if (pruned < 0) {
+		log_msg("warning: cannot tell which mounts the server needs (%s): keeping them all",
+			strerror(-pruned));
+		pruned = 0;
+	}
 
 	/* Signals are taken with sigtimedwait by this thread; the queue threads block them. */
 	sigset_t set;
@@ -295,15 +300,13 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
 	log_msg("%s ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, ublk features "
 		"0x%llx, device flags 0x%llx, %s opcodes, ring flags:%s, poll %u µs; %d mount%s "
-		"not needed left out of its mount namespace%s%s%s",
+		"not needed left out of its mount namespace",
 		path, blz_format_size(b->size, sz, sizeof(sz)), b->ops->name, info->nr_hw_queues,
 		info->queue_depth, info->max_io_buf_bytes >> 10,
 		(unsigned long long)blz_ublk_dev_features(dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(dev) ? "legacy" : "ioctl-encoded",
 		ring_flags_str(blz_ublk_dev_ring_flags(dev), rf, sizeof(rf)),
-		blz_ublk_dev_poll_us(dev), pruned > 0 ? pruned : 0, pruned == 1 ? "" : "s",
-		pruned < 0 ? " (could not look: " : "", pruned < 0 ? strerror(-pruned) : "",
-		pruned < 0 ? ")" : "");
+		blz_ublk_dev_poll_us(dev), pruned, pruned == 1 ? "" : "s");
 	/* Register and open the control socket (seed servers) before reporting ready: whoever
 	 * started the server may look it up, map through it or stop it at once. */
 	struct ctl_ctx cc = { .dev = dev, .o = o };

@@ -35,12 +35,10 @@ size_t blz_mnt_prune_candidates(const struct blz_mnt *m, size_t n, const uint64_
 	if (!kept)
 		return 0;
 	for (size_t k = 0; k < nkeep; k++) {
-		/* the mount and its ancestors; n steps at most, whatever the parent links say */
-		ssize_t i = find_id(m, n, keep[k]);
-		for (size_t steps = 0; i >= 0 && !kept[i] && steps < n; steps++) {
+		/* the mount and its ancestors (a parent link back into the set ends the walk) */
+		for (ssize_t i = find_id(m, n, keep[k]); i >= 0 && !kept[i];
+		     i = find_id(m, n, m[i].parent))
 			kept[i] = true;
-			i = m[i].parent == m[i].id ? -1 : find_id(m, n, m[i].parent);
-		}
 	}
 	size_t c = 0;
 	for (size_t i = 0; i < n; i++) {

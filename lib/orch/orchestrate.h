@@ -61,7 +61,6 @@ int blz_orch_state_parse(const char *text, size_t len, struct blz_orch_state *re
  * [A-Za-z0-9._] -> %XX, plus ".state" ("/" -> "-.state"). -ENAMETOOLONG. */
 int blz_orch_state_name(const char *mountpoint, char *buf, size_t len);
 
-
 /* 1 when path (absolute, canonical) is a mount point in this mount namespace, 0 if not. */
 int blz_orch_is_mountpoint(const char *path);
 
