@@ -84,7 +84,7 @@ int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct blz_lazy_opts lo = { 0 };
+	struct blz_seedset_opts lo = { 0 };
 	bool json = false, clone = false;
 	const char *clone_into = NULL, *state_dir = NULL;
 	int c;

@@ -9,13 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "btrfs/inspect.h"
 #include "map/map.h"
+#include "seedset/seedset.h"
 #include "store/store.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
 
 struct blz_mapper {
+	struct blz_seedset *set;
 	struct blz_map *map;
 	struct blz_store *store;
 	uint64_t virt_off;
@@ -26,68 +27,28 @@ void blz_mapper_close(struct blz_mapper *m)
 {
 	if (!m)
 		return;
-	if (m->map)
-		blz_map_close(m->map);
-	if (m->store)
-		blz_store_close(m->store);
+	blz_seedset_close(m->set);
 	free(m->buf);
 	free(m);
 }
 
-int blz_mapper_open(const struct blz_lazy_opts *o, struct blz_mapper **ret, char *err,
+int blz_mapper_open(const struct blz_seedset_opts *o, struct blz_mapper **ret, char *err,
 		    size_t errlen)
 {
+	struct blz_seedset_opts so = *o;
+	so.flags |= BLZ_SEEDSET_WRITE;
+	struct blz_seedset *set;
+	int r = blz_seedset_open(&so, &set, err, errlen);
+	if (r < 0)
+		return r;
 	struct blz_mapper *m = blz_xcalloc(1, sizeof(*m));
-	char path[4096], why[256];
-	struct blz_seed_info in = { 0 };
-	int r;
-	int fd = open(o->seed, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = blz_errf(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
-		goto out;
-	}
-	r = blz_seed_inspect(fd, &in, why, sizeof(why));
-	close(fd);
-	if (r < 0) {
-		blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
-		goto out;
-	}
-	if (!in.virtual_size) {
-		r = blz_errf(err, errlen, -EINVAL, "'%s' has no virtual area (made with --virtual-size 0)",
-			 o->seed);
-		goto out;
-	}
-	m->virt_off = in.virtual_off;
-	snprintf(path, sizeof(path), "%s%s", o->store_dir ? o->store_dir : o->seed,
-		 o->store_dir ? "" : ".store");
-	r = blz_store_open(path, BLZ_STORE_CREATE, &m->store);
-	if (r < 0) {
-		blz_errf(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s%s", o->map_path ? o->map_path : o->seed,
-		 o->map_path ? "" : ".map");
-	r = blz_map_open(path, in.fsid, BLZ_MAP_CREATE, &m->map, why, sizeof(why));
-	if (r < 0) {
-		blz_errf(err, errlen, r, "cannot open the map '%s': %s", path, why);
-		goto out;
-	}
-	r = blz_map_set_area(m->map, BLZ_MAP_AREA_VIRTUAL, in.virtual_off, in.virtual_size);
-	if (r >= 0 && in.import_size)
-		r = blz_map_set_area(m->map, BLZ_MAP_AREA_IMPORT, in.import_off, in.import_size);
-	if (r < 0) {
-		blz_errf(err, errlen, r, "the map '%s' does not fit this seed: %s", path,
-		     blz_map_error(m->map));
-		goto out;
-	}
+	m->set = set;
+	m->map = blz_seedset_map(set);
+	m->store = blz_seedset_store(set);
+	m->virt_off = blz_seedset_layout(set)->virtual_off;
 	m->buf = blz_xmalloc(BLZ_MAP_CHUNK);
-	blz_seed_info_release(&in);
 	*ret = m;
 	return 0;
-out:
-	blz_seed_info_release(&in);
-	blz_mapper_close(m);
-	return r;
 }
 
 int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,
