@@ -1,5 +1,5 @@
 /* blazy map: put files' bytes into the store and map them at fresh offsets of the virtual
- * area (lib/lazy/mapper.h). */
+ * area (lib/lazywrite/mapper.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "lazy/mapper.h"
+#include "lazywrite/mapper.h"
 #include "orch/clone.h"
 #include "server/control.h"
 #include "ublk/ublk.h"

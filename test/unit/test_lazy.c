@@ -18,7 +18,7 @@
 #include "btrfs/writer.h"
 #include "lazy/fetches.h"
 #include "lazy/lazy.h"
-#include "lazy/mapper.h"
+#include "lazywrite/mapper.h"
 #include "util/fileio.h"
 
 static char dir[64];

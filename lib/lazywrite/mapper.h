@@ -2,10 +2,11 @@
  * Runtime mapping: put a file's bytes into the content store and append map records for
  * them at fresh offsets of the virtual area (never reused), all-or-nothing per file. The
  * journal's lock serialises writers; a running server picks the records up on its next
- * read of the range (it refreshes on a miss), so the new range is readable at once.
+ * read of the range (it refreshes on a miss), so the new range is readable at once. The bytes
+ * become chunks and records through lazywrite/chunker.h, BLZ_MAP_CHUNK bytes per chunk.
  */
-#ifndef BLZ_LAZY_MAPPER_H
-#define BLZ_LAZY_MAPPER_H
+#ifndef BLZ_LAZYWRITE_MAPPER_H
+#define BLZ_LAZYWRITE_MAPPER_H
 
 #include <stddef.h>
 #include <stdint.h>
