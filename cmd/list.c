@@ -1,6 +1,5 @@
 /* blazy list: every ublk device on the system (lib/ublk). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +11,8 @@
 
 int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool json = false;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
-	}
-	int r = blz_check_args(cmd, argc - optind);
+	bool json;
+	int r = blz_parse_flags(cmd, argc, argv, (const struct blz_flag[]){ { "json", &json }, { 0 } });
 	if (r)
 		return r;
 
