@@ -183,7 +183,8 @@ const struct blz_cmd blz_commands[] = {
 	  "'blazy stop' removes it.\n"
 	  "\n"
 	  "options:\n"
-	  "  --json      machine-readable output (an array of objects)\n"
+	  "  --json      machine-readable output (an array of objects; \"flags\" is the\n"
+	  "              device's ublk flag mask, \"features\" the same by name)\n"
 	  "  -h, --help  show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },
