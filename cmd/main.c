@@ -251,7 +251,7 @@ const struct blz_cmd blz_commands[] = {
 	  "up); CAP_SYS_ADMIN; /run/blazy; btrfs and loop (needed by 'blazy mount' only:\n"
 	  "warnings). blazy asks for CMD_IOCTL_ENCODE and, where the kernel has it,\n"
 	  "NO_AUTO_PART_SCAN (no partition scan of a lazy device); without it the scan\n"
-	  "reads only the first 16 KiB, in the seed's local region.\n"
+	  "reads three 4 KiB blocks within the first 16 KiB, in the seed's local region.\n"
 	  "\n"
 	  "options:\n"
 	  "  --json      machine-readable output (one object: kernel, can_serve, checks,\n"

@@ -119,8 +119,8 @@ static void check_features(const struct blz_doctor_facts *f, struct blz_doctor_r
 	if (f->features_error == -EOPNOTSUPP) {
 		struct blz_doctor_check *c = add(r, "ublk_features", BLZ_DOCTOR_OK, false);
 		DETAIL(c, "kernel before 6.5: no GET_FEATURES; blazy uses the base protocol and the "
-			  "kernel scans the device for partitions when it starts (reads of the "
-			  "first 16 KiB, all in the seed's local region)");
+			  "kernel scans the device for partitions when it starts (reads within "
+			  "the first 16 KiB, all in the seed's local region)");
 		return;
 	}
 	if (f->features_error) {
@@ -138,7 +138,7 @@ static void check_features(const struct blz_doctor_facts *f, struct blz_doctor_r
 		DETAIL(c, "kernel offers %s; blazy uses %s", offered[0] ? offered : "none", used);
 	else
 		DETAIL(c, "kernel offers %s; blazy uses %s; no NO_AUTO_PART_SCAN%s: the partition "
-			  "scan at start reads the first 16 KiB (the seed's local region)",
+			  "scan at start reads within the first 16 KiB (the seed's local region)",
 		       offered[0] ? offered : "none", used[0] ? used : "none",
 		       f->part_scan_forced ? " (BLAZY_UBLK_PART_SCAN=1)" : "");
 }

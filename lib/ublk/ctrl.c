@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ublk/ublk_features.h"
 #include "ublk/ublk.h"
 
 struct blz_ublk_ctrl {

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The kernel's partition scan of a new blazy device. Where the kernel has NO_AUTO_PART_SCAN
 # (7.0+) blazy asks for it and starting a device reads nothing from it. Without it (6.12,
-# or forced with BLAZY_UBLK_PART_SCAN=1) the scan reads only the first 16 KiB (as 4 KiB
-# pages; the parsers look at sectors 0-15 and 31), which lie in the seed's local region:
+# or forced with BLAZY_UBLK_PART_SCAN=1) the scan reads within the first 16 KiB (on 6.12
+# three 4 KiB reads: sectors 0-7, 8-15, 24-31), which lie in the seed's local region:
 # a --lazy seed whose store was removed before serving comes up with no error and no lazy
 # read, while its lazy files do fail to read (nothing was served from the store).
 # Reads are observed with the block:block_rq_issue trace event on the ublk disk.
@@ -39,7 +39,7 @@ trace_off() {
 	echo 0 >$T/tracing_on
 	echo 0 >$T/events/block/block_rq_issue/enable
 }
-trap 'trace_off; ublk_cleanup' EXIT
+trap 'rc_=$?; trace_off; (exit "$rc_"); ublk_cleanup' EXIT
 
 # serve_traced NAME [ENV]: serves the seed with tracing on from before ADD_DEV until the
 # device is ready; leaves the device's reads in $W/NAME.reads ("SECTOR NR_SECTORS" each).
@@ -65,7 +65,7 @@ serve_traced() {
 # check_scan_reads NAME: every read lies below 16 KiB, inside the local region; none failed.
 check_scan_reads() {
 	over=$(awk -v l="$lend" '$1 * 512 + $2 * 512 > 16384 || $1 * 512 + $2 * 512 > l' "$W/$1.reads")
-	check "$1: the scan reads only the first 16 KiB (in the local region)" [ -z "$over" ]
+	check "$1: the scan reads only within the first 16 KiB (in the local region)" [ -z "$over" ]
 	check "$1: the scan read something (sector 0 at least)" grep -q '^0 ' "$W/$1.reads"
 	check "$1: no chunk read, warning or error in the server's log" \
 		sh -c "! grep -qiE 'chunk |warning|error' '$W/$1.log'"
