@@ -14,7 +14,9 @@
  *                      from the store. The EFI parser reads the GPT copy at the device's
  *                      last sector only after a valid protective MBR in sector 0, which a
  *                      seed never has (its first 64 KiB are zeros); that sector lies in the
- *                      virtual area, where an unmapped block is an I/O error.
+ *                      virtual area, where an unmapped block is an I/O error. On 7.3 with
+ *                      NO_AUTO_PART_SCAN starting a device reads nothing; a forced scan
+ *                      (BLAZY_UBLK_PART_SCAN=1) makes the same three reads, from a kworker.
  * Every other flag is only detected and reported (blazy doctor).
  */
 #ifndef BLZ_UBLK_UBLK_FEATURES_H
