@@ -2,6 +2,7 @@
 #ifndef BLZ_CMD_CMD_H
 #define BLZ_CMD_CMD_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct blz_cmd {
@@ -24,6 +25,15 @@ void blz_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Checks the number of positional arguments against the table; returns 0 or 2. */
 int blz_check_args(const struct blz_cmd *cmd, int nargs);
 void blz_print_help(const struct blz_cmd *cmd, FILE *f);
+/* Parses a command whose options are all flags (--json, --chunks...): each named one seen
+ * sets its bool (all start false); then checks the positional arguments, which start at
+ * argv[optind]. 0, or 2 after a misuse message. flags ends with { NULL, NULL }. */
+struct blz_flag {
+	const char *name;
+	bool *val;
+};
+int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
+		    const struct blz_flag *flags);
 
 /* Writes s as a JSON string literal. */
 void blz_json_str(FILE *f, const char *s);
@@ -40,5 +50,6 @@ int cmd_map(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_status(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_doctor(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,29 @@ int blz_check_args(const struct blz_cmd *cmd, int nargs)
 	if (cmd->max_args >= 0 && nargs > cmd->max_args)
 		return blz_misuse(cmd, "too many arguments");
 	return 0;
+}
+
+int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
+		    const struct blz_flag *flags)
+{
+	struct option opts[8];
+	size_t n = 0;
+	for (; flags[n].name; n++) {
+		if (n == sizeof(opts) / sizeof(opts[0]) - 1)
+			return blz_misuse(cmd, "too many options (internal)");
+		opts[n] = (struct option){ flags[n].name, no_argument, NULL, (int)n + 1 };
+		*flags[n].val = false;
+	}
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c < 1 || (size_t)c > n)
+			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		*flags[c - 1].val = true;
+	}
+	return blz_check_args(cmd, argc - optind);
 }
 
 void blz_print_help(const struct blz_cmd *cmd, FILE *f)

@@ -39,24 +39,9 @@ static const char *chunk_type(uint64_t t)
 
 int cmd_inspect(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "chunks", no_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool json = false, chunks = false;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'c')
-			chunks = true;
-		else
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
-	}
-	int r = blz_check_args(cmd, argc - optind);
+	bool json, chunks;
+	int r = blz_parse_flags(cmd, argc, argv,
+				(const struct blz_flag[]){ { "json", &json }, { "chunks", &chunks }, { 0 } });
 	if (r)
 		return r;
 	const char *path = argv[optind];

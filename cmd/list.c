@@ -1,6 +1,5 @@
 /* blazy list: every ublk device on the system (lib/ublk). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +11,8 @@
 
 int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool json = false;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
-	}
-	int r = blz_check_args(cmd, argc - optind);
+	bool json;
+	int r = blz_parse_flags(cmd, argc, argv, (const struct blz_flag[]){ { "json", &json }, { 0 } });
 	if (r)
 		return r;
 
@@ -67,14 +53,17 @@ int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
 		char dev[32], sz[32];
 		snprintf(dev, sizeof(dev), "/dev/ublkb%u", s.id);
 		if (json) {
+			char names[1024]; /* flag names as JSON strings, e.g. CMD_IOCTL_ENCODE","USER_COPY */
+			blz_ublk_features_format(s.flags, "\",\"", names, sizeof(names));
 			printf("%s{\"id\":%u,\"device\":\"%s\",\"char_device\":\"/dev/ublkc%u\","
 			       "\"size\":%llu,\"queues\":%u,\"depth\":%u,\"max_io_bytes\":%u,"
 			       "\"state\":\"%s\",\"pid\":%d,\"server_alive\":%s,\"blazy\":%s,"
-			       "\"flags\":%llu}",
+			       "\"flags\":%llu,\"features\":[%s%s%s]}",
 			       first ? "" : ",", s.id, dev, s.id, (unsigned long long)s.size,
 			       s.nr_queues, s.depth, s.max_io_buf_bytes, blz_ublk_state_name(s.state),
 			       (int)(s.server_pid > 0 ? s.server_pid : 0), alive ? "true" : "false",
-			       s.by_blazy ? "true" : "false", (unsigned long long)s.flags);
+			       s.by_blazy ? "true" : "false", (unsigned long long)s.flags,
+			       names[0] ? "\"" : "", names, names[0] ? "\"" : "");
 		} else {
 			char pid[16] = "-";
 			if (s.server_pid > 0)

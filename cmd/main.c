@@ -183,7 +183,8 @@ const struct blz_cmd blz_commands[] = {
 	  "'blazy stop' removes it.\n"
 	  "\n"
 	  "options:\n"
-	  "  --json      machine-readable output (an array of objects)\n"
+	  "  --json      machine-readable output (an array of objects; \"flags\" is the\n"
+	  "              device's ublk flag mask, \"features\" the same by name)\n"
 	  "  -h, --help  show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },
@@ -239,6 +240,27 @@ const struct blz_cmd blz_commands[] = {
 	  "  -h, --help         show this help\n"
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },
+	{ "doctor", cmd_doctor, 0, 0, "check what this system offers blazy, and whether it can serve",
+	  "usage: blazy doctor [--json]\n"
+	  "\n"
+	  "Checks, without changing anything, what blazy needs here and says how to fix\n"
+	  "what is missing: the kernel release; ublk_drv (loaded, built in, or only\n"
+	  "installed: it is never loaded automatically); /dev/ublk-control; the kernel's\n"
+	  "ublk features (GET_FEATURES: every flag by name, whether the kernel offers it\n"
+	  "and whether blazy uses it); io_uring (kernel.io_uring_disabled, and a ring set\n"
+	  "up); CAP_SYS_ADMIN; /run/blazy; btrfs and loop (needed by 'blazy mount' only:\n"
+	  "warnings). blazy asks for CMD_IOCTL_ENCODE and, where the kernel has it,\n"
+	  "NO_AUTO_PART_SCAN (no partition scan of a lazy device); without it the scan\n"
+	  "reads three 4 KiB blocks within the first 16 KiB, in the seed's local region.\n"
+	  "\n"
+	  "options:\n"
+	  "  --json      machine-readable output (one object: kernel, can_serve, checks,\n"
+	  "              ublk with every flag, io_uring, btrfs, loop, run_dir,\n"
+	  "              cap_sys_admin)\n"
+	  "  -h, --help  show this help\n"
+	  "\n"
+	  "exit status: 0 blazy can serve here, 1 it cannot (each problem with its fix),\n"
+	  "2 misuse\n" },
 	{ "help", cmd_help, 0, 1, "show the list of commands, or one command's help",
 	  "usage: blazy help [COMMAND]\n" },
 	{ "version", cmd_version, 0, 0, "show the version", "usage: blazy version\n" },

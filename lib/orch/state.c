@@ -202,21 +202,7 @@ int orch_state_path(const char *dir, const char *mnt, char *buf, size_t len)
 
 static int read_small_file(const char *path, char **ret, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t cap = 65536;
-	char *buf = blz_xmalloc(cap);
-	ssize_t n = blz_read_full(fd, buf, cap - 1);
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		return (int)n;
-	}
-	buf[n] = 0;
-	*ret = buf;
-	*ret_len = (size_t)n;
-	return 0;
+	return blz_read_text_file(path, 65536, ret, ret_len);
 }
 
 /* 0 loaded, -ENOENT none, other -errno with err. */

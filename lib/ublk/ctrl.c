@@ -22,6 +22,8 @@ struct blz_ublk_ctrl {
 	int kver;
 	unsigned timeout_ms;
 	uint64_t seq;
+	uint64_t features; /* GET_FEATURES, once features_known */
+	bool features_known;
 };
 
 /* How each command is encoded: its number, the ioctl direction, and whether a legacy
@@ -246,20 +248,27 @@ int blz_ublk_ctrl_get_features(struct blz_ublk_ctrl *c, uint64_t *ret)
 {
 	if (c->kver > 0 && c->kver < 6005)
 		return -EOPNOTSUPP;
-	uint64_t f = 0;
-	int r = ctrl_cmd(c, &op_get_features, 0, &f, BLZ_UBLK_FEATURES_LEN, 0, c->timeout_ms);
-	if (r == -EINVAL)
-		r = -EOPNOTSUPP; /* a kernel without the command */
-	if (r < 0)
-		return r;
-	*ret = f;
+	if (!c->features_known) {
+		uint64_t f = 0;
+		int r = ctrl_cmd(c, &op_get_features, 0, &f, BLZ_UBLK_FEATURES_LEN, 0,
+				 c->timeout_ms);
+		if (r == -EINVAL)
+			r = -EOPNOTSUPP; /* a kernel without the command */
+		if (r < 0)
+			return r;
+		c->features = f;
+		c->features_known = true;
+	}
+	*ret = c->features;
 	return 0;
 }
 
 int blz_ublk_ctrl_add_dev(struct blz_ublk_ctrl *c, struct blz_ublk_dev_info *info)
 {
-	if (!c->legacy)
-		info->flags |= BLZ_UBLK_F_CMD_IOCTL_ENCODE;
+	uint64_t kf;
+	if (blz_ublk_ctrl_get_features(c, &kf) < 0)
+		kf = 0;
+	info->flags |= blz_ublk_features_request(kf, c->legacy, blz_ublk_part_scan_forced());
 	return ctrl_cmd(c, &op_add_dev, info->dev_id, info, sizeof(*info), 0, c->timeout_ms);
 }
 

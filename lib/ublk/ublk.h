@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ublk/ublk_features.h"
 #include "ublk/ublk_abi.h"
 
 #define BLZ_UBLK_CONTROL_PATH "/dev/ublk-control"
@@ -52,11 +53,14 @@ void blz_ublk_ctrl_set_timeout(struct blz_ublk_ctrl *c, unsigned ms);
 bool blz_ublk_ctrl_legacy(const struct blz_ublk_ctrl *c);
 /* The running kernel's version as major * 1000 + minor (6.12 -> 6012). */
 int blz_ublk_ctrl_kernel_version(const struct blz_ublk_ctrl *c);
-/* GET_FEATURES: the driver's flag mask. -EOPNOTSUPP before 6.5. */
+/* GET_FEATURES: the driver's flag mask (asked once per handle). -EOPNOTSUPP before 6.5. */
 int blz_ublk_ctrl_get_features(struct blz_ublk_ctrl *c, uint64_t *ret);
 
 /* ADD_DEV: info is sent and replaced by what the kernel returns (capped queues, rounded
- * max_io_buf_bytes, the device id when dev_id was UINT32_MAX, the flags it accepted). */
+ * max_io_buf_bytes, the device id when dev_id was UINT32_MAX, the flags it accepted).
+ * The flags blazy wants (blz_ublk_features_request(), ublk_features.h) are added to info->flags;
+ * BLAZY_UBLK_PART_SCAN=1 in the environment keeps the kernel's partition scan (a test
+ * hook: the fallback path of kernels without NO_AUTO_PART_SCAN). */
 int blz_ublk_ctrl_add_dev(struct blz_ublk_ctrl *c, struct blz_ublk_dev_info *info);
 int blz_ublk_ctrl_set_params(struct blz_ublk_ctrl *c, uint32_t id, const struct blz_ublk_params *p);
 int blz_ublk_ctrl_get_params(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_params *ret);

@@ -62,6 +62,10 @@
 #define BLZ_UBLK_F_QUIESCE (1ULL << 12)
 #define BLZ_UBLK_F_PER_IO_DAEMON (1ULL << 13)
 #define BLZ_UBLK_F_BUF_REG_OFF_DAEMON (1ULL << 14)
+#define BLZ_UBLK_F_BATCH_IO (1ULL << 15)          /* 7.0 */
+#define BLZ_UBLK_F_INTEGRITY (1ULL << 16)         /* 6.19 */
+#define BLZ_UBLK_F_SAFE_STOP_DEV (1ULL << 17)     /* 7.0 */
+#define BLZ_UBLK_F_NO_AUTO_PART_SCAN (1ULL << 18) /* 7.0 */
 
 /* Device states (ublksrv_ctrl_dev_info.state). */
 #define BLZ_UBLK_S_DEV_DEAD 0

@@ -1,4 +1,5 @@
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,4 +157,24 @@ int blz_write_file_atomic(const char *path, const void *data, size_t len)
 		unlink(tmp);
 	free(tmp);
 	return r;
+}
+
+int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	if (max == 0)
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char *buf = blz_xmalloc(max);
+	ssize_t n = blz_read_full(fd, buf, max - 1);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return (int)n;
+	}
+	buf[n] = 0;
+	*ret = buf;
+	*ret_len = (size_t)n;
+	return 0;
 }

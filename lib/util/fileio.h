@@ -22,6 +22,10 @@ ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int sto
  * failure. 0 or -errno. */
 int blz_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Reads the first max - 1 bytes (at most) of a small file (/proc, /sys, state files) into a
+ * malloc'ed NUL-terminated *ret of *ret_len bytes. 0 or -errno. */
+int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
 /* Close-on-scope helpers (see style.md). */
 static inline void blz_closep(int *fd)
 {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,6 +91,80 @@ static void test_no_control(void **state)
 	blz_ublk_dev_free(NULL);
 }
 
+static void test_feature_table(void **state)
+{
+	size_t n;
+	const struct blz_ublk_feature *t = blz_ublk_feature_table(&n);
+	assert_true(n >= 19);
+	/* every entry one distinct bit, ascending, named, with a release */
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(__builtin_popcountll(t[i].flag), 1);
+		if (i)
+			assert_true(t[i].flag > t[i - 1].flag);
+		assert_non_null(t[i].name);
+		assert_non_null(t[i].since);
+		assert_non_null(t[i].what);
+		assert_null(strchr(t[i].name, ' '));
+		assert_ptr_equal(blz_ublk_feature_find(t[i].flag), &t[i]);
+	}
+	/* the bits as include/uapi/linux/ublk_cmd.h defines them */
+	static const struct { const char *name; unsigned bit; } kernel[] = {
+		{ "SUPPORT_ZERO_COPY", 0 }, { "USER_RECOVERY", 3 }, { "USER_RECOVERY_REISSUE", 4 },
+		{ "CMD_IOCTL_ENCODE", 6 }, { "USER_COPY", 7 }, { "USER_RECOVERY_FAIL_IO", 9 },
+		{ "UPDATE_SIZE", 10 }, { "AUTO_BUF_REG", 11 }, { "QUIESCE", 12 },
+		{ "PER_IO_DAEMON", 13 }, { "BUF_REG_OFF_DAEMON", 14 }, { "BATCH_IO", 15 },
+		{ "INTEGRITY", 16 }, { "SAFE_STOP_DEV", 17 }, { "NO_AUTO_PART_SCAN", 18 },
+	};
+	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++) {
+		const struct blz_ublk_feature *e = blz_ublk_feature_find(1ULL << kernel[i].bit);
+		assert_non_null(e);
+		assert_string_equal(e->name, kernel[i].name);
+	}
+	assert_null(blz_ublk_feature_find(1ULL << 40));
+	assert_null(blz_ublk_feature_find(0));
+	assert_null(blz_ublk_feature_find(3)); /* two bits */
+}
+
+static void test_features_request(void **state)
+{
+	uint64_t all = ~0ULL, k612 = 0x70fb; /* what 6.12's GET_FEATURES may answer */
+	/* NO_AUTO_PART_SCAN only where offered; encoded opcodes unless legacy */
+	assert_true(blz_ublk_features_request(all, false, false) ==
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN));
+	assert_true(blz_ublk_features_request(k612, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
+	assert_true(blz_ublk_features_request(0, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
+	assert_true(blz_ublk_features_request(0, true, false) == 0);
+	assert_true(blz_ublk_features_request(all, true, false) == BLZ_UBLK_F_NO_AUTO_PART_SCAN);
+	/* the test hook keeps the partition scan */
+	assert_true(blz_ublk_features_request(all, false, true) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
+	/* nothing outside what blazy wants, whatever the kernel offers */
+	assert_true((blz_ublk_features_request(all, false, false) & ~BLZ_UBLK_F_BLAZY_WANTS) == 0);
+	setenv("BLAZY_UBLK_PART_SCAN", "1", 1);
+	assert_true(blz_ublk_part_scan_forced());
+	setenv("BLAZY_UBLK_PART_SCAN", "0", 1);
+	assert_false(blz_ublk_part_scan_forced());
+	unsetenv("BLAZY_UBLK_PART_SCAN");
+	assert_false(blz_ublk_part_scan_forced());
+}
+
+static void test_features_format(void **state)
+{
+	char buf[256];
+	assert_int_equal(blz_ublk_features_format(0, ", ", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	uint64_t m = BLZ_UBLK_F_USER_COPY | BLZ_UBLK_F_NO_AUTO_PART_SCAN | (1ULL << 40) |
+		     BLZ_UBLK_F_SUPPORT_ZERO_COPY;
+	const char *want = "SUPPORT_ZERO_COPY, USER_COPY, NO_AUTO_PART_SCAN, bit 40";
+	assert_int_equal(blz_ublk_features_format(m, ", ", buf, sizeof(buf)), strlen(want));
+	assert_string_equal(buf, want);
+	/* truncated like snprintf: the length needed, a NUL-terminated prefix */
+	char small[12];
+	assert_int_equal(blz_ublk_features_format(m, ", ", small, sizeof(small)), strlen(want));
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_memory_equal(small, want, sizeof(small) - 1);
+	assert_int_equal(blz_ublk_features_format(m, ", ", NULL, 0), strlen(want));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -99,6 +174,9 @@ int main(void)
 		cmocka_unit_test(test_kernel_version),
 		cmocka_unit_test(test_state_and_pid),
 		cmocka_unit_test(test_no_control),
+		cmocka_unit_test(test_feature_table),
+		cmocka_unit_test(test_features_request),
+		cmocka_unit_test(test_features_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

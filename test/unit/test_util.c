@@ -18,6 +18,7 @@
 #include "util/crc32c.h"
 #include "util/fileio.h"
 #include "util/json.h"
+#include "util/jsonw.h"
 #include "util/le.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -393,6 +394,55 @@ static void test_write_file_atomic(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_jsonw(void **state)
+{
+	struct blz_buf b = { 0 };
+	blz_jsonw_raw(&b, "[");
+	blz_jsonw_str(&b, "a\"b\\c\n\t\r\x01\x7f\xc3\xa9/");
+	blz_jsonw_raw(&b, ",%d,", -42);
+	blz_jsonw_str(&b, NULL);
+	blz_jsonw_raw(&b, ",");
+	blz_jsonw_bool(&b, 1);
+	blz_jsonw_raw(&b, ",");
+	blz_jsonw_bool(&b, 0);
+	blz_jsonw_raw(&b, "%s", ""); /* nothing */
+	blz_jsonw_raw(&b, "]");
+	const char *want = "[\"a\\\"b\\\\c\\n\\t\\r\\u0001\\u007f\xc3\xa9/\",-42,null,true,false]";
+	assert_int_equal(b.len, strlen(want));
+	assert_memory_equal(b.data, want, b.len);
+	/* what it writes, the strict parser reads back */
+	struct blz_json *j;
+	char err[128];
+	assert_int_equal(blz_json_parse((const char *)b.data, b.len, 4, &j, err, sizeof(err)), 0);
+	assert_string_equal(blz_json_string(&j->items[0]), "a\"b\\c\n\t\r\x01\x7f\xc3\xa9/");
+	blz_json_free(j);
+	blz_buf_release(&b);
+}
+
+static void test_read_text_file(void **state)
+{
+	char path[] = "/tmp/blz-test-util-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(blz_write_full(fd, "hello\nworld\n", 12), 0);
+	close(fd);
+	char *t;
+	size_t n;
+	assert_int_equal(blz_read_text_file(path, 100, &t, &n), 0);
+	assert_int_equal(n, 12);
+	assert_string_equal(t, "hello\nworld\n");
+	free(t);
+	assert_int_equal(blz_read_text_file(path, 6, &t, &n), 0); /* the first max - 1 bytes */
+	assert_int_equal(n, 5);
+	assert_string_equal(t, "hello");
+	free(t);
+	assert_int_equal(blz_read_text_file(path, 0, &t, &n), -EINVAL);
+	unlink(path);
+	t = (char *)1;
+	assert_int_equal(blz_read_text_file(path, 100, &t, &n), -ENOENT);
+	assert_ptr_equal(t, (char *)1); /* untouched on failure */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_buf_vec),
 		cmocka_unit_test(test_write_file_atomic),
+		cmocka_unit_test(test_jsonw),
+		cmocka_unit_test(test_read_text_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

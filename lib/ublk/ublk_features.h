@@ -1,0 +1,63 @@
+/*
+ * The ublk feature flags (the GET_FEATURES mask, ublksrv_ctrl_dev_info.flags) by name, and
+ * the one place that decides which of them blazy asks for at ADD_DEV.
+ *
+ * blazy requests, when the kernel offers them:
+ *   CMD_IOCTL_ENCODE   ioctl-encoded opcodes (6.4+; some kernels accept nothing else)
+ *   NO_AUTO_PART_SCAN  no partition-table scan at START_DEV (7.0+): the scan would read a
+ *                      lazy device. Without it the kernel scans the new disk during
+ *                      START_DEV (from an io_uring worker). Measured on 6.12 (VM test
+ *                      057-part-scan.sh, block:block_rq_issue): three 4 KiB reads, sectors
+ *                      0-7, 8-15 and 24-31, i.e. [0, 8 KiB) and [12 KiB, 16 KiB) (sector 0
+ *                      for most parsers, 0-15 for the Amiga one, 31 for the Ultrix one),
+ *                      all in the seed's local region: served from the image file, never
+ *                      from the store. The EFI parser reads the GPT copy at the device's
+ *                      last sector only after a valid protective MBR in sector 0, which a
+ *                      seed never has (its first 64 KiB are zeros); that sector lies in the
+ *                      virtual area, where an unmapped block is an I/O error. On 7.3 with
+ *                      NO_AUTO_PART_SCAN starting a device reads nothing; a forced scan
+ *                      (BLAZY_UBLK_PART_SCAN=1) makes the same three reads, from a kworker.
+ * Every other flag is only detected and reported (blazy doctor).
+ */
+#ifndef BLZ_UBLK_UBLK_FEATURES_H
+#define BLZ_UBLK_UBLK_FEATURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ublk/ublk_abi.h"
+
+struct blz_ublk_feature {
+	uint64_t flag;     /* one BLZ_UBLK_F_* bit */
+	const char *name;  /* the kernel's name without "UBLK_F_", e.g. "NO_AUTO_PART_SCAN" */
+	const char *since; /* first kernel release with it, e.g. "7.0" */
+	const char *what;  /* one line: what it does */
+};
+
+/* Every flag this project knows, in ascending bit order; *ret_n entries. */
+const struct blz_ublk_feature *blz_ublk_feature_table(size_t *ret_n);
+/* The entry of one flag (a single bit), or NULL when the bit is unknown here. */
+const struct blz_ublk_feature *blz_ublk_feature_find(uint64_t flag);
+
+/* The flags blazy ever asks for at ADD_DEV (when the kernel offers them). */
+#define BLZ_UBLK_F_BLAZY_WANTS (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN)
+
+/*
+ * The flags to request at ADD_DEV given the kernel's GET_FEATURES mask (0 when the kernel
+ * has no GET_FEATURES: then only CMD_IOCTL_ENCODE, with encoded opcodes) and the opcode
+ * style in use (legacy: no CMD_IOCTL_ENCODE). part_scan: keep the kernel's partition scan
+ * even where NO_AUTO_PART_SCAN exists (a test hook, BLAZY_UBLK_PART_SCAN=1).
+ */
+uint64_t blz_ublk_features_request(uint64_t kernel_features, bool legacy, bool part_scan);
+/* The test hook: true when BLAZY_UBLK_PART_SCAN=1 is in the environment. */
+bool blz_ublk_part_scan_forced(void);
+
+/*
+ * Writes the names of the flags set in mask, separated by sep (e.g. ", "), into buf (len
+ * bytes, NUL-terminated); an unknown bit as "bit N". Returns the length the full text
+ * needs (snprintf-like: truncated when >= len); "" for an empty mask.
+ */
+size_t blz_ublk_features_format(uint64_t mask, const char *sep, char *buf, size_t len);
+
+#endif
