@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "http/internal.h"
 #include "http/parse.h"
+#include "util/fileio.h"
 #include "util/strbuf.h"
 
 struct outcome {
@@ -471,6 +474,111 @@ static void test_encode_parse_roundtrip(void **state)
 	blz_buf_release(&b);
 }
 
+static void test_url(void **state)
+{
+	struct blz_http_url u;
+	char err[256];
+	assert_int_equal(blz_http_url_parse("http://Example.com", &u, err, sizeof(err)), 0);
+	assert_false(u.https);
+	assert_int_equal(u.port, 80);
+	assert_string_equal(u.authority, "Example.com");
+	assert_string_equal(u.target, "/");
+	blz_http_url_release(&u);
+	assert_int_equal(blz_http_url_parse("HTTPS://h:8443?x=1#frag", &u, err, sizeof(err)), 0);
+	assert_true(u.https);
+	assert_int_equal(u.port, 8443);
+	assert_string_equal(u.authority, "h:8443");
+	assert_string_equal(u.target, "/?x=1");
+	blz_http_url_release(&u);
+	assert_int_equal(blz_http_url_parse("https://[::1]:443/a/b", &u, err, sizeof(err)), 0);
+	assert_string_equal(u.host, "::1");
+	assert_string_equal(u.authority, "[::1]");
+	assert_string_equal(u.target, "/a/b");
+	struct blz_http_url v;
+	assert_int_equal(blz_http_url_parse("https://[::1]/other", &v, err, sizeof(err)), 0);
+	assert_true(blz_http_same_origin(&u, &v));
+	blz_http_url_release(&v);
+	assert_int_equal(blz_http_url_parse("http://[::1]/other", &v, err, sizeof(err)), 0);
+	assert_false(blz_http_same_origin(&u, &v));
+	blz_http_url_release(&v);
+	blz_http_url_release(&u);
+	const char *bad[] = {
+		"ftp://h/", "h/x", "http://", "http:///x", "http://u:p@h/", "http://h:0/",
+		"http://h:65536/", "http://h:8x/", "http://h:/", "http://h/a b", "http://h/a\nb",
+		"http://[::1/", "http://[::1]x/", "http://::1/", "http://h\x01/", "http://h%20/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		if (blz_http_url_parse(bad[i], &u, err, sizeof(err)) != -EINVAL)
+			fail_msg("accepted URL %s", bad[i]);
+		assert_true(err[0]);
+		assert_null(strstr(err, "u:p"));
+	}
+}
+
+static void test_url_resolve(void **state)
+{
+	struct blz_http_url u;
+	char err[256], *r;
+	assert_int_equal(blz_http_url_parse("https://h:8443/a/b/c?q=/x", &u, err, sizeof(err)), 0);
+	static const char *const cases[][2] = {
+		{ "http://o/p", "http://o/p" },
+		{ "//o2/p", "https://o2/p" },
+		{ "/root?z", "https://h:8443/root?z" },
+		{ "d", "https://h:8443/a/b/d" },
+		{ "d/e?f", "https://h:8443/a/b/d/e?f" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(blz_http_url_resolve(&u, cases[i][0], &r), 0);
+		assert_string_equal(r, cases[i][1]);
+		free(r);
+	}
+	assert_int_equal(blz_http_url_resolve(&u, "", &r), -EINVAL);
+	assert_int_equal(blz_http_url_resolve(&u, "mailto:x", &r), -EINVAL);
+	blz_http_url_release(&u);
+}
+
+static void test_no_proxy(void **state)
+{
+	assert_false(blz_http_no_proxy(NULL, "h"));
+	assert_false(blz_http_no_proxy("", "h"));
+	assert_true(blz_http_no_proxy("*", "any.where"));
+	assert_true(blz_http_no_proxy("a, example.com", "example.com"));
+	assert_true(blz_http_no_proxy("example.com", "www.Example.COM"));
+	assert_true(blz_http_no_proxy(".example.com", "www.example.com"));
+	assert_false(blz_http_no_proxy("example.com", "badexample.com"));
+	assert_false(blz_http_no_proxy("www.example.com", "example.com"));
+	assert_true(blz_http_no_proxy("localhost,127.0.0.1", "127.0.0.1"));
+	assert_false(blz_http_no_proxy("127.0.0.1", "127.0.0.10"));
+}
+
+static void test_auth_file(void **state)
+{
+	char path[] = "/tmp/blazy-test-auth.XXXXXX", err[512];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct blz_http_auth a = { .path = strdup(path) };
+	const char *v = NULL;
+	assert_int_equal(blz_write_file_atomic(path, "Bearer one \r\nignored\n", 21), 0);
+	assert_int_equal(blz_http_auth_get(&a, &v, err, sizeof(err)), 0);
+	assert_string_equal(v, "Bearer one");
+	/* rotated (a new inode by rename): re-read */
+	assert_int_equal(blz_write_file_atomic(path, "Bearer two", 10), 0);
+	assert_int_equal(blz_http_auth_get(&a, &v, err, sizeof(err)), 0);
+	assert_string_equal(v, "Bearer two");
+	/* bad contents: an error that never shows the value */
+	assert_int_equal(blz_write_file_atomic(path, "Bearer se\x01cret", 16), 0);
+	assert_int_equal(blz_http_auth_get(&a, &v, err, sizeof(err)), -EINVAL);
+	assert_null(strstr(err, "cret"));
+	assert_int_equal(blz_write_file_atomic(path, "\n", 1), 0);
+	assert_int_equal(blz_http_auth_get(&a, &v, err, sizeof(err)), -EINVAL);
+	unlink(path);
+	assert_int_equal(blz_http_auth_get(&a, &v, err, sizeof(err)), -ENOENT);
+	blz_http_auth_release(&a);
+	blz_http_auth_release(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +597,10 @@ int main(void)
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_encode_parse_roundtrip),
+		cmocka_unit_test(test_url),
+		cmocka_unit_test(test_url_resolve),
+		cmocka_unit_test(test_no_proxy),
+		cmocka_unit_test(test_auth_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
