@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A URL in a reason string, without its query (presigned URLs carry secrets there). */
+#define NOQUERY(u) (int)strcspn((u), "?"), (u)
+
 #define ERROR_BODY_MAX 65536 /* a non-2xx body larger than this is not read: the connection closes */
 
 struct conn {
@@ -473,7 +476,7 @@ static int status_error(struct blz_http_result *res, const char *url)
 		r = -EAGAIN;
 	else
 		r = -EPROTO;
-	return blz_errf(res->reason, sizeof(res->reason), r, "HTTP %d from %s%s", s, url,
+	return blz_errf(res->reason, sizeof(res->reason), r, "HTTP %d from %.*s%s", s, NOQUERY(url),
 			res->has_retry_after ? " (with Retry-After)" : "");
 }
 
@@ -508,10 +511,11 @@ int blz_http_get(struct blz_http_client *c, const char *url, int timeout_ms, siz
 			char *next = NULL;
 			if (res->redirects >= c->max_redirects)
 				r = blz_errf(res->reason, sizeof(res->reason), -ELOOP,
-					     "more than %u redirects from %s", c->max_redirects, url);
+					     "more than %u redirects from %.*s", c->max_redirects,
+					     NOQUERY(url));
 			else if (blz_http_url_resolve(&u, loc, &next) < 0)
 				r = blz_errf(res->reason, sizeof(res->reason), -EPROTO,
-					     "bad redirect Location from %s", cur);
+					     "bad redirect Location from %.*s", NOQUERY(cur));
 			blz_http_url_release(&u);
 			if (r < 0)
 				break;

@@ -80,6 +80,12 @@ get --threads 6 --max-conns 2 --timeout 10000 $u/trickle $u/file
 conns=$(sed 's/ .*//' "$origin_log" | sort -u | wc -l)
 [ "$conns" -le 2 ] || fail "pool bound 2 exceeded: $conns connections"
 
+# a request waiting for a pool slot is bounded by its deadline too
+get --threads 3 --max-conns 1 --timeout 1000 $u/stall
+[ "$(printf '%s\n' "$OUT" | grep -c '^rc=ETIMEDOUT ')" = 3 ] || fail "pool wait: not 3 timeouts"
+printf '%s\n' "$OUT" | grep -q 'no free connection' || fail "pool wait: no request waited for a slot"
+for i in 1 2 3; do elapsed_at_most $i 1600; done
+
 # ---- redirects ----
 get $u/redir $u/redir2 $u/loop
 expect 1 rc=0 redirects=1 sha256=$sum
@@ -142,4 +148,7 @@ expect 3 rc=EINVAL
 expect 4 rc=EINVAL
 expect 5 rc=EHOSTUNREACH
 printf '%s\n' "$OUT" | grep -q 'pw' && fail "URL credentials were printed"
+get "$u/missing?X-Signature=s3cr3t"
+expect 1 rc=ENOENT
+printf '%s\n' "$OUT" | grep -q 's3cr3t' && fail "a URL's query was printed"
 echo "ok"
