@@ -141,6 +141,19 @@ expect 1 rc=0 sha256=$sum
 expect 2 rc=0 reused=1
 grep -q "CONNECT localhost:$S -> proxy" "$FAULT_LOG" || fail "the proxy saw no CONNECT"
 
+# ---- the static client with no OpenSSL (nor anything else) installed: an empty chroot
+# holding only httpget and the CA file ----
+if [ "$(id -u)" = 0 ] && file -L "$HTTPGET" 2>/dev/null | grep -q 'statically linked'; then
+	mkdir -p "$d/empty/bin" "$d/empty/tmp"
+	cp "$HTTPGET" "$d/empty/bin/httpget"
+	cp "$d/ca.crt" "$d/empty/tmp/ca.crt"
+	HTTPGET_WRAP="chroot $d/empty" HTTPGET=/bin/httpget get --ca /tmp/ca.crt $s/file $s/chunked/text
+	expect 1 rc=0 sha256=$sum
+	expect 2 rc=0 sha256=$tsum reused=1
+else
+	echo "note: the empty-chroot check needs root and a static httpget; not run"
+fi
+
 # ---- refusals: unknown CA, system store, wrong host name (the certificate names only
 # localhost), plain http to the TLS port, TLS to the plain port ----
 get --ca "$d/other.crt" $s/file

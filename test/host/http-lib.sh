@@ -2,7 +2,8 @@
 #   HTTPGET / HTTPFAULT   the test tools from test/http (default: in $BUILD_DIR/test/http)
 #   start_fault NAME ARGS...   run httpfault (ARGS after --root etc.) in the background, killed
 #                              at exit; sets FAULT_PORT and FAULT_LOG (its request log)
-#   get ARGS...                run httpget ARGS, keep its result lines in $OUT (never fails)
+#   get ARGS...                run httpget ARGS (after $HTTPGET_WRAP, if set), keep its result
+#                              lines in $OUT (never fails)
 #   field KEY [LINE]           the value of KEY=... in LINE (default: the last line of $OUT)
 #   expect LINE KEY=VALUE...   fail unless each KEY has VALUE in LINE (a line number of $OUT)
 #   elapsed_at_most LINE MS    fail unless that request took at most MS milliseconds
@@ -30,7 +31,8 @@ start_fault() {
 
 get() {
 	echo "+ httpget $*" >&2
-	OUT=$("$HTTPGET" "$@" 2>&1) || true
+	# shellcheck disable=SC2086 # HTTPGET_WRAP: an optional command prefix (e.g. chroot DIR)
+	OUT=$(${HTTPGET_WRAP:-} "$HTTPGET" "$@" 2>&1) || true
 	printf '%s\n' "$OUT" | sed 's/^/    /' >&2
 }
 
