@@ -460,7 +460,8 @@ static int get_once(struct blz_http_client *c, const struct blz_http_url *u, boo
 		r = 0;
 		res->reason[0] = 0;
 	}
-	explicit_bzero(req.data, req.len);
+	if (req.data)
+		explicit_bzero(req.data, req.len);
 	blz_buf_release(&req);
 	return r;
 }
