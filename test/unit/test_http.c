@@ -474,6 +474,87 @@ static void test_encode_parse_roundtrip(void **state)
 	blz_buf_release(&b);
 }
 
+/* Feeds text (len bytes) in pieces whose sizes come from *seed; same outcome shape as feed(). */
+static void feed_random(struct blz_http_parser *p, const uint8_t *text, size_t len, uint32_t *seed,
+			struct outcome *o)
+{
+	blz_http_parser_init(p, 0);
+	memset(o, 0, sizeof(*o));
+	size_t pos = 0;
+	for (;;) {
+		*seed ^= *seed << 13;
+		*seed ^= *seed >> 17;
+		*seed ^= *seed << 5;
+		size_t n = *seed % 7 == 0 ? 0 : *seed % 40;
+		if (n > len - pos)
+			n = len - pos;
+		struct blz_http_ev ev;
+		long r = blz_http_parse(p, text + pos, n, &ev);
+		if (r < 0) {
+			o->rc = (int)r;
+			return;
+		}
+		pos += (size_t)r;
+		if (ev.type == BLZ_HTTP_EV_HEADERS)
+			o->headers++;
+		if (ev.type == BLZ_HTTP_EV_BODY)
+			blz_buf_append(&o->body, ev.data, ev.len);
+		if (ev.type == BLZ_HTTP_EV_DONE) {
+			o->leftover = len - pos;
+			return;
+		}
+		if (ev.type == BLZ_HTTP_EV_NONE && pos == len) {
+			o->rc = blz_http_parse_eof(p);
+			return;
+		}
+	}
+}
+
+/* Damaged responses (random bytes changed, inserted or cut) parse to the same outcome however
+ * the input is split, and never past the bounds. */
+static void test_random_damage_split_invariant(void **state)
+{
+	static const char *const base[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX: y\r\n\r\nhello world!",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;e=1\r\nabcd\r\n2\r\nef\r\n0\r\nT: v\r\n\r\n",
+		"HTTP/1.0 203 Meh\r\nConnection: keep-alive\r\n\r\nto the end",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No\r\nContent-Length: 5\r\n\r\n",
+	};
+	uint32_t seed = 0x9e3779b9u;
+	uint8_t buf[256];
+	for (int iter = 0; iter < 20000; iter++) {
+		const char *b = base[iter % 4];
+		size_t len = strlen(b);
+		memcpy(buf, b, len);
+		seed ^= seed << 13;
+		seed ^= seed >> 17;
+		seed ^= seed << 5;
+		size_t at = seed % len;
+		switch ((seed >> 8) % 4) {
+		case 0: buf[at] = (uint8_t)(seed >> 16); break;
+		case 1: buf[at] ^= 1u << ((seed >> 16) % 8); break;
+		case 2: len = at; break;
+		case 3: memmove(buf + at + 1, buf + at, len - at); buf[at] = (uint8_t)(seed >> 20); len++; break;
+		}
+		struct blz_http_parser p1, p2;
+		struct outcome o1, o2;
+		feed(&p1, 0, (const char *)buf, len, 0, len + 1, &o1);
+		uint32_t s2 = seed;
+		feed_random(&p2, buf, len, &s2, &o2);
+		if (o1.rc != o2.rc || o1.headers != o2.headers || o1.body.len != o2.body.len ||
+		    (o1.rc == 0 && o1.leftover != o2.leftover) ||
+		    (o1.body.len && memcmp(o1.body.data, o2.body.data, o1.body.len)))
+			fail_msg("iteration %d: whole rc %d body %zu, split rc %d body %zu", iter, o1.rc,
+				 o1.body.len, o2.rc, o2.body.len);
+		assert_true(o1.rc == 0 || o1.rc == -EPROTO || o1.rc == -EMSGSIZE || o1.rc == -EIO ||
+			    o1.rc == -EPIPE);
+		blz_buf_release(&o1.body);
+		blz_buf_release(&o2.body);
+		blz_http_parser_release(&p1);
+		blz_http_parser_release(&p2);
+	}
+}
+
 static void test_url(void **state)
 {
 	struct blz_http_url u;
@@ -597,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_encode_parse_roundtrip),
+		cmocka_unit_test(test_random_damage_split_invariant),
 		cmocka_unit_test(test_url),
 		cmocka_unit_test(test_url_resolve),
 		cmocka_unit_test(test_no_proxy),
