@@ -25,6 +25,27 @@ struct outcome {
 	struct blz_buf body;
 };
 
+/* Feeds n bytes at *pos and records the event in o; returns its type, or -1 after an error
+ * (o->rc set). */
+static int feed_step(struct blz_http_parser *p, const char *text, size_t len, size_t *pos, size_t n,
+		struct outcome *o)
+{
+	struct blz_http_ev ev;
+	long r = blz_http_parse(p, text + *pos, n, &ev);
+	if (r < 0) {
+		o->rc = (int)r;
+		return -1;
+	}
+	*pos += (size_t)r;
+	if (ev.type == BLZ_HTTP_EV_HEADERS)
+		o->headers++;
+	if (ev.type == BLZ_HTTP_EV_BODY)
+		blz_buf_append(&o->body, ev.data, ev.len);
+	if (ev.type == BLZ_HTTP_EV_DONE)
+		o->leftover = len - *pos;
+	return (int)ev.type;
+}
+
 /* Feeds text in pieces: first `split` bytes, then the rest in steps of `step` bytes. At the
  * end of input (not DONE) calls parse_eof. */
 static void feed(struct blz_http_parser *p, unsigned flags, const char *text, size_t len,
@@ -42,22 +63,11 @@ static void feed(struct blz_http_parser *p, unsigned flags, const char *text, si
 			last = pos == len;
 		}
 		for (;;) {
-			struct blz_http_ev ev;
-			long r = blz_http_parse(p, text + pos, end - pos, &ev);
-			if (r < 0) {
-				o->rc = (int)r;
+			int t = feed_step(p, text, len, &pos, end - pos, o);
+			if (t < 0)
 				return;
-			}
-			pos += (size_t)r;
-			if (ev.type == BLZ_HTTP_EV_HEADERS)
-				o->headers++;
-			if (ev.type == BLZ_HTTP_EV_BODY)
-				blz_buf_append(&o->body, ev.data, ev.len);
-			if (ev.type == BLZ_HTTP_EV_DONE) {
-				done = true;
-				o->leftover = len - pos;
-			}
-			if (ev.type == BLZ_HTTP_EV_DONE || ev.type == BLZ_HTTP_EV_NONE)
+			done = t == BLZ_HTTP_EV_DONE;
+			if (done || t == BLZ_HTTP_EV_NONE)
 				break;
 		}
 	}
@@ -488,22 +498,10 @@ static void feed_random(struct blz_http_parser *p, const uint8_t *text, size_t l
 		size_t n = *seed % 7 == 0 ? 0 : *seed % 40;
 		if (n > len - pos)
 			n = len - pos;
-		struct blz_http_ev ev;
-		long r = blz_http_parse(p, text + pos, n, &ev);
-		if (r < 0) {
-			o->rc = (int)r;
+		int t = feed_step(p, (const char *)text, len, &pos, n, o);
+		if (t < 0 || t == BLZ_HTTP_EV_DONE)
 			return;
-		}
-		pos += (size_t)r;
-		if (ev.type == BLZ_HTTP_EV_HEADERS)
-			o->headers++;
-		if (ev.type == BLZ_HTTP_EV_BODY)
-			blz_buf_append(&o->body, ev.data, ev.len);
-		if (ev.type == BLZ_HTTP_EV_DONE) {
-			o->leftover = len - pos;
-			return;
-		}
-		if (ev.type == BLZ_HTTP_EV_NONE && pos == len) {
+		if (t == BLZ_HTTP_EV_NONE && pos == len) {
 			o->rc = blz_http_parse_eof(p);
 			return;
 		}
