@@ -89,7 +89,7 @@ void blz_freep(void *p)
 	free(*(void **)p);
 }
 
-static int64_t mono_ms(void)
+int64_t blz_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -99,10 +99,10 @@ static int64_t mono_ms(void)
 ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline)
 {
 	size_t n = 0;
-	int64_t end = mono_ms() + timeout_ms;
+	int64_t end = blz_mono_ms() + timeout_ms;
 	ssize_t r = 0;
 	while (n + 1 < len) {
-		int64_t left = end - mono_ms();
+		int64_t left = end - blz_mono_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;

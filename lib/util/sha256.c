@@ -300,7 +300,7 @@ void blz_hex(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int blz_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -314,10 +314,10 @@ static int hexval(char c)
 int blz_unhex(const char *hex, uint8_t *out, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(hex[2 * i]);
+		int hi = blz_hexval(hex[2 * i]);
 		if (hi < 0)
 			return -EINVAL;
-		int lo = hexval(hex[2 * i + 1]);
+		int lo = blz_hexval(hex[2 * i + 1]);
 		if (lo < 0)
 			return -EINVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -34,6 +34,8 @@ void blz_hex(const uint8_t *in, size_t len, char *out);
  * -EINVAL if any of those characters is not a hex digit (out is then unspecified).
  * Characters after the first 2*len are not looked at. */
 int blz_unhex(const char *hex, uint8_t *out, size_t len);
+/* The value of one hex digit (either case), or -1. */
+int blz_hexval(char c);
 
 /* Exposed for tests: the portable and the hardware block functions (nblocks 64-byte blocks
  * into state h), and whether the hardware one is used. blz_sha256_blocks_hw must only be
