@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/clock.h"
 
 struct blz_ctl_server {
 	int fd;
@@ -181,21 +182,14 @@ void blz_ctl_close(struct blz_ctl_server *s)
 	free(s);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads one line of at most max bytes before the deadline. Returns its length (without the
  * newline), -E2BIG if too long, -ETIMEDOUT, -EPROTO on EOF without a newline. */
 static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms)
 {
 	size_t got = 0;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = blz_now_ms() + timeout_ms;
 	for (;;) {
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - (int64_t)blz_now_ms());
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -231,10 +225,10 @@ static void reply(int fd, const char *status, const struct blz_buf *payload)
 	if (payload && payload->len)
 		blz_buf_append(&out, payload->data, payload->len);
 	size_t off = 0;
-	int64_t deadline = now_ms() + BLZ_CTL_TIMEOUT_MS;
-	while (off < out.len && now_ms() < deadline) {
+	int64_t deadline = blz_now_ms() + BLZ_CTL_TIMEOUT_MS;
+	while (off < out.len && (int64_t)blz_now_ms() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+		if (poll(&p, 1, (int)(deadline - (int64_t)blz_now_ms())) <= 0)
 			break;
 		ssize_t n = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))

@@ -19,16 +19,22 @@ static void test_parse_line(void **unused)
 						  "ext3 /dev/root rw,errors=continue", &m), 0);
 	assert_int_equal(m.id, 36);
 	assert_int_equal(m.parent, 35);
+	assert_int_equal(m.major, 98);
+	assert_int_equal(m.minor, 0);
+	assert_string_equal(m.fstype, "ext3");
 	assert_string_equal(m.path, "/mnt/parent");
 	free(m.path);
 	/* space, tab, backslash as octal escapes; a lone backslash stays */
 	assert_int_equal(blz_mountinfo_parse_line("7 1 0:5 / /mnt/a\\040b\\011c\\134d\\ rw - tmpfs x rw",
 						  &m), 0);
 	assert_string_equal(m.path, "/mnt/a b\tc\\d\\");
+	assert_string_equal(m.fstype, "tmpfs");
 	free(m.path);
 	assert_int_equal(blz_mountinfo_parse_line("", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 35 98:0 /", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("x 35 98:0 / /a rw - t s rw", &m), -EINVAL);
+	assert_int_equal(blz_mountinfo_parse_line("36 35 98 / /a rw - t s rw", &m), -EINVAL);
+	assert_int_equal(blz_mountinfo_parse_line("36 35 98:x / /a rw - t s rw", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 -1 98:0 / /a rw - t s rw", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 35 98:0 / relative rw - t s rw", &m), -EINVAL);
 }
