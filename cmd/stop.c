@@ -26,7 +26,10 @@ static void report(const char *dev, const struct blz_stop_result *res, unsigned 
 		printf("stopped %s: its server (pid %d) was killed\n", dev, (int)res->pid);
 		break;
 	default:
-		if (res->pid > 0)
+		if (res->grace_expired)
+			printf("stopped %s: its server (pid %d) was killed, the device removed "
+			       "directly\n", dev, (int)res->pid);
+		else if (res->pid > 0)
 			printf("removed %s directly (its server, pid %d, is gone)\n", dev, (int)res->pid);
 		else
 			printf("removed %s directly (it had no server)\n", dev);

@@ -30,7 +30,7 @@ hurt() {
 	hung) kill -STOP "$2" ;;
 	dead)
 		kill -KILL "$2"
-		wait_until 10 sh -c "! [ -d /proc/$2 ] || grep -q '^[^)]*) Z' /proc/$2/stat"
+		wait_until 10 sh -c "! [ -d /proc/$2 ] || grep -q '^[^)]*) Z' /proc/$2/stat 2>/dev/null"
 		;;
 	esac
 }
