@@ -393,6 +393,37 @@ static void test_write_file_atomic(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void json_enc(const char *in, const char *want)
+{
+	struct blz_buf b = { 0 };
+	blz_json_append_str(&b, in);
+	blz_buf_append(&b, "", 1);
+	assert_string_equal((char *)b.data, want);
+	/* what it writes is accepted by the strict parser */
+	struct blz_json *v;
+	char err[128];
+	assert_int_equal(blz_json_parse((char *)b.data, b.len - 1, 4, &v, err, sizeof(err)), 0);
+	assert_int_equal(v->type, BLZ_JSON_STRING);
+	blz_json_free(v);
+	blz_buf_release(&b);
+}
+
+static void test_json_append_str(void **unused)
+{
+	json_enc("", "\"\"");
+	json_enc("plain /path", "\"plain /path\"");
+	json_enc("q\"b\\", "\"q\\\"b\\\\\"");
+	json_enc("\x01\n\x1f\x7f", "\"\\u0001\\u000a\\u001f\x7f\"");
+	json_enc("caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+	/* not UTF-8: a stray continuation byte, a truncated sequence, an overlong form, a
+	 * surrogate, beyond U+10FFFF: each byte becomes U+FFFD */
+	json_enc("\x80", "\"\\ufffd\"");
+	json_enc("a\xc3", "\"a\\ufffd\"");
+	json_enc("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	json_enc("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	json_enc("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_buf_vec),
 		cmocka_unit_test(test_write_file_atomic),
+		cmocka_unit_test(test_json_append_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
