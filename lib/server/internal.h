@@ -27,6 +27,17 @@ void srv_log(const struct blz_server *s, const char *fmt, ...) __attribute__((fo
 /* server.c: the device's configuration for the backend. */
 void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg);
 
+/* namespace.c: enters a private mount namespace that keeps only the mounts the server
+ * opens by path (an unmount at its exit could otherwise wait on I/O only it would serve,
+ * and a disk unmounted elsewhere would stay held). The number of mounts left out, or
+ * -errno with err. */
+int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen);
+
+/* signals.c: blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 (ignores SIGPIPE) and returns a
+ * signalfd for them, or -errno with err; reads the next one (its number, 0 if none). */
+int srv_signals_open(char *err, size_t errlen);
+int srv_signal_read(int sfd);
+
 /* server.c: opens /dev/ublk-control; -errno with a message (how to load ublk_drv). */
 int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);
 

@@ -4,47 +4,14 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "mount/ns.h"
 #include "util/size.h"
 #include "util/strbuf.h"
-
-/* The server must not share a mount namespace with the users of its own disk (an unmount
- * at its exit could wait on I/O that only it would serve), and the private copy must not
- * hold every filesystem there was: keep only what it opens by path. Returns the number of
- * mounts left out, or -errno with err. */
-static int enter_namespace(struct blz_server *s, char *err, size_t errlen)
-{
-	if (unshare(CLONE_NEWNS) < 0)
-		return blz_errf(err, errlen, -errno, "cannot enter a private mount namespace: %s",
-				strerror(errno));
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return blz_errf(err, errlen, -errno, "cannot make the mounts private: %s",
-				strerror(errno));
-	const char *need[8] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
-	size_t nneed = 4;
-	if (s->lazy) {
-		need[nneed++] = s->reg.seed;
-		need[nneed++] = s->reg.map;
-		need[nneed++] = s->reg.store;
-	}
-	int pruned = blz_mount_prune(need, nneed);
-	if (pruned < 0) {
-		srv_log(s, "warning: cannot tell which mounts the server needs (%s): keeping them all",
-			strerror(-pruned));
-		pruned = 0;
-	}
-	return pruned;
-}
 
 static const char *ring_flags_str(unsigned f, char *buf, size_t len)
 {
@@ -134,17 +101,12 @@ static int serve_loop(struct blz_server *s, int sfd, char *err, size_t errlen)
 			srv_log(s, "poll: %s", strerror(errno));
 			return 0;
 		}
-		if (pr > 0 && (p[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGUSR1) {
-					srv_log_stats(s);
-				} else {
-					srv_log(s, "%s received, stopping /dev/ublkb%u",
-						strsignal((int)si.ssi_signo), id);
-					return 0;
-				}
-			}
+		int sig = pr > 0 && (p[0].revents & POLLIN) ? srv_signal_read(sfd) : 0;
+		if (sig == SIGUSR1) {
+			srv_log_stats(s);
+		} else if (sig) {
+			srv_log(s, "%s received, stopping /dev/ublkb%u", strsignal(sig), id);
+			return 0;
 		}
 		if (pr > 0 && s->ctl && (p[1].revents & POLLIN)) {
 			blz_ctl_serve_one(s->ctl, srv_ctl_handler, s);
@@ -192,22 +154,12 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 	/* Started by fork from blazy mount, the process would be named after it: name it
 	 * after the program. */
 	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
-	int pruned = enter_namespace(s, err, errlen);
+	int pruned = srv_enter_namespace(s, err, errlen);
 	if (pruned < 0)
 		return pruned;
-	/* Signals are taken through a signalfd by this thread; the queue threads (started
-	 * below) inherit the mask and block them. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	int sfd = srv_signals_open(err, errlen);
 	if (sfd < 0)
-		return blz_errf(err, errlen, -errno, "cannot create a signalfd: %s", strerror(errno));
+		return sfd;
 	int r = start_device(s, pruned, err, errlen);
 	if (r == 0) {
 		r = register_server(s, err, errlen);

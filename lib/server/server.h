@@ -5,8 +5,10 @@
  * registry: server/control.h. The status it answers: server/status.h.
  *
  * The pieces, one concern per file: server.c (open, the device's configuration), run.c
- * (the private mount namespace, signals, the serving loop), verbs.c (the control socket's
- * requests), daemon.c (spawning), log.c (the log line), ready.c, status.c, stop.c.
+ * (the device and the serving loop), namespace.c (the private mount namespace), signals.c,
+ * verbs.c (the control socket's requests), control.c (its protocol), registry.c
+ * (/run/blazy), daemon.c (spawning), ready.c (the handshake), log.c (the log line),
+ * status.c, stop.c, client.c (requests to a running server).
  *
  * Nothing here writes to stderr by itself: log lines go to the sink the caller provides
  * (blz_server_log_fd writes them, timestamped, to a file descriptor).
