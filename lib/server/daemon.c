@@ -30,8 +30,12 @@ static void close_from(int first)
 /* In the child: stdio, the handshake's fd as READY_FD, nothing else of the caller's. */
 static int child_fds(int ready_fd, int log_fd)
 {
+	/* Out of the way of 0-3 first: the caller may have run with a standard fd closed. */
+	ready_fd = fcntl(ready_fd, F_DUPFD, 10);
+	if (log_fd >= 0)
+		log_fd = fcntl(log_fd, F_DUPFD, 10);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0)
+	if (null < 0 || ready_fd < 0)
 		return -errno;
 	int out = log_fd >= 0 ? log_fd : null;
 	if (dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
