@@ -189,18 +189,23 @@ const struct blz_cmd blz_commands[] = {
 	  "\n"
 	  "exit status: 0 success, 1 failure, 2 misuse\n" },
 	{ "stop", cmd_stop, 1, 1, "stop and delete a ublk device",
-	  "usage: blazy stop [--timeout SECONDS] DEV\n"
+	  "usage: blazy stop [--timeout SECONDS] [--force] DEV\n"
 	  "\n"
-	  "Stops and deletes the ublk device DEV (/dev/ublkbN, ublkbN or N). When its server\n"
-	  "runs, it is sent SIGTERM and blazy waits until the device is gone; a server that\n"
-	  "does not finish within the timeout is killed. A device without a running server\n"
-	  "(killed, crashed) is stopped and deleted directly. Every wait is bounded.\n"
+	  "Stops and deletes the ublk device DEV (/dev/ublkbN, ublkbN or N). A device that is\n"
+	  "mounted (also as a device of a btrfs filesystem, a seed under its sprout included),\n"
+	  "held by another block device or opened exclusively is refused, with the user named.\n"
+	  "When its server runs, it is asked to stop over its control socket (seed servers),\n"
+	  "else sent SIGTERM, and blazy waits until the device is gone; a server that does not\n"
+	  "finish within the timeout is killed. A device without a running server (killed,\n"
+	  "crashed) is stopped and deleted directly. Its entries in /run/blazy are removed.\n"
+	  "Every wait is bounded. blazy umount stops its server the same way.\n"
 	  "\n"
 	  "options:\n"
 	  "  --timeout SECONDS  how long to wait for the server (default 10)\n"
+	  "  --force            stop it even when it is in use (its users then see I/O errors)\n"
 	  "  -h, --help         show this help\n"
 	  "\n"
-	  "exit status: 0 the device is gone, 1 failure, 2 misuse\n" },
+	  "exit status: 0 the device is gone, 1 failure (or in use), 2 misuse\n" },
 	{ "mount", cmd_mount, 2, 2, "serve a seed, sprout it with a writable backing and mount it",
 	  "usage: blazy mount [options] SEED MOUNTPOINT --rw BACKING\n"
 	  "\n"

@@ -17,7 +17,7 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct blz_orch_mount_opts o = { .exe = "/proc/self/exe" };
+	struct blz_orch_mount_opts o = { 0 };
 	int quiet = 0, c;
 	optind = 1;
 	opterr = 0;

@@ -3,6 +3,7 @@
 #include "http/http.h"
 #include "http/internal.h"
 #include "http/parse.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
 
@@ -206,7 +207,7 @@ static int pool_get(struct blz_http_client *c, const char *key, bool fresh, int6
 			*ret = NULL;
 			goto out;
 		}
-		int64_t now = blz_mono_ms();
+		int64_t now = (int64_t)blz_now_ms();
 		if (now >= deadline) {
 			r = -ETIMEDOUT;
 			goto out;
@@ -490,7 +491,7 @@ int blz_http_get(struct blz_http_client *c, const char *url, int timeout_ms, siz
 		 struct blz_buf *body, struct blz_http_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	int64_t deadline = blz_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = (int64_t)blz_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	struct blz_http_url first, u;
 	int r = blz_http_url_parse(url, &first, res->reason, sizeof(res->reason));
 	if (r < 0)

@@ -1,5 +1,6 @@
 /* Name resolution without NSS and non-blocking sockets bounded by a deadline: see internal.h. */
 #include "http/internal.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
 
@@ -79,7 +80,7 @@ static size_t resolve(const char *host, uint16_t port, struct addr *out)
 
 static int left_ms(int64_t deadline)
 {
-	int64_t l = deadline - blz_mono_ms();
+	int64_t l = deadline - (int64_t)blz_now_ms();
 	return l <= 0 ? 0 : l > 1000000 ? 1000000 : (int)l;
 }
 

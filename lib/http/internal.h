@@ -30,7 +30,7 @@ bool blz_http_no_proxy(const char *list, const char *host);
 
 /* ---- conn.c ---- */
 /* Resolves host (numeric, localhost, /etc/hosts) and connects a non-blocking TCP socket by
- * the deadline (blz_mono_ms() time). 0 or -errno, err says why. */
+ * the deadline ((int64_t)blz_now_ms() time). 0 or -errno, err says why. */
 int blz_http_connect(const char *host, uint16_t port, int64_t deadline, int *ret_fd,
 		     char *err, size_t errlen);
 /* Waits for events on fd until the deadline: 0, -ETIMEDOUT or -errno. */

@@ -19,6 +19,7 @@
 #include "map/index.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
+#include "util/clock.h"
 
 #define READ_CHUNK_RECS 8192 /* records per read while replaying (640 KiB) */
 #define DEFAULT_LOCK_TIMEOUT_MS 30000
@@ -82,17 +83,10 @@ static void fmt_uuid(const uint8_t u[16], char out[37])
 
 /* ---- locking ---- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* flock with a deadline: polls with a growing sleep (0.1 ms .. 10 ms). */
 static int lock_file(struct blz_map *m, int op)
 {
-	uint64_t deadline = now_ms() + m->lock_timeout_ms;
+	uint64_t deadline = blz_now_ms() + m->lock_timeout_ms;
 	long sleep_ns = 100000;
 	for (;;) {
 		if (flock(m->fd, op | LOCK_NB) == 0)
@@ -101,7 +95,7 @@ static int lock_file(struct blz_map *m, int op)
 			continue;
 		if (errno != EWOULDBLOCK)
 			return seterr(m, -errno, "cannot lock the journal: %s", strerror(errno));
-		if (now_ms() >= deadline)
+		if (blz_now_ms() >= deadline)
 			return seterr(m, -ETIMEDOUT, "timed out after %u ms waiting for the journal's "
 				      "lock (held by another process)", m->lock_timeout_ms);
 		struct timespec ts = { 0, sleep_ns };

@@ -65,10 +65,23 @@ int blz_mountinfo_parse_line(const char *line, struct blz_mnt *ret)
 		if (!f[i])
 			return -EINVAL;
 	}
-	struct blz_mnt m;
+	struct blz_mnt m = { 0 };
+	const char *colon = memchr(f[2], ':', len[2]);
+	uint64_t maj, min;
 	if (!parse_u64(f[0], len[0], &m.id) || !parse_u64(f[1], len[1], &m.parent) ||
-	    len[4] == 0 || f[4][0] != '/')
+	    !colon || !parse_u64(f[2], (size_t)(colon - f[2]), &maj) ||
+	    !parse_u64(colon + 1, len[2] - (size_t)(colon - f[2]) - 1, &min) ||
+	    maj > UINT32_MAX || min > UINT32_MAX || len[4] == 0 || f[4][0] != '/')
 		return -EINVAL;
+	m.major = (unsigned)maj;
+	m.minor = (unsigned)min;
+	/* The optional fields end at a lone "-"; the filesystem type follows. */
+	const char *t;
+	size_t tl;
+	while ((t = field(&s, &tl)) && !(tl == 1 && *t == '-'))
+		;
+	if (t && (t = field(&s, &tl)))
+		snprintf(m.fstype, sizeof(m.fstype), "%.*s", (int)tl, t);
 	m.path = unescape(f[4], len[4]);
 	if (!m.path)
 		return -ENOMEM;

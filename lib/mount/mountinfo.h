@@ -10,6 +10,8 @@
 struct blz_mnt {
 	uint64_t id, parent;
 	char *path; /* malloc'ed */
+	unsigned major, minor; /* st_dev of its files (btrfs: an anonymous one, not a disk's) */
+	char fstype[32];       /* "" when the line has no " - " separator; cut at 31 bytes */
 };
 
 /* Parses one mountinfo line (without its newline). 0, or -EINVAL for a malformed line. */

@@ -65,4 +65,21 @@ void blz_fetched_release(struct blz_fetched *f);
 void blz_fetched_trace(const struct blz_fetched *f, struct blz_buf *out, size_t *ret_written,
 		       size_t *ret_skipped, size_t *ret_unnamed);
 
+/* JSON members for `blazy status --json`, each appended with a leading comma:
+ * blz_fetched_json: "files":[{"paths":[...],"paths_missed":N,"subvolume":N,"inode":N,
+ *   "reads":N,"bytes":N,"lazy_bytes":N,"store_fetches":N,"touched_bytes":N},...],
+ *   "fetch_touched_bytes":N,"fetch_outside_bytes":N,"fetch_metadata_bytes":N,
+ *   "fetch_refs_missed":N;
+ * blz_fetch_list_json: "ranges":[{"area":"local|import|virtual","offset":N,"length":N,
+ *   "reads":N,"bytes":N,"store_fetches":N,"touched":[[OFF,LEN],...]},...],
+ *   "fetch_untracked":N. */
+void blz_fetched_json(const struct blz_fetched *f, struct blz_buf *out);
+
+/* The text sections of `blazy status`: the files read (for a mount point), or the ranges
+ * read (for a bare device), the top ones by bytes (0: all); names with control bytes
+ * escaped (\n, \t, \xHH). */
+void blz_fetched_format(const struct blz_fetched *f, size_t top, struct blz_buf *out);
+void blz_fetch_list_format(const struct blz_fetch_list *l, size_t top, struct blz_buf *out);
+void blz_fetch_list_json(const struct blz_fetch_list *l, struct blz_buf *out);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "orch/orchestrate.h"
 
@@ -29,15 +30,12 @@ void orch_read_boot_id(char buf[40]);
 
 /* ---- server.c ---- */
 
-uint64_t orch_now_ms(void);
-/* Runs `exe serve SEED` (which daemonises and prints the device), waits for its answer. */
-int orch_start_server(const char *exe, const char *seed, const char *log, unsigned timeout_ms,
-		      char *dev, size_t devlen, char *err, size_t errlen);
-/*
- * Stops the device id: through its server's control socket when it runs (bounded wait),
- * then SIGTERM, SIGKILL, and finally STOP_DEV + DEL_DEV directly (a dead server's device).
- * 0 when the device is gone (or was not there), -errno otherwise.
- */
+/* Spawns the server of seed (server/server.h, its log appended to log when not NULL) and
+ * waits at most timeout_ms for its readiness message: its device path in dev, its pid. */
+int orch_start_server(const char *seed, const char *log, unsigned timeout_ms, char *dev,
+		      size_t devlen, pid_t *ret_pid, char *err, size_t errlen);
+/* Stops device id with the stop policy of server/stop.h (forced: the mount is gone). 0 when
+ * the device is gone (or was not there), -errno otherwise. */
 int orch_stop_server(uint32_t id, char *err, size_t errlen);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "orch/orchestrate.h"
 #include "orch/internal.h"
+#include "util/clock.h"
 
 #include "btrfs/inspect.h"
 #include "mount/btrfs_ioctl.h"
@@ -93,9 +94,9 @@ static int dev_size(const char *path, uint64_t *ret)
 
 static int wait_for_path(const char *path, unsigned ms)
 {
-	uint64_t end = orch_now_ms() + ms;
+	uint64_t end = blz_now_ms() + ms;
 	while (access(path, F_OK) < 0) {
-		if (orch_now_ms() >= end)
+		if (blz_now_ms() >= end)
 			return -ENOENT;
 		usleep(20 * 1000);
 	}
@@ -367,16 +368,13 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 			snprintf(log + l - 6, sizeof(log) - l + 6, ".serve.log");
 			logp = log;
 		}
-		r = orch_start_server(o->exe ? o->exe : "/proc/self/exe", st.seed, logp,
-				 o->server_timeout_ms ? o->server_timeout_ms : 120000, u.ublk,
-				 sizeof(u.ublk), err, errlen);
+		r = orch_start_server(st.seed, logp,
+				      o->server_timeout_ms ? o->server_timeout_ms : 120000, u.ublk,
+				      sizeof(u.ublk), &st.server_pid, err, errlen);
 		if (r < 0)
 			goto fail;
 		u.started_server = true;
 		st.server_owned = true;
-		uint32_t id;
-		if (blz_ublk_parse_dev(u.ublk, &id) == 0 && blz_reg_read(id, &reg) == 0)
-			st.server_pid = reg.pid;
 	}
 	if (wait_for_path(u.ublk, 10000) < 0) {
 		r = blz_errf(err, errlen, -ENOENT, "%s did not appear", u.ublk);

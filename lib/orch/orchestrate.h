@@ -71,7 +71,6 @@ struct blz_orch_mount_opts {
 	const char *seed, *mountpoint, *backing;
 	uint64_t rw_size;      /* a backing file created when missing; 0 = default */
 	const char *state_dir; /* NULL: $BLAZY_STATE_DIR, else BLZ_ORCH_STATE_DIR */
-	const char *exe;       /* the blazy executable run as `EXE serve SEED` ("/proc/self/exe") */
 	unsigned server_timeout_ms; /* how long to wait for a started server (0 = 120 s) */
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/clock.h"
 
 struct blz_ctl_server {
 	int fd;
@@ -23,116 +24,12 @@ struct blz_ctl_server {
 	uint64_t ok, rejected;
 };
 
-void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/ublkb%u.sock", BLZ_RUN_DIR, dev_id);
-}
-
-static void info_path(uint32_t dev_id, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/ublkb%u.info", BLZ_RUN_DIR, dev_id);
-}
-
-/* BLZ_RUN_DIR, searchable by everyone whatever the umask (owners of seeds talk to servers). */
-static int make_run_dir(void)
-{
-	if (mkdir(BLZ_RUN_DIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	if (chmod(BLZ_RUN_DIR, 0755) < 0)
-		return -errno;
-	return 0;
-}
-
-int blz_reg_write(const struct blz_reg *reg)
-{
-	int r = make_run_dir();
-	if (r < 0)
-		return r;
-	char path[128], tmp[160];
-	info_path(reg->dev_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
-		(unsigned)reg->owner, reg->seed, reg->map, reg->store);
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return -e;
-	}
-	return 0;
-}
-
-int blz_reg_read(uint32_t dev_id, struct blz_reg *ret)
-{
-	char path[128], line[4200];
-	info_path(dev_id, path, sizeof(path));
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	memset(ret, 0, sizeof(*ret));
-	ret->dev_id = dev_id;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq++ = 0;
-		if (!strcmp(line, "pid"))
-			ret->pid = (pid_t)atoi(eq);
-		else if (!strcmp(line, "owner"))
-			ret->owner = (uid_t)strtoul(eq, NULL, 10);
-		else if (!strcmp(line, "seed"))
-			snprintf(ret->seed, sizeof(ret->seed), "%s", eq);
-		else if (!strcmp(line, "map"))
-			snprintf(ret->map, sizeof(ret->map), "%s", eq);
-		else if (!strcmp(line, "store"))
-			snprintf(ret->store, sizeof(ret->store), "%s", eq);
-	}
-	fclose(f);
-	return ret->pid > 0 && ret->seed[0] ? 0 : -EBADMSG;
-}
-
-void blz_reg_remove(uint32_t dev_id)
-{
-	char path[128];
-	info_path(dev_id, path, sizeof(path));
-	unlink(path);
-	blz_reg_sock_path(dev_id, path, sizeof(path));
-	unlink(path);
-}
-
-int blz_reg_find_seed(const char *seed, struct blz_reg *ret)
-{
-	struct stat want, st;
-	if (stat(seed, &want) < 0)
-		return -errno;
-	DIR *d = opendir(BLZ_RUN_DIR);
-	if (!d)
-		return 0;
-	struct dirent *de;
-	int found = 0;
-	while (!found && (de = readdir(d))) {
-		unsigned id;
-		char tail[16];
-		if (sscanf(de->d_name, "ublkb%u.%15s", &id, tail) != 2 || strcmp(tail, "info"))
-			continue;
-		if (blz_reg_read(id, ret) < 0 || kill(ret->pid, 0) < 0)
-			continue;
-		if (stat(ret->seed, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
-			found = 1;
-	}
-	closedir(d);
-	return found;
-}
-
 int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	int r = make_run_dir();
+	int r = blz_reg_make_dir();
 	if (r < 0)
 		return r;
 	strcpy(sa.sun_path, path);
@@ -181,21 +78,14 @@ void blz_ctl_close(struct blz_ctl_server *s)
 	free(s);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads one line of at most max bytes before the deadline. Returns its length (without the
  * newline), -E2BIG if too long, -ETIMEDOUT, -EPROTO on EOF without a newline. */
 static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms)
 {
 	size_t got = 0;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = blz_now_ms() + timeout_ms;
 	for (;;) {
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - (int64_t)blz_now_ms());
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -231,10 +121,10 @@ static void reply(int fd, const char *status, const struct blz_buf *payload)
 	if (payload && payload->len)
 		blz_buf_append(&out, payload->data, payload->len);
 	size_t off = 0;
-	int64_t deadline = now_ms() + BLZ_CTL_TIMEOUT_MS;
-	while (off < out.len && now_ms() < deadline) {
+	int64_t deadline = blz_now_ms() + BLZ_CTL_TIMEOUT_MS;
+	while (off < out.len && (int64_t)blz_now_ms() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		if (poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+		if (poll(&p, 1, (int)(deadline - (int64_t)blz_now_ms())) <= 0)
 			break;
 		ssize_t n = send(fd, out.data + off, out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))

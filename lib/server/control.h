@@ -1,9 +1,5 @@
 /*
- * The server's control socket and the run-time registry.
- *
- * A server serving a seed registers itself in BLZ_RUN_DIR: `ublkbN.sock` (a Unix stream
- * socket) and `ublkbN.info` (key=value lines: pid, seed, map, store, owner uid), removed when
- * it stops. Clients (blazy map, status, stop) find a server by device or by seed there.
+ * The server's control socket (the registry that finds it: server/registry.h).
  *
  * Protocol: the client sends one request line (a verb, at most BLZ_CTL_MAX_REQUEST bytes
  * including the newline) and reads the reply to EOF: a first line "ok" or "error: TEXT",
@@ -19,26 +15,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "server/registry.h"
 #include "util/strbuf.h"
 
-#define BLZ_RUN_DIR "/run/blazy"
 #define BLZ_CTL_MAX_REQUEST 64
 #define BLZ_CTL_TIMEOUT_MS 2000
-
-struct blz_reg {
-	uint32_t dev_id;
-	pid_t pid;
-	uid_t owner;
-	char seed[4096], map[4096], store[4096];
-};
-
-/* Registry files for device id: paths into buf (size >= 64). */
-void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len);
-int blz_reg_write(const struct blz_reg *reg);
-int blz_reg_read(uint32_t dev_id, struct blz_reg *ret);
-void blz_reg_remove(uint32_t dev_id);
-/* Finds a live server serving the seed at path (same file: st_dev/st_ino). 1 found, 0 not. */
-int blz_reg_find_seed(const char *seed, struct blz_reg *ret);
 
 struct blz_ctl_server;
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ublk/ublk.h"
+#include "util/clock.h"
 
 struct blz_ublk_ctrl {
 	int fd;
@@ -80,13 +81,6 @@ static void ring_reset(struct blz_ublk_ctrl *c)
 	c->ring_ok = false;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t encode_op(const struct blz_ublk_ctrl *c, const struct ctrl_op *op)
 {
 	if (c->legacy)
@@ -140,10 +134,10 @@ static int ctrl_cmd_once(struct blz_ublk_ctrl *c, const struct ctrl_op *op, uint
 		ring_reset(c);
 		return r < 0 ? r : -EIO;
 	}
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = blz_now_ms() + timeout_ms;
 	for (;;) {
 		struct io_uring_cqe *cqe;
-		uint64_t now = now_ms();
+		uint64_t now = blz_now_ms();
 		if (now >= deadline) {
 			ring_reset(c); /* bounce stays with the kernel */
 			return -ETIMEDOUT;
@@ -441,6 +435,46 @@ bool blz_ublk_pid_alive(pid_t pid)
 	if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
 		return false;
 	return true;
+}
+
+bool blz_ublk_pid_wait_gone(pid_t pid, unsigned ms)
+{
+	uint64_t end = blz_now_ms() + ms;
+	while (blz_ublk_pid_alive(pid)) {
+		if (blz_now_ms() >= end)
+			return false;
+		usleep(20 * 1000);
+	}
+	return true;
+}
+
+bool blz_ublk_char_dev_present(uint32_t id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	if (access("/sys/class/ublk-char", F_OK) == 0)
+		snprintf(path, sizeof(path), "/sys/class/ublk-char/ublkc%u", id);
+	return access(path, F_OK) == 0;
+}
+
+enum blz_ublk_gone blz_ublk_wait_gone(struct blz_ublk_ctrl *c, uint32_t id, unsigned ms)
+{
+	uint64_t end = blz_now_ms() + ms, deleted_at = 0;
+	for (;;) {
+		struct blz_ublk_dev_info info;
+		if (blz_ublk_ctrl_get_info(c, id, &info) == -ENODEV)
+			return BLZ_UBLK_GONE;
+		uint64_t now = blz_now_ms();
+		if (!blz_ublk_char_dev_present(id)) {
+			if (!deleted_at)
+				deleted_at = now;
+			else if (now - deleted_at >= 1000) /* the number is normally freed at once */
+				return BLZ_UBLK_DELETED_BUT_HELD;
+		}
+		if (now >= end)
+			return deleted_at ? BLZ_UBLK_DELETED_BUT_HELD : BLZ_UBLK_STILL_THERE;
+		usleep(50 * 1000);
+	}
 }
 
 bool blz_ublk_server_alive(const struct blz_ublk_status *s)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ublk/ublk.h"
+#include "util/clock.h"
 
 enum {
 	ST_READS,
@@ -83,13 +84,6 @@ struct blz_ublk_dev {
 #define JOIN_TIMEOUT_MS 30000
 #define OPEN_RETRY_MS 5000
 #define DEL_TIMEOUT_MS 5000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void deadline_ts(struct timespec *ts, clockid_t clk, unsigned ms)
 {
@@ -402,7 +396,7 @@ static int open_char_dev(uint32_t id, int *ret_fd)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
-	uint64_t deadline = now_ms() + OPEN_RETRY_MS;
+	uint64_t deadline = blz_now_ms() + OPEN_RETRY_MS;
 	for (;;) {
 		int fd = open(path, O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
@@ -411,19 +405,10 @@ static int open_char_dev(uint32_t id, int *ret_fd)
 		}
 		int r = -errno;
 		/* devtmpfs or udev may not have the node yet; udev may hold it open briefly */
-		if ((r != -ENOENT && r != -EBUSY && r != -ENXIO) || now_ms() >= deadline)
+		if ((r != -ENOENT && r != -EBUSY && r != -ENXIO) || blz_now_ms() >= deadline)
 			return r;
 		usleep(20000);
 	}
-}
-
-static bool char_dev_present(uint32_t id)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
-	if (access("/sys/class/ublk-char", F_OK) == 0)
-		snprintf(path, sizeof(path), "/sys/class/ublk-char/ublkc%u", id);
-	return access(path, F_OK) == 0;
 }
 
 static void unmap_queues(struct blz_ublk_dev *d)
@@ -649,7 +634,7 @@ int blz_ublk_dev_stop(struct blz_ublk_dev *d)
 		blz_ublk_ctrl_set_timeout(d->ctrl, DEL_TIMEOUT_MS);
 		r = blz_ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
 		blz_ublk_ctrl_set_timeout(d->ctrl, 0);
-		if (r == -ETIMEDOUT && !char_dev_present(d->info.dev_id))
+		if (r == -ETIMEDOUT && !blz_ublk_char_dev_present(d->info.dev_id))
 			r = -EBUSY;
 		if (r < 0 && r != -ENODEV && !rc)
 			rc = r;

@@ -99,6 +99,21 @@ int blz_ublk_parse_dev(const char *s, uint32_t *ret_id);
 
 /* True when pid names a running process (not a zombie). */
 bool blz_ublk_pid_alive(pid_t pid);
+/* Waits up to ms for process pid to end (polling): true once it has, false if it still runs. */
+bool blz_ublk_pid_wait_gone(pid_t pid, unsigned ms);
+
+/* True while device id has its character device (in /sys/class/ublk-char, else /dev). */
+bool blz_ublk_char_dev_present(uint32_t id);
+
+enum blz_ublk_gone {
+	BLZ_UBLK_STILL_THERE,
+	BLZ_UBLK_GONE,
+	/* Deleted (no character device left for a second) but the kernel keeps the number
+	 * until the last opener of the disk closes it. */
+	BLZ_UBLK_DELETED_BUT_HELD,
+};
+/* Waits up to ms (polling GET_DEV_INFO) for device id to disappear; one of the above. */
+enum blz_ublk_gone blz_ublk_wait_gone(struct blz_ublk_ctrl *c, uint32_t id, unsigned ms);
 /* Whether a device's server still runs: the kernel's pid when it has one, else the pid
  * blazy recorded, provided that process is still a blazy (not a recycled pid). */
 bool blz_ublk_server_alive(const struct blz_ublk_status *s);

@@ -1,4 +1,5 @@
 #include "util/fileio.h"
+#include "util/clock.h"
 #include "util/strbuf.h"
 
 #include <errno.h>
@@ -89,20 +90,13 @@ void blz_freep(void *p)
 	free(*(void **)p);
 }
 
-int64_t blz_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline)
 {
 	size_t n = 0;
-	int64_t end = blz_mono_ms() + timeout_ms;
+	int64_t end = (int64_t)blz_now_ms() + timeout_ms;
 	ssize_t r = 0;
 	while (n + 1 < len) {
-		int64_t left = end - blz_mono_ms();
+		int64_t left = end - (int64_t)blz_now_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;

@@ -17,9 +17,6 @@ int blz_pread_full(int fd, void *buf, size_t len, uint64_t off); /* -EIO on shor
  * -ETIMEDOUT (buf holds what arrived) or -errno. */
 ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int stop_at_newline);
 
-/* CLOCK_MONOTONIC in milliseconds: for deadlines. */
-int64_t blz_mono_ms(void);
-
 /* Replaces path with data all at once: written and synced as "<path>.tmp-<pid>" (mode 0666
  * less the umask) beside it, then renamed over path; the temporary file is removed on
  * failure. 0 or -errno. */

@@ -480,3 +480,35 @@ const char *blz_json_type_name(enum blz_json_type t)
 	}
 	return "?";
 }
+
+void blz_json_append_str(struct blz_buf *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	blz_buf_append(out, "\"", 1);
+	while (p < end) {
+		char esc[8];
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			blz_buf_append(out, esc, 2);
+			p++;
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			blz_buf_append(out, esc, 6);
+			p++;
+		} else if (*p < 0x80) {
+			blz_buf_append(out, p, 1);
+			p++;
+		} else {
+			size_t n = utf8_len(p, end);
+			if (n) {
+				blz_buf_append(out, p, n);
+				p += n;
+			} else {
+				blz_buf_append(out, "\\ufffd", 6); /* not UTF-8: the replacement char */
+				p++;
+			}
+		}
+	}
+	blz_buf_append(out, "\"", 1);
+}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/strbuf.h"
+
 enum blz_json_type {
 	BLZ_JSON_NULL,
 	BLZ_JSON_FALSE,
@@ -50,5 +52,10 @@ const char *blz_json_string(const struct blz_json *v);
 int blz_json_u64(const struct blz_json *v, uint64_t *ret);
 /* "null", "boolean", "number", "string", "array", "object" */
 const char *blz_json_type_name(enum blz_json_type t);
+
+/* Appends s as a JSON string literal that blz_json_parse accepts: '"' and '\\' escaped,
+ * control bytes as \u00XX, valid UTF-8 as is, and each byte that is not part of valid UTF-8
+ * as U+FFFD (so the text read back equals s exactly when s is valid UTF-8). */
+void blz_json_append_str(struct blz_buf *out, const char *s);
 
 #endif

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/json.h"
 #include "util/jsonw.h"
 
 void blz_jsonw_raw(struct blz_buf *b, const char *fmt, ...)
@@ -21,28 +22,10 @@ void blz_jsonw_raw(struct blz_buf *b, const char *fmt, ...)
 
 void blz_jsonw_str(struct blz_buf *b, const char *s)
 {
-	if (!s) {
+	if (s)
+		blz_json_append_str(b, s);
+	else
 		blz_buf_append(b, "null", 4);
-		return;
-	}
-	blz_buf_append(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		const char *esc = NULL;
-		switch (*p) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
-		}
-		if (esc)
-			blz_buf_append(b, esc, 2);
-		else if (*p < 0x20 || *p == 0x7f)
-			blz_jsonw_raw(b, "\\u%04x", *p);
-		else
-			blz_buf_append(b, p, 1);
-	}
-	blz_buf_append(b, "\"", 1);
 }
 
 void blz_jsonw_bool(struct blz_buf *b, int v)

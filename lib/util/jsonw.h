@@ -4,8 +4,7 @@
 
 #include "util/strbuf.h"
 
-/* Appends s as a JSON string literal: quotes, \" \\ \n \r \t escaped, other bytes below
- * 0x20 and 0x7f as \u00XX; bytes from 0x80 are copied (UTF-8 stays UTF-8). NULL as null. */
+/* Appends s as a JSON string literal (blz_json_append_str of util/json.h), NULL as null. */
 void blz_jsonw_str(struct blz_buf *b, const char *s);
 /* Appends printf-formatted text (numbers, punctuation) as it is. */
 void blz_jsonw_raw(struct blz_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,6 +13,7 @@
  * shows in the connection count). --out FILE writes the last successful body.
  * Exit: 0 if every request succeeded, 1 otherwise, 2 misuse. */
 #include "http/http.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 #include "util/sha256.h"
 #include "util/strbuf.h"
@@ -35,7 +36,7 @@ static int get_one(const char *url)
 {
 	struct blz_buf body = { 0 };
 	struct blz_http_result res;
-	int64_t t0 = blz_mono_ms();
+	int64_t t0 = (int64_t)blz_now_ms();
 	int r, attempts = 0;
 	for (;;) {
 		attempts++;
@@ -57,7 +58,7 @@ static int get_one(const char *url)
 	       "retry_after=%s retryable=%d attempts=%d ms=%lld reason=%s\n",
 	       r ? strerrorname_np(-r) : "0", res.status, body.len, hex, res.reused, res.connects,
 	       res.redirects, ra, r ? blz_http_retryable(r) : 0, attempts,
-	       (long long)(blz_mono_ms() - t0), r ? res.reason : "");
+	       (long long)((int64_t)blz_now_ms() - t0), r ? res.reason : "");
 	fflush(stdout);
 	if (r == 0 && out_file) {
 		int w = blz_write_file_atomic(out_file, body.data, body.len);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "mount/inuse.h"
 #include "mount/mountinfo.h"
 #include "mount/ns.h"
 
@@ -19,16 +20,22 @@ static void test_parse_line(void **unused)
 						  "ext3 /dev/root rw,errors=continue", &m), 0);
 	assert_int_equal(m.id, 36);
 	assert_int_equal(m.parent, 35);
+	assert_int_equal(m.major, 98);
+	assert_int_equal(m.minor, 0);
+	assert_string_equal(m.fstype, "ext3");
 	assert_string_equal(m.path, "/mnt/parent");
 	free(m.path);
 	/* space, tab, backslash as octal escapes; a lone backslash stays */
 	assert_int_equal(blz_mountinfo_parse_line("7 1 0:5 / /mnt/a\\040b\\011c\\134d\\ rw - tmpfs x rw",
 						  &m), 0);
 	assert_string_equal(m.path, "/mnt/a b\tc\\d\\");
+	assert_string_equal(m.fstype, "tmpfs");
 	free(m.path);
 	assert_int_equal(blz_mountinfo_parse_line("", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 35 98:0 /", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("x 35 98:0 / /a rw - t s rw", &m), -EINVAL);
+	assert_int_equal(blz_mountinfo_parse_line("36 35 98 / /a rw - t s rw", &m), -EINVAL);
+	assert_int_equal(blz_mountinfo_parse_line("36 35 98:x / /a rw - t s rw", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 -1 98:0 / /a rw - t s rw", &m), -EINVAL);
 	assert_int_equal(blz_mountinfo_parse_line("36 35 98:0 / relative rw - t s rw", &m), -EINVAL);
 }
@@ -46,11 +53,14 @@ static void test_read_self(void **unused)
 	blz_mnt_free(m, n);
 }
 
+/* A mount table entry (the device and type do not matter here). */
+#define MNT(i, p, s) { .id = i, .parent = p, .path = s }
+
 /* / (1) with /dev (2), /mnt/a (3) holding /mnt/a/b (4), /mnt/c (5) holding /mnt/c/d (6);
  * 7 is mounted over /mnt/a (on 3) */
 static const struct blz_mnt tree[] = {
-	{ 1, 0, "/" }, { 2, 1, "/dev" }, { 3, 1, "/mnt/a" }, { 4, 3, "/mnt/a/b" },
-	{ 5, 1, "/mnt/c" }, { 6, 5, "/mnt/c/d" }, { 7, 3, "/mnt/a" },
+	MNT(1, 0, "/"), MNT(2, 1, "/dev"), MNT(3, 1, "/mnt/a"), MNT(4, 3, "/mnt/a/b"),
+	MNT(5, 1, "/mnt/c"), MNT(6, 5, "/mnt/c/d"), MNT(7, 3, "/mnt/a"),
 };
 #define NT (sizeof(tree) / sizeof(tree[0]))
 
@@ -83,10 +93,20 @@ static void test_candidates(void **unused)
 	uint64_t k5[] = { 99 };
 	assert_int_equal(cands(k5, 1, out), 0);
 	/* parent links that loop do not hang */
-	const struct blz_mnt loop[] = { { 1, 2, "/a" }, { 2, 1, "/b" }, { 3, 3, "/" }, { 4, 3, "/c" } };
+	const struct blz_mnt loop[] = { MNT(1, 2, "/a"), MNT(2, 1, "/b"), MNT(3, 3, "/"),
+					MNT(4, 3, "/c") };
 	uint64_t k6[] = { 1, 3 };
 	assert_int_equal(blz_mnt_prune_candidates(loop, 4, k6, 2, out), 1);
 	assert_int_equal(loop[out[0]].id, 4);
+}
+
+static void test_in_use_not_a_disk(void **unused)
+{
+	char what[64] = "";
+	/* a missing device is not in use; a file is not a block device */
+	assert_int_equal(blz_blockdev_in_use("/nonexistent/ublkb9", what, sizeof(what)), 0);
+	assert_int_equal(blz_blockdev_in_use("/proc/self/status", what, sizeof(what)), -ENOTBLK);
+	assert_string_equal(what, "");
 }
 
 int main(void)
@@ -95,6 +115,7 @@ int main(void)
 		cmocka_unit_test(test_parse_line),
 		cmocka_unit_test(test_read_self),
 		cmocka_unit_test(test_candidates),
+		cmocka_unit_test(test_in_use_not_a_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

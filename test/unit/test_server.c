@@ -1,6 +1,8 @@
-/* Unit tests for lib/server: the control protocol and the run-time registry. */
+/* Unit tests for lib/server: the control protocol, the run-time registry, the readiness
+ * handshake, the status encoder and parser, and the stop policy (with fake steps). */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +18,9 @@
 #include <cmocka.h>
 
 #include "server/control.h"
+#include "server/ready.h"
+#include "server/status.h"
+#include "server/stop.h"
 
 static char sock[108];
 
@@ -166,6 +171,469 @@ static void test_registry(void **state)
 	unlink(reg.seed);
 }
 
+/* ---- the readiness handshake (server/ready.h) ---- */
+
+static void test_ready_roundtrip(void **state)
+{
+	char buf[BLZ_READY_MAX];
+	struct blz_ready m = { .dev_id = 4294967294u, .pid = 2147483647 }, got;
+	int n = blz_ready_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_string_equal(buf, "blazy-ready 1 ok 4294967294 2147483647\n");
+	assert_int_equal(blz_ready_decode(buf, (size_t)n, &got), 0);
+	assert_int_equal(got.err, 0);
+	assert_int_equal(got.dev_id, 4294967294u);
+	assert_int_equal(got.pid, 2147483647);
+
+	/* A failure: control bytes in the message become '?', a long one is cut. */
+	struct blz_ready f = { .err = -ENOENT };
+	snprintf(f.msg, sizeof(f.msg), "cannot open 'a\nb\tc\x7f': \"x\" \\ y");
+	n = blz_ready_encode(&f, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(blz_ready_decode(buf, (size_t)n, &got), 0);
+	assert_int_equal(got.err, -ENOENT);
+	assert_string_equal(got.msg, "cannot open 'a?b?c?': \"x\" \\ y");
+	memset(f.msg, 'x', BLZ_READY_MSG_MAX);
+	f.msg[BLZ_READY_MSG_MAX] = 0;
+	n = blz_ready_encode(&f, buf, sizeof(buf));
+	assert_true(n > 0 && n <= BLZ_READY_MAX);
+	assert_int_equal(blz_ready_decode(buf, (size_t)n, &got), 0);
+	assert_int_equal(strlen(got.msg), BLZ_READY_MSG_MAX);
+
+	/* What cannot be encoded. */
+	struct blz_ready bad = { .err = 5 };
+	assert_int_equal(blz_ready_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	bad = (struct blz_ready){ .dev_id = 1, .pid = 0 };
+	assert_int_equal(blz_ready_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	bad = (struct blz_ready){ .dev_id = UINT32_MAX, .pid = 1 };
+	assert_int_equal(blz_ready_encode(&bad, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(blz_ready_encode(&m, buf, 10), -EINVAL);
+}
+
+static void test_ready_garbage(void **state)
+{
+	static const char *bad[] = {
+		"",
+		"\n",
+		"blazy-ready 1 ok 3 100",            /* truncated: no newline */
+		"blazy-ready 1 ok 3\n",              /* no pid */
+		"blazy-ready 1 ok 3 0\n",            /* pid 0 */
+		"blazy-ready 1 ok 3 2147483648\n",   /* pid too large */
+		"blazy-ready 1 ok 4294967295 1\n",   /* device id too large */
+		"blazy-ready 1 ok 03 1\n",           /* leading zero */
+		"blazy-ready 1 ok -3 1\n",
+		"blazy-ready 1 ok +3 1\n",
+		"blazy-ready 1 ok 3 1 \n",           /* trailing bytes */
+		"blazy-ready 1 ok 3 1\nmore\n",      /* two lines */
+		"blazy-ready 2 ok 3 1\n",            /* another version */
+		"blazy-ready 1 OK 3 1\n",
+		"blazy-ready 1 fail 0 x\n",          /* errno 0 */
+		"blazy-ready 1 fail 4096 x\n",       /* errno out of range */
+		"blazy-ready 1 fail 2\n",            /* no message separator */
+		"blazy-ready 1 fail 2 a\tb\n",       /* a control byte */
+		"blazy-ready 1 fail x y\n",
+		"/dev/ublkb3\n",                     /* what `blazy serve` prints is not a message */
+		"blazy: error: cannot open\n",
+	};
+	struct blz_ready got = { .dev_id = 77 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (blz_ready_decode(bad[i], strlen(bad[i]), &got) != -EPROTO)
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	assert_int_equal(got.dev_id, 77); /* untouched */
+	/* An embedded NUL, and a message over the limit. */
+	assert_int_equal(blz_ready_decode("blazy-ready 1 fail 2 a\0b\n", 24, &got), -EPROTO);
+	char big[BLZ_READY_MAX + 8];
+	int n = snprintf(big, sizeof(big), "blazy-ready 1 fail 2 ");
+	memset(big + n, 'y', BLZ_READY_MSG_MAX + 1);
+	big[n + BLZ_READY_MSG_MAX + 1] = '\n';
+	assert_int_equal(blz_ready_decode(big, (size_t)n + BLZ_READY_MSG_MAX + 2, &got), -EPROTO);
+	/* Every prefix of a good message is truncated. */
+	const char *good = "blazy-ready 1 ok 12 345\n";
+	for (size_t l = 0; l < strlen(good); l++)
+		assert_int_equal(blz_ready_decode(good, l, &got), -EPROTO);
+	assert_int_equal(blz_ready_decode(good, strlen(good), &got), 0);
+}
+
+static void test_ready_pipe(void **state)
+{
+	int p[2];
+	struct blz_ready got;
+	/* A message through a pipe. */
+	assert_int_equal(pipe(p), 0);
+	struct blz_ready m = { .dev_id = 9, .pid = 1234 };
+	assert_int_equal(blz_ready_send(p[1], &m), 0);
+	close(p[1]);
+	assert_int_equal(blz_ready_recv(p[0], 1000, &got), 0);
+	assert_int_equal(got.dev_id, 9);
+	assert_int_equal(got.pid, 1234);
+	close(p[0]);
+	/* End of file first: the server died. */
+	assert_int_equal(pipe(p), 0);
+	close(p[1]);
+	assert_int_equal(blz_ready_recv(p[0], 1000, &got), -EPIPE);
+	close(p[0]);
+	/* Half a message, then end of file. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "blazy-ready 1 ok 1", 18), 18);
+	close(p[1]);
+	assert_int_equal(blz_ready_recv(p[0], 1000, &got), -EPROTO);
+	close(p[0]);
+	/* Nothing within the deadline. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(blz_ready_recv(p[0], 50, &got), -ETIMEDOUT);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* ---- the status (server/status.h) ---- */
+
+static void fill(struct blz_server_status *s, const char *seed, size_t nq)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->device, sizeof(s->device), "/dev/ublkb7");
+	snprintf(s->seed, sizeof(s->seed), "%s", seed);
+	s->pid = 4242;
+	s->size = UINT64_MAX;
+	s->reads = 1;
+	s->read_bytes = UINT64_MAX - 1;
+	s->fetch_untracked = 17;
+	s->control_rejected = 3;
+	s->nqueues = nq;
+	s->queues = calloc(nq ? nq : 1, sizeof(*s->queues));
+	for (size_t i = 0; i < nq; i++) {
+		s->queues[i].reads = i + 1;
+		s->queues[i].poll_hits = UINT64_MAX - i;
+	}
+}
+
+static void roundtrip(const char *seed, const char *want_seed)
+{
+	struct blz_server_status s, got;
+	struct blz_buf b = { 0 };
+	char err[256];
+	fill(&s, seed, 3);
+	blz_server_status_encode(&s, &b);
+	assert_int_equal(blz_server_status_parse((char *)b.data, b.len, &got, err, sizeof(err)), 0);
+	assert_string_equal(got.seed, want_seed);
+	assert_string_equal(got.device, s.device);
+	assert_true(got.size == UINT64_MAX && got.read_bytes == UINT64_MAX - 1);
+	assert_int_equal(got.pid, 4242);
+	assert_int_equal(got.fetch_untracked, 17);
+	assert_int_equal(got.control_rejected, 3);
+	assert_int_equal(got.nqueues, 3);
+	assert_int_equal(got.queues[2].reads, 3);
+	assert_true(got.queues[2].poll_hits == UINT64_MAX - 2);
+	blz_server_status_release(&got);
+	blz_server_status_release(&s);
+	blz_buf_release(&b);
+}
+
+static void test_status_roundtrip(void **state)
+{
+	roundtrip("/srv/seed.img", "/srv/seed.img");
+	roundtrip("", "");
+	roundtrip("/a \"quoted\" \\back\\slash\\", "/a \"quoted\" \\back\\slash\\");
+	roundtrip("/ctl\x01\n\t\x1f\x7f.img", "/ctl\x01\n\t\x1f\x7f.img");
+	roundtrip("/caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80", "/caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80");
+	/* Bytes that are not UTF-8 come back as U+FFFD, one per byte. */
+	roundtrip("/bad\xff\xc3(\xed\xa0\x80", "/bad\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	/* No queues. */
+	struct blz_server_status s, got;
+	struct blz_buf b = { 0 };
+	char err[256];
+	fill(&s, "/x", 0);
+	blz_server_status_encode(&s, &b);
+	assert_int_equal(blz_server_status_parse((char *)b.data, b.len, &got, err, sizeof(err)), 0);
+	assert_int_equal(got.nqueues, 0);
+	blz_server_status_release(&got);
+	blz_server_status_release(&s);
+	blz_buf_release(&b);
+}
+
+/* text with the first occurrence of from replaced by to */
+static char *replace(const char *text, const char *from, const char *to)
+{
+	const char *p = strstr(text, from);
+	assert_non_null(p);
+	char *out = malloc(strlen(text) + strlen(to) + 1);
+	sprintf(out, "%.*s%s%s", (int)(p - text), text, to, p + strlen(from));
+	return out;
+}
+
+static void expect_bad(const char *text, int want, const char *msg_part)
+{
+	struct blz_server_status got = { .pid = 99 };
+	char err[256] = "";
+	int r = blz_server_status_parse(text, strlen(text), &got, err, sizeof(err));
+	if (r != want || !strstr(err, msg_part))
+		fail_msg("'%.80s...': %d '%s' (want %d, '%s')", text, r, err, want, msg_part);
+	assert_int_equal(got.pid, 99); /* untouched */
+}
+
+static void test_status_hostile(void **state)
+{
+	struct blz_server_status s;
+	struct blz_buf b = { 0 };
+	fill(&s, "/s", 2);
+	blz_server_status_encode(&s, &b);
+	blz_buf_append(&b, "", 1);
+	const char *good = (const char *)b.data;
+	char *t;
+
+	/* An extra member is ignored. */
+	t = replace(good, "\"pid\":", "\"new\":[1,{\"x\":\"y\"}],\"pid\":");
+	struct blz_server_status got;
+	char err[256];
+	assert_int_equal(blz_server_status_parse(t, strlen(t), &got, err, sizeof(err)), 0);
+	blz_server_status_release(&got);
+	free(t);
+	/* A missing member, a member of the wrong type. */
+	t = replace(good, "\"errors\":0,", "");
+	expect_bad(t, -EINVAL, "no \"errors\"");
+	free(t);
+	t = replace(good, "\"device\":\"/dev/ublkb7\",", "");
+	expect_bad(t, -EINVAL, "\"device\"");
+	free(t);
+	t = replace(good, "\"pid\":4242", "\"pid\":\"4242\"");
+	expect_bad(t, -EINVAL, "\"pid\"");
+	free(t);
+	t = replace(good, "\"pid\":4242", "\"pid\":-1");
+	expect_bad(t, -EINVAL, "\"pid\"");
+	free(t);
+	t = replace(good, "\"pid\":4242", "\"pid\":1.5");
+	expect_bad(t, -EINVAL, "\"pid\"");
+	free(t);
+	t = replace(good, "\"queues\":[", "\"queues\":[7,");
+	expect_bad(t, -EINVAL, "queue 0");
+	free(t);
+	t = replace(good, "{\"reads\":1,", "{");
+	expect_bad(t, -EINVAL, "queue 0 has no \"reads\"");
+	free(t);
+	/* Numbers beyond 64 bits. */
+	t = replace(good, "\"size\":18446744073709551615", "\"size\":18446744073709551616");
+	expect_bad(t, -ERANGE, "\"size\"");
+	free(t);
+	t = replace(good, "\"size\":18446744073709551615", "\"size\":99999999999999999999999999");
+	expect_bad(t, -ERANGE, "\"size\"");
+	free(t);
+	/* A seed path longer than the struct holds. */
+	char *longp = malloc(5000);
+	memset(longp, 'a', 4999);
+	longp[4999] = 0;
+	size_t l = strlen(good) + 5000;
+	t = malloc(l + 32);
+	snprintf(t, l + 32, "%.*s\"%s\"%s", (int)(strstr(good, "\"/s\"") - good), good, longp,
+		 strstr(good, "\"/s\"") + 4);
+	expect_bad(t, -ERANGE, "too long");
+	free(t);
+	free(longp);
+	/* Not JSON, not an object, truncated, invalid UTF-8 or raw control bytes in a string. */
+	expect_bad("", -EINVAL, "not JSON");
+	expect_bad("[]", -EINVAL, "not an object");
+	expect_bad("{\"device\":\"/dev/ublkb1\"", -EINVAL, "not JSON");
+	t = replace(good, "\"/s\"", "\"/\xff\"");
+	expect_bad(t, -EINVAL, "not JSON");
+	free(t);
+	t = replace(good, "\"/s\"", "\"/\n\"");
+	expect_bad(t, -EINVAL, "not JSON");
+	free(t);
+	for (size_t k = 1; k + 2 < strlen(good); k += 37) {
+		t = strndup(good, k);
+		expect_bad(t, -EINVAL, ""); /* every cut is refused */
+		free(t);
+	}
+	blz_server_status_release(&s);
+	blz_buf_release(&b);
+}
+
+/* ---- the stop policy (server/stop.h) with fake steps ---- */
+
+struct fake {
+	int probe;              /* what probe answers */
+	bool has_socket;        /* the control socket answers */
+	bool obeys_ctl, obeys_term; /* the server takes the device down when asked so */
+	bool hung;              /* SIGSTOP'ed: obeys nothing but SIGKILL */
+	bool in_use;
+	bool disk_held;         /* DEL_DEV times out with the device gone */
+	int stop_dev_r;
+	/* state */
+	bool dev_there, proc_alive, registry;
+	char log[512];
+	unsigned waited_ms;
+};
+
+static void note(struct fake *f, const char *what)
+{
+	size_t n = strlen(f->log);
+	snprintf(f->log + n, sizeof(f->log) - n, "%s%s", n ? " " : "", what);
+}
+
+static int f_probe(void *ctx, uint32_t id, pid_t *pid)
+{
+	struct fake *f = ctx;
+	*pid = f->probe == -ENODEV ? 0 : 321;
+	return f->probe;
+}
+static int f_in_use(void *ctx, uint32_t id, char *what, size_t len)
+{
+	struct fake *f = ctx;
+	snprintf(what, len, "mounted on /mnt/x");
+	return f->in_use;
+}
+static int f_ctl_stop(void *ctx, uint32_t id)
+{
+	struct fake *f = ctx;
+	note(f, "ctl");
+	if (!f->has_socket)
+		return -ENOENT;
+	if (f->hung) {
+		f->waited_ms += BLZ_CTL_TIMEOUT_MS;
+		return -ETIMEDOUT;
+	}
+	if (f->obeys_ctl) {
+		f->dev_there = false;
+		f->proc_alive = false;
+		f->registry = false;
+	}
+	return 0;
+}
+static int f_signal(void *ctx, pid_t pid, int sig)
+{
+	struct fake *f = ctx;
+	assert_int_equal(pid, 321);
+	note(f, sig == SIGTERM ? "term" : sig == SIGKILL ? "kill" : "sig?");
+	if (!f->proc_alive)
+		return -ESRCH;
+	if (sig == SIGKILL || (sig == SIGTERM && f->obeys_term && !f->hung)) {
+		f->proc_alive = false;
+		if (sig == SIGTERM)
+			f->registry = false;
+		f->dev_there = sig == SIGKILL ? f->dev_there : false;
+	}
+	return 0;
+}
+static enum blz_ublk_gone f_wait_gone(void *ctx, uint32_t id, unsigned ms)
+{
+	struct fake *f = ctx;
+	if (f->dev_there)
+		f->waited_ms += ms;
+	return f->dev_there ? BLZ_UBLK_STILL_THERE : BLZ_UBLK_GONE;
+}
+static bool f_pid_wait_gone(void *ctx, pid_t pid, unsigned ms)
+{
+	struct fake *f = ctx;
+	return !f->proc_alive;
+}
+static int f_stop_dev(void *ctx, uint32_t id)
+{
+	struct fake *f = ctx;
+	note(f, "STOP_DEV");
+	return f->stop_dev_r;
+}
+static int f_del_dev(void *ctx, uint32_t id, unsigned ms)
+{
+	struct fake *f = ctx;
+	note(f, "DEL_DEV");
+	f->dev_there = false;
+	if (f->disk_held) {
+		f->waited_ms += ms;
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+static bool f_char_dev_present(void *ctx, uint32_t id)
+{
+	struct fake *f = ctx;
+	return f->dev_there;
+}
+static bool f_clean_registry(void *ctx, uint32_t id)
+{
+	struct fake *f = ctx;
+	if (!f->registry || f->proc_alive)
+		return false;
+	note(f, "clean");
+	f->registry = false;
+	return true;
+}
+
+static const struct blz_stop_ops fake_ops = {
+	f_probe, f_in_use, f_ctl_stop, f_signal, f_wait_gone, f_pid_wait_gone,
+	f_stop_dev, f_del_dev, f_char_dev_present, f_clean_registry,
+};
+
+static int run_fake(struct fake *f, bool force, struct blz_stop_result *res, char *err)
+{
+	struct blz_stop_opts o = { .grace_ms = 3000, .force = force };
+	return blz_stop_run(&fake_ops, f, 5, &o, res, err, 256);
+}
+
+static void test_stop_policy(void **state)
+{
+	struct blz_stop_result res;
+	char err[256];
+	/* Healthy seed server: the control socket does it; nothing left. */
+	struct fake f = { .probe = 1, .has_socket = true, .obeys_ctl = true, .obeys_term = true,
+			  .dev_there = true, .proc_alive = true, .registry = true };
+	assert_int_equal(run_fake(&f, false, &res, err), 0);
+	assert_int_equal(res.step, BLZ_STOP_CONTROL);
+	assert_string_equal(f.log, "ctl");
+	assert_false(f.dev_there || f.proc_alive || f.registry);
+	assert_false(res.grace_expired);
+
+	/* A server without a socket (a test backend): SIGTERM. */
+	f = (struct fake){ .probe = 1, .obeys_term = true, .dev_there = true, .proc_alive = true };
+	assert_int_equal(run_fake(&f, false, &res, err), 0);
+	assert_int_equal(res.step, BLZ_STOP_SIGTERM);
+	assert_string_equal(f.log, "ctl term");
+
+	/* Hung (SIGSTOP): the socket times out, SIGTERM waits its grace, SIGKILL; the dead
+	 * server's device is deleted directly and its registry entry removed. Bounded. */
+	f = (struct fake){ .probe = 1, .has_socket = true, .obeys_ctl = true, .obeys_term = true,
+			   .hung = true, .dev_there = true, .proc_alive = true, .registry = true };
+	assert_int_equal(run_fake(&f, false, &res, err), 0);
+	assert_int_equal(res.step, BLZ_STOP_DIRECT);
+	assert_true(res.grace_expired);
+	assert_false(res.kill_failed);
+	assert_string_equal(f.log, "ctl term kill STOP_DEV DEL_DEV clean");
+	assert_true(res.registry_cleaned);
+	assert_false(f.dev_there || f.proc_alive || f.registry);
+	assert_true(f.waited_ms <= BLZ_CTL_TIMEOUT_MS + 3000 + 1000);
+
+	/* Already dead (kill -9): straight to STOP_DEV/DEL_DEV, registry cleaned. */
+	f = (struct fake){ .probe = 0, .has_socket = true, .dev_there = true, .registry = true };
+	assert_int_equal(run_fake(&f, false, &res, err), 0);
+	assert_int_equal(res.step, BLZ_STOP_DIRECT);
+	assert_string_equal(f.log, "STOP_DEV DEL_DEV clean");
+	assert_false(f.dev_there || f.registry);
+
+	/* Its disk still open somewhere: deleted, reported as held. */
+	f = (struct fake){ .probe = 0, .dev_there = true, .disk_held = true };
+	assert_int_equal(run_fake(&f, false, &res, err), 0);
+	assert_true(res.held);
+
+	/* STOP_DEV fails. */
+	f = (struct fake){ .probe = 0, .dev_there = true, .stop_dev_r = -EIO };
+	assert_int_equal(run_fake(&f, false, &res, err), -EIO);
+	assert_non_null(strstr(err, "cannot stop /dev/ublkb5"));
+
+	/* In use: refused before anything is done, unless forced. */
+	f = (struct fake){ .probe = 1, .has_socket = true, .obeys_ctl = true, .in_use = true,
+			   .dev_there = true, .proc_alive = true, .registry = true };
+	assert_int_equal(run_fake(&f, false, &res, err), -EBUSY);
+	assert_non_null(strstr(err, "mounted on /mnt/x"));
+	assert_string_equal(f.log, "");
+	assert_true(f.dev_there && f.proc_alive && f.registry);
+	assert_int_equal(run_fake(&f, true, &res, err), 0);
+	assert_int_equal(res.step, BLZ_STOP_CONTROL);
+
+	/* No device: -ENODEV, and a stale registry entry is still removed. */
+	f = (struct fake){ .probe = -ENODEV, .registry = true };
+	assert_int_equal(run_fake(&f, false, &res, err), -ENODEV);
+	assert_true(res.registry_cleaned);
+	assert_non_null(strstr(err, "no ublk device /dev/ublkb5"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +641,12 @@ int main(void)
 		cmocka_unit_test(test_unauthorised),
 		cmocka_unit_test(test_no_server),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_ready_roundtrip),
+		cmocka_unit_test(test_ready_garbage),
+		cmocka_unit_test(test_ready_pipe),
+		cmocka_unit_test(test_status_roundtrip),
+		cmocka_unit_test(test_status_hostile),
+		cmocka_unit_test(test_stop_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -407,7 +407,7 @@ static void test_jsonw(void **state)
 	blz_jsonw_bool(&b, 0);
 	blz_jsonw_raw(&b, "%s", ""); /* nothing */
 	blz_jsonw_raw(&b, "]");
-	const char *want = "[\"a\\\"b\\\\c\\n\\t\\r\\u0001\\u007f\xc3\xa9/\",-42,null,true,false]";
+	const char *want = "[\"a\\\"b\\\\c\\u000a\\u0009\\u000d\\u0001\x7f\xc3\xa9/\",-42,null,true,false]";
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.data, want, b.len);
 	/* what it writes, the strict parser reads back */
@@ -443,6 +443,37 @@ static void test_read_text_file(void **state)
 	assert_ptr_equal(t, (char *)1); /* untouched on failure */
 }
 
+static void json_enc(const char *in, const char *want)
+{
+	struct blz_buf b = { 0 };
+	blz_json_append_str(&b, in);
+	blz_buf_append(&b, "", 1);
+	assert_string_equal((char *)b.data, want);
+	/* what it writes is accepted by the strict parser */
+	struct blz_json *v;
+	char err[128];
+	assert_int_equal(blz_json_parse((char *)b.data, b.len - 1, 4, &v, err, sizeof(err)), 0);
+	assert_int_equal(v->type, BLZ_JSON_STRING);
+	blz_json_free(v);
+	blz_buf_release(&b);
+}
+
+static void test_json_append_str(void **unused)
+{
+	json_enc("", "\"\"");
+	json_enc("plain /path", "\"plain /path\"");
+	json_enc("q\"b\\", "\"q\\\"b\\\\\"");
+	json_enc("\x01\n\x1f\x7f", "\"\\u0001\\u000a\\u001f\x7f\"");
+	json_enc("caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
+	/* not UTF-8: a stray continuation byte, a truncated sequence, an overlong form, a
+	 * surrogate, beyond U+10FFFF: each byte becomes U+FFFD */
+	json_enc("\x80", "\"\\ufffd\"");
+	json_enc("a\xc3", "\"a\\ufffd\"");
+	json_enc("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	json_enc("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	json_enc("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_write_file_atomic),
 		cmocka_unit_test(test_jsonw),
 		cmocka_unit_test(test_read_text_file),
+		cmocka_unit_test(test_json_append_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

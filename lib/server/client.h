@@ -1,0 +1,22 @@
+/*
+ * Asking a running seed server (found by its device in the registry, server/control.h)
+ * for its status and its fetches, decoded with their parsers.
+ */
+#ifndef BLZ_SERVER_CLIENT_H
+#define BLZ_SERVER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lazy/fetches.h"
+#include "server/status.h"
+
+/* 0 with *ret (release with blz_server_status_release); -ENOENT when no seed server of
+ * device id listens; -EREMOTEIO when it refused; -EPROTO when its answer is malformed;
+ * another -errno. A message in err on failure. */
+int blz_server_ask_status(uint32_t id, struct blz_server_status *ret, char *err,
+			  size_t errlen);
+/* The same for the "fetches" request (lazy/fetches.h; release with blz_fetch_list_release). */
+int blz_server_ask_fetches(uint32_t id, struct blz_fetch_list *ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,49 @@
+/* Shared by the files of lib/server (not part of its interface). */
+#ifndef BLZ_SERVER_INTERNAL_H
+#define BLZ_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "backend/backend.h"
+#include "lazy/lazy.h"
+#include "server/control.h"
+#include "server/server.h"
+#include "ublk/ublk.h"
+
+struct blz_server {
+	struct blz_server_config cfg;
+	struct blz_backend *backend; /* the lazy device's view when serving a seed */
+	struct blz_lazy *lazy;       /* NULL for a plain backend */
+	struct blz_reg reg;          /* seed servers: what the registry records */
+	/* While running */
+	struct blz_ublk_dev *dev;
+	struct blz_ctl_server *ctl;
+	bool stop_requested;
+};
+
+/* log.c: formats and sends one line to the configured sink. */
+void srv_log(const struct blz_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* server.c: the device's configuration for the backend. */
+void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg);
+
+/* namespace.c: enters a private mount namespace that keeps only the mounts the server
+ * opens by path (an unmount at its exit could otherwise wait on I/O only it would serve,
+ * and a disk unmounted elsewhere would stay held). The number of mounts left out, or
+ * -errno with err. */
+int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen);
+
+/* signals.c: blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 (ignores SIGPIPE) and returns a
+ * signalfd for them, or -errno with err; reads the next one (its number, 0 if none). */
+int srv_signals_open(char *err, size_t errlen);
+int srv_signal_read(int sfd);
+
+/* server.c: opens /dev/ublk-control; -errno with a message (how to load ublk_drv). */
+int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);
+
+/* verbs.c: answers one control request (control.h's handler, ctx = the server). */
+int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *msg, size_t len);
+/* verbs.c: the queue counters, one log line per queue. */
+void srv_log_stats(const struct blz_server *s);
+
+#endif

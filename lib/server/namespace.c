@@ -1,0 +1,38 @@
+/* The server's private mount namespace, pruned to what it needs (mount/ns.h). */
+#include "server/internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "mount/ns.h"
+#include "util/strbuf.h"
+
+/* The server must not share a mount namespace with the users of its own disk (an unmount
+ * at its exit could wait on I/O that only it would serve), and the private copy must not
+ * hold every filesystem there was: keep only what it opens by path. Returns the number of
+ * mounts left out, or -errno with err. */
+int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return blz_errf(err, errlen, -errno, "cannot enter a private mount namespace: %s",
+				strerror(errno));
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return blz_errf(err, errlen, -errno, "cannot make the mounts private: %s",
+				strerror(errno));
+	const char *need[8] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
+	size_t nneed = 4;
+	if (s->lazy) {
+		need[nneed++] = s->reg.seed;
+		need[nneed++] = s->reg.map;
+		need[nneed++] = s->reg.store;
+	}
+	int pruned = blz_mount_prune(need, nneed);
+	if (pruned < 0) {
+		srv_log(s, "warning: cannot tell which mounts the server needs (%s): keeping them all",
+			strerror(-pruned));
+		pruned = 0;
+	}
+	return pruned;
+}

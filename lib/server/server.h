@@ -1,0 +1,74 @@
+/*
+ * A blazy server's life: open what it serves, run it as a ublk device until it is told to
+ * stop, or spawn it as a daemon that reports back through the readiness handshake
+ * (server/ready.h). Stopping one from outside: server/stop.h. The control socket and the
+ * registry: server/control.h. The status it answers: server/status.h.
+ *
+ * The pieces, one concern per file: server.c (open, the device's configuration), run.c
+ * (the device and the serving loop), namespace.c (the private mount namespace), signals.c,
+ * verbs.c (the control socket's requests), control.c (its protocol), registry.c
+ * (/run/blazy), daemon.c (spawning), ready.c (the handshake), log.c (the log line),
+ * status.c, stop.c, client.c (requests to a running server).
+ *
+ * Nothing here writes to stderr by itself: log lines go to the sink the caller provides
+ * (blz_server_log_fd writes them, timestamped, to a file descriptor).
+ */
+#ifndef BLZ_SERVER_SERVER_H
+#define BLZ_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "server/ready.h"
+
+/* One log line (no newline). Called from the serving thread and from queue threads. */
+typedef void (*blz_server_log_fn)(void *ctx, const char *msg);
+
+struct blz_server_config {
+	/* What to serve: a seed (with its map and store), or a backend spec (backend.h). */
+	const char *seed;
+	const char *backend;
+	const char *map_path;  /* NULL: SEED.map */
+	const char *store_dir; /* NULL: SEED.store */
+	size_t cache_bytes;    /* 0: the default */
+	unsigned queues, depth, poll_us; /* 0: the defaults (ublk/ublk.h) */
+	blz_server_log_fn log; /* NULL: no log */
+	void *log_ctx;
+};
+
+/* Writes "YYYY-MM-DD HH:MM:SS blazy serve[PID]: MSG\n" to the fd that ctx points to (int *). */
+void blz_server_log_fd(void *ctx, const char *msg);
+
+struct blz_server;
+
+/* Opens the seed (map, store) or the backend. -errno with a message in err; -EINVAL with
+ * a bad backend spec. */
+int blz_server_open(const struct blz_server_config *cfg, struct blz_server **ret, char *err,
+		    size_t errlen);
+void blz_server_free(struct blz_server *s);
+
+/* Called once the device is up (and, for a seed, registered with its control socket). */
+typedef void (*blz_server_ready_fn)(void *ctx, uint32_t dev_id);
+
+/*
+ * Enters a private mount namespace pruned to what the server needs, creates and starts the
+ * device, registers it (seed servers), calls ready, and serves until SIGTERM, SIGINT,
+ * SIGHUP or a "stop" request (SIGUSR1 logs the queue counters); then takes it all down.
+ * 0 after a clean stop; -errno with a message in err when it could not start (ready was not
+ * called), stopped serving on an error, or could not take the device down.
+ */
+int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, char *err,
+		   size_t errlen);
+
+/*
+ * Starts a server as a daemon: a child process in its own session, stdin on /dev/null,
+ * stdout and stderr on log_fd (or /dev/null when log_fd < 0), no other descriptor of the
+ * caller's, working directory "/", opens cfg and runs it. Waits at most timeout_ms for its
+ * readiness message. 0 with the device and pid in *ret; -errno with a message in err (the
+ * server's own, or how it ended). cfg->log should write to fd 2 (blz_server_log_fd).
+ */
+int blz_server_spawn(const struct blz_server_config *cfg, int log_fd, unsigned timeout_ms,
+		     struct blz_ready *ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * A server's status: what the control socket's "status" verb answers and `blazy status`
+ * reads. The encoder and the parser sit side by side (as lazy/fetches.h).
+ *
+ * Format: one JSON object (RFC 8259) and a newline:
+ *   {"device":"/dev/ublkbN","pid":P,"seed":"PATH","size":N,
+ *    "reads":N,"read_bytes":N,... (every counter of blz_server_status, by the names of
+ *    the table in status.c),
+ *    "queues":[{"reads":N,"read_bytes":N,"writes_refused":N,"errors":N,"batches":N,
+ *               "sleeps":N,"poll_hits":N},...]}
+ * Counters are integers in [0, 2^64). Strings are written with blz_json_append_str (bytes
+ * that are not UTF-8 become U+FFFD). The parser requires every member listed here, each of
+ * its type, and ignores members it does not know (a newer server may add some).
+ */
+#ifndef BLZ_SERVER_STATUS_H
+#define BLZ_SERVER_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/strbuf.h"
+
+#define BLZ_STATUS_MAX_QUEUES 4096
+
+struct blz_server_qstatus {
+	uint64_t reads, read_bytes, writes_refused, errors, batches, sleeps, poll_hits;
+};
+
+struct blz_server_status {
+	char device[64];
+	uint64_t pid;
+	char seed[4096]; /* "" for a server without a seed */
+	uint64_t size;
+	/* The lazy device's counters (lazy/lazy.h struct blz_lazy_stats) */
+	uint64_t reads, read_bytes, local_bytes, lazy_bytes, zero_bytes, unmapped, errors;
+	uint64_t store_reads, store_bytes, cache_hits, bad_chunks, map_records, mapped_bytes;
+	uint64_t fetch_ranges, fetch_untracked;
+	/* The control socket's */
+	uint64_t control_requests, control_rejected;
+	struct blz_server_qstatus *queues; /* malloc'ed */
+	size_t nqueues;
+};
+
+/* Appends the members of s's object, without its braces ("\"device\":...,\"queues\":[...]"),
+ * for callers that add members of their own. */
+void blz_server_status_encode_members(const struct blz_server_status *s, struct blz_buf *out);
+/* Appends s as one JSON object and a newline. */
+void blz_server_status_encode(const struct blz_server_status *s, struct blz_buf *out);
+/* Parses text[0..len). 0, or -EINVAL / -ERANGE with a message in err (the first member
+ * missing or of the wrong type, a string too long, a number too large). ret is untouched on
+ * failure; release it with blz_server_status_release. */
+int blz_server_status_parse(const char *text, size_t len, struct blz_server_status *ret,
+			    char *err, size_t errlen);
+void blz_server_status_release(struct blz_server_status *s);
+
+#endif

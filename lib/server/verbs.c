@@ -1,0 +1,109 @@
+/* The control socket's requests (control.h) and the counters a server reports. */
+#include "server/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/status.h"
+
+/* Fills st (queues malloc'ed: blz_server_status_release). */
+static void fill_status(const struct blz_server *s, struct blz_server_status *st)
+{
+	const struct blz_ublk_dev_info *info = blz_ublk_dev_info(s->dev);
+	struct blz_lazy_stats ls = { 0 };
+	if (s->lazy)
+		blz_lazy_get_stats(s->lazy, &ls);
+	memset(st, 0, sizeof(*st));
+	snprintf(st->device, sizeof(st->device), "/dev/ublkb%u", blz_ublk_dev_id(s->dev));
+	st->pid = (uint64_t)getpid();
+	snprintf(st->seed, sizeof(st->seed), "%s", s->reg.seed);
+	st->size = s->backend->size;
+	st->reads = ls.reads;
+	st->read_bytes = ls.read_bytes;
+	st->local_bytes = ls.local_bytes;
+	st->lazy_bytes = ls.lazy_bytes;
+	st->zero_bytes = ls.zero_bytes;
+	st->unmapped = ls.unmapped;
+	st->errors = ls.errors;
+	st->store_reads = ls.store_reads;
+	st->store_bytes = ls.store_bytes;
+	st->cache_hits = ls.cache_hits;
+	st->bad_chunks = ls.bad_chunks;
+	st->map_records = ls.map_records;
+	st->mapped_bytes = ls.mapped_bytes;
+	st->fetch_ranges = ls.fetch_ranges;
+	st->fetch_untracked = ls.fetch_untracked;
+	if (s->ctl)
+		blz_ctl_counts(s->ctl, &st->control_requests, &st->control_rejected);
+	st->nqueues = info->nr_hw_queues;
+	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
+	for (unsigned q = 0; q < info->nr_hw_queues; q++) {
+		struct blz_ublk_qstats qs;
+		if (blz_ublk_dev_stats(s->dev, q, &qs) < 0)
+			continue;
+		st->queues[q] = (struct blz_server_qstatus){
+			.reads = qs.reads,
+			.read_bytes = qs.read_bytes,
+			.writes_refused = qs.writes,
+			.errors = qs.errors,
+			.batches = qs.batches,
+			.sleeps = qs.sleeps,
+			.poll_hits = qs.poll_hits,
+		};
+	}
+}
+
+int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *msg, size_t len)
+{
+	struct blz_server *s = ctx;
+	if (!strcmp(verb, "status")) {
+		struct blz_server_status st;
+		fill_status(s, &st);
+		blz_server_status_encode(&st, reply);
+		blz_server_status_release(&st);
+		return 0;
+	}
+	if (!strcmp(verb, "map")) {
+		int r = blz_lazy_refresh(s->lazy);
+		if (r < 0) {
+			snprintf(msg, len, "cannot re-read the map: %s", strerror(-r));
+			return r;
+		}
+		struct blz_lazy_stats ls;
+		blz_lazy_get_stats(s->lazy, &ls);
+		char tmp[64];
+		int n = snprintf(tmp, sizeof(tmp), "%llu records\n", (unsigned long long)ls.map_records);
+		blz_buf_append(reply, tmp, (size_t)n);
+		return 0;
+	}
+	if (!strcmp(verb, "fetches")) {
+		blz_lazy_format_fetches(s->lazy, reply);
+		return 0;
+	}
+	if (!strcmp(verb, "stop")) {
+		s->stop_requested = true;
+		return 0;
+	}
+	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, stop)", verb);
+	return -EINVAL;
+}
+
+void srv_log_stats(const struct blz_server *s)
+{
+	const struct blz_ublk_dev_info *info = blz_ublk_dev_info(s->dev);
+	for (unsigned q = 0; q < info->nr_hw_queues; q++) {
+		struct blz_ublk_qstats t;
+		if (blz_ublk_dev_stats(s->dev, q, &t) < 0)
+			continue;
+		srv_log(s, "queue %u: %llu reads (%llu bytes), %llu writes and %llu discards "
+			"refused, %llu flushes, %llu other, %llu errors; %llu batches, %llu sleeps, "
+			"%llu poll hits",
+			q, (unsigned long long)t.reads, (unsigned long long)t.read_bytes,
+			(unsigned long long)t.writes, (unsigned long long)t.discards,
+			(unsigned long long)t.flushes, (unsigned long long)t.others,
+			(unsigned long long)t.errors, (unsigned long long)t.batches,
+			(unsigned long long)t.sleeps, (unsigned long long)t.poll_hits);
+	}
+}

@@ -1,0 +1,12 @@
+/* The monotonic clock in milliseconds, for deadlines and bounded waits. */
+#ifndef BLZ_UTIL_CLOCK_H
+#define BLZ_UTIL_CLOCK_H
+
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in milliseconds (never goes back; unrelated to the time of day). */
+uint64_t blz_now_ms(void);
+/* Sleeps ms milliseconds (signals may end it early). */
+void blz_sleep_ms(unsigned ms);
+
+#endif
