@@ -41,11 +41,6 @@ struct serve_opts {
 	struct blz_reg reg;
 };
 
-static int ublk_read_cb(void *ctx, void *buf, uint32_t len, uint64_t off)
-{
-	return blz_backend_read(ctx, buf, len, off);
-}
-
 /* Reports a failure: on stderr (the terminal, or the log of a daemon) and, for a daemon,
  * to the waiting parent through the pipe. Returns 1. */
 static int serve_fail(int notify_fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -278,8 +273,7 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		.depth = o->depth,
 		.poll_us = o->poll_us,
 		.logical_bs_shift = 12,
-		.read = ublk_read_cb,
-		.ctx = b,
+		.backend = b,
 	};
 	struct blz_ublk_dev *dev;
 	r = blz_ublk_dev_create(&cfg, &dev);

@@ -13,6 +13,16 @@ void blz_backend_close(struct blz_backend *b)
 		b->ops->close(b);
 }
 
+void blz_backend_submit(struct blz_backend *b, struct blz_backend_req *req)
+{
+	if (req->off > b->size || req->len > b->size - req->off)
+		req->done(req, -EIO);
+	else if (b->ops->submit)
+		b->ops->submit(b, req);
+	else
+		req->done(req, b->ops->read(b, req->buf, req->len, req->off));
+}
+
 static int spec_error(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
