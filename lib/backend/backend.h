@@ -10,6 +10,9 @@
  *   null,size=S      zeros
  *   pattern,size=S   every aligned 8-byte little-endian word holds its own byte offset,
  *                    so a misplaced or stale byte shows
+ * and a filter over either:
+ *   ...,async=N[,stall=OFF]  requests completed by N worker threads reading the layer
+ *                    below, out of order; reads covering byte OFF are held until close
  */
 #ifndef BLZ_BACKEND_BACKEND_H
 #define BLZ_BACKEND_BACKEND_H
@@ -49,7 +52,8 @@ struct blz_backend_ops {
 	 * When set, servers use it instead of read; it must never block for long (hand slow
 	 * work to other threads). */
 	void (*submit)(struct blz_backend *b, struct blz_backend_req *req);
-	/* Releases everything, b included. No request may be outstanding. */
+	/* Releases everything, b included. Requests still outstanding are completed
+	 * (-ECANCELED) before it returns. */
 	void (*close)(struct blz_backend *b);
 };
 
@@ -93,6 +97,11 @@ void blz_backend_close(struct blz_backend *b);
 
 int blz_backend_null_open(uint64_t size, struct blz_backend **ret);
 int blz_backend_pattern_open(uint64_t size, struct blz_backend **ret);
+/* The async filter over next (taken over on success): threads (1..64) workers; reads that
+ * cover byte stall_off (UINT64_MAX: none) are held until close. Closing it completes what
+ * it holds with -ECANCELED. */
+int blz_backend_async_open(struct blz_backend *next, unsigned threads, uint64_t stall_off,
+			   struct blz_backend **ret);
 
 /* The byte at offset off of the pattern backend. */
 static inline uint8_t blz_pattern_byte(uint64_t off)
@@ -101,8 +110,10 @@ static inline uint8_t blz_pattern_byte(uint64_t off)
 }
 
 /*
- * Opens a backend from a spec "NAME,KEY=VALUE,...": "null,size=1G", "pattern,size=4096".
- * size is required, a multiple of 4 KiB, not 0 (suffixes K M G T P E, powers of 1024).
+ * Opens a backend from a spec "NAME,KEY=VALUE,...": "null,size=1G", "pattern,size=4096",
+ * "pattern,size=1G,async=4". size is required, a multiple of 4 KiB, not 0 (suffixes K M G
+ * T P E, powers of 1024); async=N (1..64) adds the async filter, stall=OFF (with async)
+ * makes it hold the reads that cover byte OFF.
  * -EINVAL for a bad spec, with the reason in err (errlen bytes, may be 0).
  */
 int blz_backend_open_spec(const char *spec, struct blz_backend **ret, char *err, size_t errlen);

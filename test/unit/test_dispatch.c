@@ -493,6 +493,54 @@ static void test_teardown_outstanding(void **state)
 	fakeq_release(&f);
 }
 
+/* The async filter of lib/backend over the pattern backend, through the dispatcher: worker
+ * threads complete out of order; a stalled read is abandoned and cancelled at close. */
+static void test_async_filter(void **state)
+{
+	struct blz_backend *b;
+	char err[128];
+	assert_int_equal(blz_backend_open_spec("pattern,size=1T,async=3,stall=4M", &b, err,
+					       sizeof(err)), 0);
+	assert_true(blz_backend_is_async(b));
+	struct fakeq f;
+	fakeq_init(&f, 16);
+	unsigned long *done = calloc(4000, sizeof(*done));
+	assert_non_null(done);
+	f.check = check_pattern;
+	f.priv = done;
+	struct blz_ublk_disp *d = fakeq_disp(&f, b);
+	fakeq_give(&f, d, 15, BLZ_UBLK_IO_OP_READ, (4 << 20) - 4096, 8192); /* stalls */
+	unsigned next = 0;
+	while (f.commits < 3999) {
+		for (unsigned t = 0; t < 15 && next < 4000; t++) {
+			if (f.busy[t])
+				continue;
+			next += next == 4; /* request 4 would be the stalled offset */
+			fakeq_give(&f, d, t, BLZ_UBLK_IO_OP_READ, ((uint64_t)next << 20) + 512,
+				   512u * (1 + next % 50));
+			next++;
+		}
+		fakeq_wait_drain(d);
+	}
+	assert_true(f.busy[15]);
+	assert_int_equal(blz_ublk_disp_inflight(d), 1);
+	f.check = NULL;
+	assert_int_equal(blz_ublk_disp_abandon(d, -EIO), 1);
+	assert_int_equal(f.last[15].result, -EIO);
+	blz_backend_close(b); /* completes the stalled read: late, dropped */
+	struct blz_ublk_qstats s;
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.late, 1);
+	assert_int_equal(s.reads, 4000);
+	assert_int_equal(s.errors, 1);
+	assert_int_equal(blz_ublk_disp_held(d), 0);
+	for (unsigned i = 0; i < 4000; i++)
+		assert_int_equal(done[i], i != 4);
+	blz_ublk_disp_free(d);
+	free(done);
+	fakeq_release(&f);
+}
+
 struct sreq {
 	struct blz_backend_req req;
 	int result, calls;
@@ -530,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_short_read),
 		cmocka_unit_test(test_async_out_of_order),
 		cmocka_unit_test(test_teardown_outstanding),
+		cmocka_unit_test(test_async_filter),
 		cmocka_unit_test(test_backend_submit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

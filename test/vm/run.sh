@@ -95,9 +95,9 @@ done
 
 # One VM at a time on this machine: TCG guests share two cores, and a second one
 # would slow the first past its time limits and skew benchmarks.
-exec 9>"${TMPDIR:-/tmp}/blazy-vm.lock"
+exec 9>"${TMPDIR:-/tmp}/blazy-vm-run.lock"
 if ! flock -n 9; then
-	vm_log "another VM run holds ${TMPDIR:-/tmp}/blazy-vm.lock; waiting for it"
+	vm_log "another VM run holds ${TMPDIR:-/tmp}/blazy-vm-run.lock; waiting for it"
 	flock 9
 fi
 # A boot that panics before the first test begins is a TCG emulation flake (seen: an int3
