@@ -156,7 +156,9 @@ int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_di
 	d->ctx = cfg->ctx;
 	d->efd = -1;
 	if (d->async) {
-		d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		/* blocking: the ring's read of it waits (poll-driven) instead of failing with
+		 * EAGAIN; a write blocks only when the counter would overflow (never) */
+		d->efd = eventfd(0, EFD_CLOEXEC);
 		d->tags = calloc(d->depth, sizeof(*d->tags));
 		int r = d->efd < 0 ? -errno : d->tags ? 0 : -ENOMEM;
 		for (unsigned t = 0; r == 0 && t < d->depth; t++)

@@ -295,7 +295,11 @@ static bool on_cqe(struct queue *q, const struct io_uring_cqe *cqe, int *err)
 	struct blz_ublk_dev *d = q->dev;
 	if (cqe->user_data == WAKE_DATA) {
 		blz_ublk_disp_drain(q->disp);
-		arm_wake(q);
+		/* without this read, completions from other threads would wait forever */
+		if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN)
+			q->ring_err = cqe->res;
+		else
+			arm_wake(q);
 		return true;
 	}
 	unsigned tag = (unsigned)cqe->user_data;
