@@ -163,7 +163,10 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
  * START_DEV. On failure the device is stopped (but not freed: call blz_ublk_dev_free). */
 int blz_ublk_dev_start(struct blz_ublk_dev *d);
 /* STOP_DEV (queues serve until it returns), joins the threads, closes the rings, unmaps,
- * closes /dev/ublkcN, DEL_DEV. Idempotent; returns the first error. -EBUSY: the device is
+ * closes /dev/ublkcN, DEL_DEV. STOP_DEV waits for every request in flight: reads an
+ * asynchronous backend has not completed stop_grace_ms after this call began are failed
+ * with EIO (counted as abandoned); their buffers stay mapped (and d is leaked by
+ * blz_ublk_dev_free) while the backend still holds them. Idempotent; returns the first error. -EBUSY: the device is
  * deleted (no block or character device left) but its disk is still open somewhere; the
  * kernel frees its number on the last close. */
 int blz_ublk_dev_stop(struct blz_ublk_dev *d);
