@@ -21,12 +21,13 @@ n=$(dev_id "$dev")
 check "$dev is a block device" wait_until 5 test -b "$dev"
 check "size 256 MiB" [ "$(blockdev --getsize64 "$dev")" = "$S" ]
 
-# [0, 200 MiB) in concurrent pieces, direct and buffered, odd sizes, on both CPUs
+# [0, 200 MiB) in concurrent pieces, direct and buffered, odd sizes, on both CPUs; the
+# buffered reader ends 8 MiB short of the stalled block, out of readahead's reach
 pin 0 patcheck --direct --bs 4K "$dev" 0 $((64 * M)) >/tmp/056-r1 2>&1 &
 p1=$!
-pin 1 patcheck --direct --bs 512K "$dev" $((64 * M)) $((64 * M)) >/tmp/056-r2 2>&1 &
+pin 1 patcheck --direct --bs 512K "$dev" $((64 * M)) $((72 * M)) >/tmp/056-r2 2>&1 &
 p2=$!
-pin 0 patcheck --bs 999999 "$dev" $((128 * M)) $((72 * M)) >/tmp/056-r3 2>&1 &
+pin 0 patcheck --bs 999999 "$dev" $((128 * M)) $((64 * M)) >/tmp/056-r3 2>&1 &
 p3=$!
 pin 1 patcheck --direct --bs 4097 "$dev" 12345 $((8 * M)) >/tmp/056-r4 2>&1 &
 p4=$!
