@@ -3,7 +3,8 @@
  * read them from the layer below. With several threads requests complete out of order,
  * which is what a remote store does; the servers' asynchronous path is tested with it. A
  * read that covers stall_off is held until the filter is closed (a test hook for what
- * happens to requests a backend never completes).
+ * happens to requests a backend never completes). The workers start with the first request,
+ * so that the filter can be opened before a server daemonises (threads do not survive fork).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -23,7 +24,7 @@ struct afilter {
 	struct blz_backend_req **held; /* stalled until close */
 	size_t n_held, cap_held;
 	bool quit;
-	unsigned nth;
+	unsigned want, nth; /* workers asked for, started */
 	pthread_t th[];
 };
 
@@ -40,13 +41,19 @@ static bool grow(struct blz_backend_req ***v, size_t *cap, size_t n)
 	return true;
 }
 
+static void *worker(void *arg);
+
 static void async_submit(struct blz_backend *b, struct blz_backend_req *req)
 {
 	struct afilter *a = (struct afilter *)b;
 	bool stall = req->off <= a->stall_off && a->stall_off - req->off < req->len;
 	pthread_mutex_lock(&a->lock);
-	bool ok;
-	if (stall) {
+	while (a->nth < a->want && !pthread_create(&a->th[a->nth], NULL, worker, a))
+		a->nth++;
+	bool ok = a->nth > 0;
+	if (!ok) {
+		/* no worker could start */
+	} else if (stall) {
 		ok = grow(&a->held, &a->cap_held, a->n_held);
 		if (ok)
 			a->held[a->n_held++] = req;
@@ -134,14 +141,7 @@ int blz_backend_async_open(struct blz_backend *next, unsigned threads, uint64_t 
 	a->stall_off = stall_off;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
-	for (; a->nth < threads; a->nth++) {
-		int r = pthread_create(&a->th[a->nth], NULL, worker, a);
-		if (r) {
-			a->next = NULL; /* the caller keeps next on failure */
-			async_close(&a->b);
-			return -r;
-		}
-	}
+	a->want = threads;
 	*ret = &a->b;
 	return 0;
 }
