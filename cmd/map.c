@@ -1,5 +1,5 @@
 /* blazy map: put files' bytes into the store and map them at fresh offsets of the virtual
- * area (lib/lazy/mapper.h). */
+ * area (lib/lazywrite/mapper.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "lazy/mapper.h"
+#include "lazywrite/mapper.h"
 #include "orch/clone.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
@@ -84,7 +84,7 @@ int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct blz_lazy_opts lo = { 0 };
+	struct blz_seedset_opts lo = { 0 };
 	bool json = false, clone = false;
 	const char *clone_into = NULL, *state_dir = NULL;
 	int c;

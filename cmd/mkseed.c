@@ -18,7 +18,7 @@
 #include "cmd.h"
 #include "ingest/ingest.h"
 #include "ingest/pathset.h"
-#include "lazy/importer.h"
+#include "lazywrite/importer.h"
 #include "oci/oci.h"
 #include "util/size.h"
 

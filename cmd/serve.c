@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "lazy/lazy.h"
 #include "mount/ns.h"
+#include "seedset/seedset.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
 #include "util/fileio.h"
@@ -555,11 +556,8 @@ int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 		if (stat(o.reg.seed, &st) < 0)
 			return blz_die("cannot stat '%s': %s", seed, strerror(errno));
 		o.reg.owner = st.st_uid;
-		if (snprintf(o.reg.map, sizeof(o.reg.map), "%s%s", lo.map_path ? lo.map_path : o.reg.seed,
-			     lo.map_path ? "" : ".map") >= (int)sizeof(o.reg.map) ||
-		    snprintf(o.reg.store, sizeof(o.reg.store), "%s%s",
-			     lo.store_dir ? lo.store_dir : o.reg.seed,
-			     lo.store_dir ? "" : ".store") >= (int)sizeof(o.reg.store))
+		if (blz_seedset_paths(o.reg.seed, lo.map_path, lo.store_dir, o.reg.map,
+				      sizeof(o.reg.map), o.reg.store, sizeof(o.reg.store)) < 0)
 			return blz_die("the path of '%s' is too long", seed);
 		lo.seed = o.reg.seed;
 		r = blz_lazy_open(&lo, &o.lazy, err, sizeof(err));

@@ -1,18 +1,16 @@
 #include "lazy/lazy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "btrfs/inspect.h"
 #include "lazy/fetches.h"
 #include "map/map.h"
+#include "seedset/seedset.h"
 #include "store/cache.h"
 #include "store/store.h"
 #include "util/fileio.h"
@@ -27,6 +25,7 @@
 
 struct blz_lazy {
 	struct blz_backend backend; /* first: the backend view */
+	struct blz_seedset *set;    /* owns the image fd, the map and the store below */
 	int image_fd;
 	uint64_t image_size, local_end;
 	uint64_t virt_off, virt_size, imp_off, imp_size;
@@ -203,14 +202,9 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 static void lazy_close(struct blz_backend *b)
 {
 	struct blz_lazy *l = (struct blz_lazy *)b;
-	if (l->map)
-		blz_map_close(l->map);
-	if (l->store)
-		blz_store_close(l->store);
+	blz_seedset_close(l->set);
 	if (l->cache)
 		blz_cache_free(l->cache);
-	if (l->image_fd >= 0)
-		close(l->image_fd);
 	blz_fetch_table_free(l->rec_fetches);
 	blz_fetch_table_free(l->local_fetches);
 	free(l);
@@ -225,93 +219,35 @@ static const struct blz_backend_ops lazy_ops = {
 int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *err, size_t errlen)
 {
 	struct blz_lazy *l = blz_xcalloc(1, sizeof(*l));
-	char path[4096], why[256];
-	int r;
 	l->backend.ops = &lazy_ops;
-	l->image_fd = open(o->seed, O_RDONLY | O_CLOEXEC);
 	l->log = o->log;
 	l->log_ctx = o->log_ctx;
-	if (l->image_fd < 0) {
-		r = blz_errf(err, errlen, -errno, "cannot open '%s': %s", o->seed, strerror(errno));
-		goto out;
-	}
-	struct blz_seed_info in;
-	r = blz_seed_inspect(l->image_fd, &in, why, sizeof(why));
+	/* The store and the map are created if missing; the server only reads them. */
+	struct blz_seedset_opts so = { .seed = o->seed, .map_path = o->map_path,
+				       .store_dir = o->store_dir };
+	int r = blz_seedset_open(&so, &l->set, err, errlen);
 	if (r < 0) {
-		blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
-		goto out;
+		lazy_close(&l->backend);
+		return r;
 	}
-	memcpy(l->fsid, in.fsid, 16);
-	l->image_size = in.image_size;
-	l->local_end = in.local_end;
-	l->virt_off = in.virtual_off;
-	l->virt_size = in.virtual_size;
-	l->imp_off = in.import_off;
-	l->imp_size = in.import_size;
-	l->backend.size = in.device_size;
-	blz_seed_info_release(&in);
-	if (l->backend.size % 4096) {
-		r = blz_errf(err, errlen, -EINVAL, "'%s' declares a device size that is not a multiple of 4 KiB", o->seed);
-		goto out;
-	}
-
-	/* The store: created if missing; the server only reads it. */
-	if (o->store_dir)
-		snprintf(path, sizeof(path), "%s", o->store_dir);
-	else
-		snprintf(path, sizeof(path), "%s.store", o->seed);
-	struct stat st;
-	if (stat(path, &st) < 0 && errno == ENOENT) {
-		struct blz_store *tmp;
-		r = blz_store_open(path, BLZ_STORE_CREATE, &tmp);
-		if (r < 0) {
-			blz_errf(err, errlen, r, "cannot create the store '%s': %s", path, strerror(-r));
-			goto out;
-		}
-		blz_store_close(tmp);
-	}
-	r = blz_store_open(path, BLZ_STORE_RDONLY, &l->store);
-	if (r < 0) {
-		blz_errf(err, errlen, r, "cannot open the store '%s': %s", path, strerror(-r));
-		goto out;
-	}
-
-	/* The map: created empty if missing, then read-only. */
-	if (o->map_path)
-		snprintf(path, sizeof(path), "%s", o->map_path);
-	else
-		snprintf(path, sizeof(path), "%s.map", o->seed);
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
-		struct blz_map *tmp;
-		r = blz_map_open(path, l->fsid, BLZ_MAP_CREATE, &tmp, why, sizeof(why));
-		if (r < 0) {
-			blz_errf(err, errlen, r, "cannot create the map '%s': %s", path, why);
-			goto out;
-		}
-		blz_map_close(tmp);
-	}
-	r = blz_map_open(path, l->fsid, BLZ_MAP_READONLY, &l->map, why, sizeof(why));
-	if (r < 0) {
-		blz_errf(err, errlen, r, "cannot use the map '%s': %s", path, why);
-		goto out;
-	}
+	const struct blz_seedset_layout *lay = blz_seedset_layout(l->set);
+	memcpy(l->fsid, lay->fsid, 16);
+	l->image_fd = blz_seedset_image_fd(l->set);
+	l->image_size = lay->image_size;
+	l->local_end = lay->local_end;
+	l->virt_off = lay->virtual_off;
+	l->virt_size = lay->virtual_size;
+	l->imp_off = lay->import_off;
+	l->imp_size = lay->import_size;
+	l->backend.size = lay->device_size;
+	l->map = blz_seedset_map(l->set);
+	l->store = blz_seedset_store(l->set);
 	l->dropped = blz_map_dropped_tail(l->map);
-	if (l->virt_size)
-		r = blz_map_set_area(l->map, BLZ_MAP_AREA_VIRTUAL, l->virt_off, l->virt_size);
-	if (r >= 0 && l->imp_size)
-		r = blz_map_set_area(l->map, BLZ_MAP_AREA_IMPORT, l->imp_off, l->imp_size);
-	if (r < 0) {
-		blz_errf(err, errlen, r, "the map '%s' does not fit this seed: %s", path, blz_map_error(l->map));
-		goto out;
-	}
 	l->cache = blz_cache_new(o->cache_bytes ? o->cache_bytes : DEFAULT_CACHE);
 	l->rec_fetches = blz_fetch_table_new(FETCH_RECORDS);
 	l->local_fetches = blz_fetch_table_new((l->local_end + BLZ_FETCH_REGION - 1) / BLZ_FETCH_REGION);
 	*ret = l;
 	return 0;
-out:
-	lazy_close(&l->backend);
-	return r < 0 ? r : -EINVAL;
 }
 
 struct blz_backend *blz_lazy_backend(struct blz_lazy *l)

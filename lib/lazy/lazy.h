@@ -5,7 +5,9 @@
  * cache. Unmapped lazy bytes fail with EIO; bytes between regions read as zeros. Nothing
  * unverified is ever returned.
  *
- * It implements the server's backend interface (backend/backend.h).
+ * It opens the seed, map and store as a seed set in read mode (seedset/seedset.h: the default
+ * names, the fsid check, the areas, the messages) and implements the server's backend
+ * interface (backend/backend.h).
  */
 #ifndef BLZ_LAZY_LAZY_H
 #define BLZ_LAZY_LAZY_H

@@ -88,8 +88,8 @@ int blz_cloner_open(const char *state_dir, const char *dir, struct blz_cloner **
 			*slash = 0;
 	}
 	snprintf(c->mnt, sizeof(c->mnt), "%s", path);
-	struct blz_lazy_opts lo = { .seed = c->st.seed, .map_path = c->st.map,
-				    .store_dir = c->st.store };
+	struct blz_seedset_opts lo = { .seed = c->st.seed, .map_path = c->st.map,
+					.store_dir = c->st.store };
 	r = blz_mapper_open(&lo, &c->mapper, err, errlen);
 	if (r < 0)
 		goto fail;

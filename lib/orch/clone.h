@@ -1,6 +1,6 @@
 /*
  * blazy map --clone: runtime mapping into a mounted blazy filesystem. A file's bytes go to
- * the store and the map at a fresh offset of the virtual area (lazy/mapper.h), then the
+ * the store and the map at a fresh offset of the virtual area (lazywrite/mapper.h), then the
  * range of /.blazy/virtual is cloned (FICLONERANGE) into a new file of the mount, sized
  * exactly and given the source's mode and times. The file is usable at once; its bytes are
  * fetched from the store when read.
@@ -8,7 +8,7 @@
 #ifndef BLZ_ORCH_CLONE_H
 #define BLZ_ORCH_CLONE_H
 
-#include "lazy/mapper.h"
+#include "lazywrite/mapper.h"
 
 struct blz_cloner;
 

@@ -22,6 +22,7 @@
 #include "btrfs/inspect.h"
 #include "mount/btrfs_ioctl.h"
 #include "mount/loop.h"
+#include "seedset/seedset.h"
 #include "server/control.h"
 #include "ublk/ublk.h"
 #include "util/fileio.h"
@@ -230,8 +231,9 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 	if (r < 0)
 		return blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, e);
 	blz_orch_hex_fsid(si.fsid, st.seed_fsid);
-	snprintf(st.map, sizeof(st.map), "%.4091s.map", st.seed);
-	snprintf(st.store, sizeof(st.store), "%.4089s.store", st.seed);
+	if (blz_seedset_paths(st.seed, NULL, NULL, st.map, sizeof(st.map), st.store,
+			      sizeof(st.store)) < 0)
+		return blz_errf(err, errlen, -ENAMETOOLONG, "the path of '%s' is too long", o->seed);
 
 	/* The mount point. */
 	struct stat mst;

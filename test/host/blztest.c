@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "mount/loop.h"
 #include "orch/fetched.h"
+#include "seedset/seedset.h"
 #include "tar/inflate.h"
 #include "util/fileio.h"
 #include "util/size.h"
@@ -366,36 +367,33 @@ static int cmd_cmp(int argc UNUSED, char **argv)
 static int cmd_materialize(int argc UNUSED, char **argv)
 {
 	const char *seed = argv[1], *dev = argv[2];
-	char path[4096], err[256];
-	int sfd = open(seed, O_RDONLY | O_CLOEXEC);
-	if (sfd < 0)
-		return fail(-errno, "cannot open '%s'", seed);
-	struct blz_seed_info in;
-	int r = blz_seed_inspect(sfd, &in, err, sizeof(err));
-	close(sfd);
+	char map_path[4096], store_path[4096], err[768];
+	int r = blz_seedset_paths(seed, NULL, NULL, map_path, sizeof(map_path), store_path,
+				  sizeof(store_path));
 	if (r < 0)
-		return fail(r, "'%s': %s", seed, err);
-	snprintf(path, sizeof(path), "%s.map", seed);
-	struct blz_map *map;
-	r = blz_map_open(path, in.fsid, BLZ_MAP_READONLY, &map, err, sizeof(err));
+		return fail(r, "'%s'", seed);
+	/* The seed set's read mode would create a missing map or store: this wants them. */
+	struct stat st;
+	if (stat(map_path, &st) < 0 || stat(store_path, &st) < 0)
+		return fail(-errno, "'%s' or '%s'", map_path, store_path);
+	struct blz_seedset_opts so = { .seed = seed };
+	struct blz_seedset *set;
+	r = blz_seedset_open(&so, &set, err, sizeof(err));
 	if (r < 0)
-		return fail(r, "'%s': %s", path, err);
-	if (in.import_size)
-		blz_map_set_area(map, BLZ_MAP_AREA_IMPORT, in.import_off, in.import_size);
-	if (in.virtual_size)
-		blz_map_set_area(map, BLZ_MAP_AREA_VIRTUAL, in.virtual_off, in.virtual_size);
-	snprintf(path, sizeof(path), "%s.store", seed);
-	struct blz_store *store;
-	r = blz_store_open(path, BLZ_STORE_RDONLY, &store);
-	if (r < 0)
-		return fail(r, "cannot open the store '%s'", path);
+		return fail(r, "%s", err);
+	const struct blz_seedset_layout *in = blz_seedset_layout(set);
+	struct blz_map *map = blz_seedset_map(set);
+	struct blz_store *store = blz_seedset_store(set);
 	int dfd = open(dev, O_WRONLY | O_CLOEXEC);
-	if (dfd < 0)
-		return fail(-errno, "cannot open '%s'", dev);
+	if (dfd < 0) {
+		r = -errno;
+		blz_seedset_close(set);
+		return fail(r, "cannot open '%s'", dev);
+	}
 	static uint8_t buf[BLZ_STORE_MAX_CHUNK];
 	uint64_t written = 0, nrec = 0;
-	struct { uint64_t off, size; } areas[2] = { { in.import_off, in.import_size },
-						    { in.virtual_off, in.virtual_size } };
+	struct { uint64_t off, size; } areas[2] = { { in->import_off, in->import_size },
+						    { in->virtual_off, in->virtual_size } };
 	for (int a = 0; a < 2 && r >= 0; a++) {
 		uint64_t off = areas[a].off, end = areas[a].off + areas[a].size;
 		while (off < end && r >= 0) {
@@ -420,9 +418,7 @@ static int cmd_materialize(int argc UNUSED, char **argv)
 		}
 	}
 	close(dfd);
-	blz_store_close(store);
-	blz_map_close(map);
-	blz_seed_info_release(&in);
+	blz_seedset_close(set);
 	if (r < 0)
 		return fail(r, "materialize failed");
 	printf("%llu records, %llu bytes\n", (unsigned long long)nrec, (unsigned long long)written);

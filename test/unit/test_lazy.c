@@ -18,7 +18,7 @@
 #include "btrfs/writer.h"
 #include "lazy/fetches.h"
 #include "lazy/lazy.h"
-#include "lazy/mapper.h"
+#include "lazywrite/mapper.h"
 #include "util/fileio.h"
 
 static char dir[64];
@@ -85,7 +85,7 @@ static struct blz_mapped map_bytes(const uint8_t *p, size_t n)
 	char path[160];
 	snprintf(path, sizeof(path), "%s/input", dir);
 	write_file(path, p, n);
-	struct blz_lazy_opts lo = { .seed = seed };
+	struct blz_seedset_opts lo = { .seed = seed };
 	struct blz_mapper *m;
 	char err[256];
 	assert_int_equal(blz_mapper_open(&lo, &m, err, sizeof(err)), 0);

@@ -1,21 +1,20 @@
-#include "lazy/importer.h"
+#include "lazywrite/importer.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lazywrite/chunker.h"
 #include "map/map.h"
 #include "store/store.h"
-#include "util/sha256.h"
 #include "util/strbuf.h"
 
 #define BATCH 65536
 
 struct blz_importer {
 	struct blz_store *store;
-	VEC(struct blz_map_rec) recs;
-	struct blz_import_stats st;
+	struct blz_chunker ch; /* the runs become chunks and records of the import area */
 };
 
 int blz_importer_open(const char *store_dir, struct blz_importer **ret, char *err, size_t errlen)
@@ -26,6 +25,8 @@ int blz_importer_open(const char *store_dir, struct blz_importer **ret, char *er
 		free(im);
 		return blz_errf(err, errlen, r, "cannot open the store '%s': %s", store_dir, strerror(-r));
 	}
+	/* The writer's runs are at most its lazy_chunk (1 MiB) long: one chunk each. */
+	blz_chunker_init(&im->ch, im->store, BLZ_STORE_MAX_CHUNK);
 	*ret = im;
 	return 0;
 }
@@ -33,21 +34,7 @@ int blz_importer_open(const char *store_dir, struct blz_importer **ret, char *er
 int blz_importer_put(void *ctx, uint64_t dev_off, const void *buf, size_t len)
 {
 	struct blz_importer *im = ctx;
-	struct blz_map_rec rec = { .off = dev_off, .len = (uint32_t)len, .data_len = (uint32_t)len,
-				   .area = BLZ_MAP_AREA_IMPORT };
-	blz_sha256(buf, len, rec.digest);
-	if (blz_store_has(im->store, rec.digest) == 1) {
-		im->st.dedup_chunks++;
-		im->st.dedup_bytes += len;
-	} else {
-		int r = blz_store_put(im->store, buf, len, rec.digest);
-		if (r < 0)
-			return r;
-	}
-	im->st.chunks++;
-	im->st.bytes += len;
-	vec_push(&im->recs, rec);
-	return 0;
+	return blz_chunker_put(&im->ch, BLZ_MAP_AREA_IMPORT, dev_off, buf, len);
 }
 
 int blz_importer_write_map(struct blz_importer *im, const char *map_path, const uint8_t fsid[16],
@@ -67,9 +54,9 @@ int blz_importer_write_map(struct blz_importer *im, const char *map_path, const 
 		return blz_errf(err, errlen, r, "cannot create the map '%s': %s", map_path, why);
 	if (area_size)
 		r = blz_map_set_area(map, BLZ_MAP_AREA_IMPORT, area_off, area_size);
-	for (size_t i = 0; r >= 0 && i < im->recs.len; i += BATCH) {
-		size_t n = im->recs.len - i < BATCH ? im->recs.len - i : BATCH;
-		r = blz_map_append(map, im->recs.v + i, n);
+	for (size_t i = 0; r >= 0 && i < im->ch.recs.len; i += BATCH) {
+		size_t n = im->ch.recs.len - i < BATCH ? im->ch.recs.len - i : BATCH;
+		r = blz_map_append(map, im->ch.recs.v + i, n);
 	}
 	if (r < 0)
 		blz_errf(err, errlen, r, "cannot write the map '%s': %s", map_path, blz_map_error(map));
@@ -86,7 +73,10 @@ int blz_importer_store_usage(struct blz_importer *im, uint64_t *chunks, uint64_t
 
 void blz_importer_stats(const struct blz_importer *im, struct blz_import_stats *ret)
 {
-	*ret = im->st;
+	*ret = (struct blz_import_stats){
+		.chunks = im->ch.st.chunks, .bytes = im->ch.st.bytes,
+		.dedup_chunks = im->ch.st.dedup_chunks, .dedup_bytes = im->ch.st.dedup_bytes,
+	};
 }
 
 void blz_importer_close(struct blz_importer *im)
@@ -94,6 +84,6 @@ void blz_importer_close(struct blz_importer *im)
 	if (!im)
 		return;
 	blz_store_close(im->store);
-	vec_release(&im->recs);
+	blz_chunker_release(&im->ch);
 	free(im);
 }

@@ -1,10 +1,11 @@
 /*
  * mkseed --lazy: the sink for the seed writer's import area. Each run of file data the
  * writer hands over becomes a content-store chunk (deduplicated by SHA-256) and a map record
- * for its device range; when the image is complete, the records become the seed's map.
+ * for its device range (lazywrite/chunker.h); when the image is complete, the records become
+ * the seed's map.
  */
-#ifndef BLZ_LAZY_IMPORTER_H
-#define BLZ_LAZY_IMPORTER_H
+#ifndef BLZ_LAZYWRITE_IMPORTER_H
+#define BLZ_LAZYWRITE_IMPORTER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,98 @@
+#include "lazywrite/mapper.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lazywrite/chunker.h"
+#include "map/map.h"
+#include "seedset/seedset.h"
+#include "store/store.h"
+#include "util/fileio.h"
+#include "util/strbuf.h"
+
+struct blz_mapper {
+	struct blz_seedset *set;
+	struct blz_map *map;
+	struct blz_store *store;
+	uint64_t virt_off;
+	uint8_t *buf;
+	struct blz_chunker ch; /* the records of the file being added */
+};
+
+void blz_mapper_close(struct blz_mapper *m)
+{
+	if (!m)
+		return;
+	blz_seedset_close(m->set);
+	blz_chunker_release(&m->ch);
+	free(m->buf);
+	free(m);
+}
+
+int blz_mapper_open(const struct blz_seedset_opts *o, struct blz_mapper **ret, char *err,
+		    size_t errlen)
+{
+	struct blz_seedset_opts so = *o;
+	so.flags |= BLZ_SEEDSET_WRITE;
+	struct blz_seedset *set;
+	int r = blz_seedset_open(&so, &set, err, errlen);
+	if (r < 0)
+		return r;
+	struct blz_mapper *m = blz_xcalloc(1, sizeof(*m));
+	m->set = set;
+	m->map = blz_seedset_map(set);
+	m->store = blz_seedset_store(set);
+	m->virt_off = blz_seedset_layout(set)->virtual_off;
+	m->buf = blz_xmalloc(BLZ_MAP_CHUNK);
+	blz_chunker_init(&m->ch, m->store, BLZ_MAP_CHUNK);
+	*ret = m;
+	return 0;
+}
+
+int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,
+		   char *err, size_t errlen)
+{
+	uint64_t size = 0;
+	int r;
+	/* Record offsets are relative to the file here; the append places them. */
+	blz_chunker_clear(&m->ch);
+	for (;;) {
+		ssize_t n = blz_read_full(fd, m->buf, BLZ_MAP_CHUNK);
+		if (n < 0)
+			return blz_errf(err, errlen, (int)n, "cannot read '%s': %s", name,
+					strerror((int)-n));
+		if (n == 0)
+			break;
+		r = blz_chunker_put(&m->ch, BLZ_MAP_AREA_VIRTUAL, size, m->buf, (size_t)n);
+		if (r < 0)
+			return blz_errf(err, errlen, r, "cannot store a chunk of '%s': %s", name,
+					strerror(-r));
+		size += (uint64_t)n;
+		if ((size_t)n < BLZ_MAP_CHUNK)
+			break;
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->size = size;
+	struct blz_map_rec *recs = m->ch.recs.v;
+	size_t nrecs = m->ch.recs.len;
+	if (nrecs) {
+		r = blz_map_append_alloc(m->map, BLZ_MAP_AREA_VIRTUAL, recs, nrecs);
+		if (r < 0)
+			return blz_errf(err, errlen, r, "cannot map '%s': %s", name,
+					r == -ENOSPC ? "the virtual area is full" : blz_map_error(m->map));
+		ret->device_off = recs[0].off;
+	} else {
+		/* An empty file takes no address space: report where it would start. */
+		r = blz_map_alloc(m->map, BLZ_MAP_AREA_VIRTUAL, 4096, &ret->device_off);
+		if (r < 0)
+			return blz_errf(err, errlen, r, "cannot map '%s': %s", name,
+					blz_map_error(m->map));
+	}
+	ret->virtual_off = ret->device_off - m->virt_off;
+	ret->mapped = (size + 4095) & ~4095ull;
+	ret->records = nrecs;
+	return 0;
+}
