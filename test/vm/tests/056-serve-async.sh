@@ -29,7 +29,7 @@ pin 1 patcheck --direct --bs 512K "$dev" $((64 * M)) $((72 * M)) >/tmp/056-r2 2>
 p2=$!
 pin 0 patcheck --bs 999999 "$dev" $((128 * M)) $((64 * M)) >/tmp/056-r3 2>&1 &
 p3=$!
-pin 1 patcheck --direct --bs 4097 "$dev" 12345 $((8 * M)) >/tmp/056-r4 2>&1 &
+pin 1 patcheck --bs 4097 "$dev" 12345 $((8 * M)) >/tmp/056-r4 2>&1 &
 p4=$!
 wait_readers /tmp/056-r $p1 $p2 $p3 $p4
 
