@@ -13,6 +13,16 @@ void blz_backend_close(struct blz_backend *b)
 		b->ops->close(b);
 }
 
+void blz_backend_submit(struct blz_backend *b, struct blz_backend_req *req)
+{
+	if (req->off > b->size || req->len > b->size - req->off)
+		req->done(req, -EIO);
+	else if (b->ops->submit)
+		b->ops->submit(b, req);
+	else
+		req->done(req, b->ops->read(b, req->buf, req->len, req->off));
+}
+
 static int spec_error(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -54,7 +64,7 @@ int blz_backend_open_spec(const char *spec, struct blz_backend **ret, char *err,
 			       spec[0] == ',' ? "" : name);
 		goto out;
 	}
-	uint64_t size = 0;
+	uint64_t size = 0, threads = 0, stall = UINT64_MAX;
 	int have_size = 0;
 	char *opt;
 	while ((opt = strtok_r(NULL, ",", &save))) {
@@ -65,19 +75,20 @@ int blz_backend_open_spec(const char *spec, struct blz_backend **ret, char *err,
 		}
 		*eq = 0;
 		const char *val = eq + 1;
-		if (strcmp(opt, "size")) {
+		uint64_t *dst = !strcmp(opt, "size") ? &size : !strcmp(opt, "async") ? &threads
+			      : !strcmp(opt, "stall") ? &stall : NULL;
+		if (!dst) {
 			r = spec_error(err, errlen, "unknown option '%s' for backend %s", opt, name);
 			goto out;
 		}
-		if (have_size) {
+		if (dst == &size && have_size++) {
 			r = spec_error(err, errlen, "size given twice");
 			goto out;
 		}
-		if (blz_parse_size(val, &size) < 0) {
-			r = spec_error(err, errlen, "bad size '%s'", val);
+		if (blz_parse_size(val, dst) < 0) {
+			r = spec_error(err, errlen, "bad %s '%s'", opt, val);
 			goto out;
 		}
-		have_size = 1;
 	}
 	if (!have_size) {
 		r = spec_error(err, errlen, "backend %s needs size=SIZE", name);
@@ -88,7 +99,22 @@ int blz_backend_open_spec(const char *spec, struct blz_backend **ret, char *err,
 			       (unsigned long long)size);
 		goto out;
 	}
-	r = open_fn(size, ret);
+	if (threads > 64 || (stall != UINT64_MAX && !threads)) {
+		r = spec_error(err, errlen, "async wants 1..64 threads (and stall needs async)");
+		goto out;
+	}
+	struct blz_backend *b;
+	r = open_fn(size, &b);
+	if (r == 0 && threads) {
+		struct blz_backend *f;
+		r = blz_backend_async_open(b, (unsigned)threads, stall, &f);
+		if (r < 0)
+			blz_backend_close(b);
+		else
+			b = f;
+	}
+	if (r == 0)
+		*ret = b;
 out:
 	free(copy);
 	return r;

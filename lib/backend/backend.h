@@ -2,11 +2,17 @@
  * Backends: where the bytes of a served device come from. A small vtable in the nbdkit
  * style: a backend embeds struct blz_backend first and supplies its ops. Reads are called
  * concurrently from every queue thread of the server, so a backend keeps any mutable state
- * thread-safe. All functions return 0 or -errno and never print.
+ * thread-safe. A backend that would block (a remote store) also offers submit: it takes a
+ * request and completes it later from any thread, so that a slow source never holds a
+ * server's queue; the local backends only have read, and servers call it inline. All
+ * functions return 0 (or a result as below) or -errno and never print.
  *
  *   null,size=S      zeros
  *   pattern,size=S   every aligned 8-byte little-endian word holds its own byte offset,
  *                    so a misplaced or stale byte shows
+ * and a filter over either:
+ *   ...,async=N[,stall=OFF]  requests completed by N worker threads reading the layer
+ *                    below, out of order; reads covering byte OFF are held until close
  */
 #ifndef BLZ_BACKEND_BACKEND_H
 #define BLZ_BACKEND_BACKEND_H
@@ -17,11 +23,37 @@
 
 struct blz_backend;
 
+/*
+ * One read handed to a backend's asynchronous op. The submitter fills buf, len, off and
+ * done (and may use priv); the backend fills buf and then calls done exactly once, from any
+ * thread, inline within submit or later, with the request's result (see below). After done
+ * the backend must not touch req or buf again. A filter forwards a request by submitting a
+ * request of its own (embedding it in a larger struct) whose done completes the upper one.
+ */
+struct blz_backend_req {
+	void *buf;
+	uint32_t len;
+	uint64_t off;
+	void (*done)(struct blz_backend_req *req, int result);
+	void *priv; /* the submitter's */
+};
+
+/*
+ * Results, of read and of an asynchronous request alike: 0 or len, all len bytes; n with
+ * 0 < n < len, a short read: only the first n bytes are valid (the rest of the range is to
+ * be asked again, and may fail); -errno, nothing is valid.
+ */
 struct blz_backend_ops {
 	const char *name;
-	/* Fills buf with the len bytes at off (off + len <= size): 0 or -errno. */
+	/* Fills buf with the len bytes at off (off + len <= size): a result as above. Every
+	 * backend has it. */
 	int (*read)(struct blz_backend *b, void *buf, uint32_t len, uint64_t off);
-	/* Releases everything, b included. */
+	/* Optional: takes req (off + len <= size) and completes it later through req->done.
+	 * When set, servers use it instead of read; it must never block for long (hand slow
+	 * work to other threads). */
+	void (*submit)(struct blz_backend *b, struct blz_backend_req *req);
+	/* Releases everything, b included. Requests still outstanding are completed
+	 * (-ECANCELED) before it returns. */
 	void (*close)(struct blz_backend *b);
 };
 
@@ -30,7 +62,7 @@ struct blz_backend {
 	uint64_t size; /* bytes */
 };
 
-/* Reads within the device; a range past the end is -EIO. */
+/* Reads within the device; a range past the end is -EIO. Returns a result as above. */
 static inline int blz_backend_read(struct blz_backend *b, void *buf, uint32_t len, uint64_t off)
 {
 	if (off > b->size || len > b->size - off)
@@ -38,11 +70,38 @@ static inline int blz_backend_read(struct blz_backend *b, void *buf, uint32_t le
 	return b->ops->read(b, buf, len, off);
 }
 
+/* A result as above turned into the bytes served: len, a short count in (0, len), or
+ * -errno (-EIO for a count past len). */
+static inline int blz_backend_result(int r, uint32_t len)
+{
+	if (r == 0)
+		return (int)len;
+	if (r < 0 || (uint32_t)r <= len)
+		return r;
+	return -EIO;
+}
+
+/* Whether the backend completes requests itself (has a submit op). */
+static inline int blz_backend_is_async(const struct blz_backend *b)
+{
+	return b->ops->submit != NULL;
+}
+
+/* Submits req to b: its submit op, or its read op with done called inline. A range past
+ * the end completes with -EIO. done gets a result as above (normalise it with
+ * blz_backend_result). */
+void blz_backend_submit(struct blz_backend *b, struct blz_backend_req *req);
+
 /* Accepts NULL. */
 void blz_backend_close(struct blz_backend *b);
 
 int blz_backend_null_open(uint64_t size, struct blz_backend **ret);
 int blz_backend_pattern_open(uint64_t size, struct blz_backend **ret);
+/* The async filter over next (taken over on success): threads (1..64) workers; reads that
+ * cover byte stall_off (UINT64_MAX: none) are held until close. Closing it completes what
+ * it holds with -ECANCELED. */
+int blz_backend_async_open(struct blz_backend *next, unsigned threads, uint64_t stall_off,
+			   struct blz_backend **ret);
 
 /* The byte at offset off of the pattern backend. */
 static inline uint8_t blz_pattern_byte(uint64_t off)
@@ -51,8 +110,10 @@ static inline uint8_t blz_pattern_byte(uint64_t off)
 }
 
 /*
- * Opens a backend from a spec "NAME,KEY=VALUE,...": "null,size=1G", "pattern,size=4096".
- * size is required, a multiple of 4 KiB, not 0 (suffixes K M G T P E, powers of 1024).
+ * Opens a backend from a spec "NAME,KEY=VALUE,...": "null,size=1G", "pattern,size=4096",
+ * "pattern,size=1G,async=4". size is required, a multiple of 4 KiB, not 0 (suffixes K M G
+ * T P E, powers of 1024); async=N (1..64) adds the async filter, stall=OFF (with async)
+ * makes it hold the reads that cover byte OFF.
  * -EINVAL for a bad spec, with the reason in err (errlen bytes, may be 0).
  */
 int blz_backend_open_spec(const char *spec, struct blz_backend **ret, char *err, size_t errlen);

@@ -83,11 +83,6 @@ void blz_server_free(struct blz_server *s)
 	free(s);
 }
 
-static int ublk_read_cb(void *ctx, void *buf, uint32_t len, uint64_t off)
-{
-	return blz_backend_read(ctx, buf, len, off);
-}
-
 void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 {
 	*cfg = (struct blz_ublk_dev_config){
@@ -96,8 +91,7 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.depth = s->cfg.depth,
 		.poll_us = s->cfg.poll_us,
 		.logical_bs_shift = 12,
-		.read = ublk_read_cb,
-		.ctx = s->backend,
+		.backend = s->backend,
 	};
 }
 

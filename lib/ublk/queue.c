@@ -2,13 +2,22 @@
  * A read-only ublk device: its lifecycle (ADD_DEV, SET_PARAMS, START_DEV, STOP_DEV,
  * DEL_DEV) and its queues, each served by one thread with its own io_uring.
  *
+ * This file is the kernel-facing half of a queue: its ring. The other half, the dispatcher
+ * (dispatch.c: tags, backend requests, completions, counters), needs no kernel.
+ *
  * A queue thread fetches every tag (FETCH_REQ with the tag's buffer), then loops: take all
- * available completions, serve each request into its tag's buffer (copy mode: the kernel
- * copies between the buffer and the request's pages), queue COMMIT_AND_FETCH_REQ with the
- * result, and submit the whole batch in one io_uring_enter; then poll the ring for a while
- * (poll_ring) and only then sleep until the next completion. A completion of -ENODEV
- * (UBLK_IO_RES_ABORT) retires its tag; the thread ends when every tag is retired, which
- * STOP_DEV brings about once the disk is gone.
+ * available completions, hand each request to the dispatcher, which serves it into its
+ * tag's buffer (copy mode: the kernel copies between the buffer and the request's pages)
+ * and commits it through ring_commit (COMMIT_AND_FETCH_REQ with the result: bytes, a short
+ * count, or -errno) at once for a synchronous backend, or later for an asynchronous one;
+ * submit the whole batch in one io_uring_enter; then poll the ring for a while (poll_ring)
+ * and only then sleep until the next completion. With an asynchronous backend the ring also
+ * keeps a read of the dispatcher's eventfd outstanding (user_data WAKE_DATA): completions
+ * from other threads end that read, and the thread commits them and reads again. A
+ * completion of -ENODEV (UBLK_IO_RES_ABORT) retires its tag; the thread ends when every tag
+ * is retired, which STOP_DEV brings about once the disk is gone. STOP_DEV waits for the
+ * requests the backend holds: a bound (stop_grace_ms) after STOP began, the thread fails
+ * those that are left with EIO.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,20 +33,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ublk/dispatch.h"
 #include "ublk/ublk.h"
 #include "util/clock.h"
 
+/* The ring's own counters; the dispatcher keeps the requests'. */
 enum {
-	ST_READS,
-	ST_READ_BYTES,
-	ST_WRITES,
-	ST_DISCARDS,
-	ST_FLUSHES,
-	ST_OTHERS,
-	ST_ERRORS,
 	ST_BATCHES,
 	ST_SLEEPS,
 	ST_POLL_HITS,
+	ST_REFUSED, /* commands the driver refused (counted as errors) */
 	ST_N
 };
 
@@ -53,6 +58,14 @@ struct queue {
 	int setup_rc;
 	bool setup_done;
 	unsigned ring_flags;
+	struct blz_ublk_disp *disp;
+	/* The queue thread's: its ring, the fd of /dev/ublkcN in it, commits queued */
+	struct io_uring ring;
+	int fd;
+	bool fixed;
+	unsigned served;
+	int ring_err;
+	uint64_t wake_buf; /* the eventfd read's target */
 	/* Written by the queue thread only, read by anyone. */
 	_Atomic uint64_t stats[ST_N];
 };
@@ -65,6 +78,7 @@ struct blz_ublk_dev {
 	uint32_t buf_size;
 	unsigned nr_queues, depth;
 	uint64_t poll_ns;
+	unsigned stop_grace_ms;
 	int cfd;
 	bool added, stopped;
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
@@ -84,6 +98,8 @@ struct blz_ublk_dev {
 #define JOIN_TIMEOUT_MS 30000
 #define OPEN_RETRY_MS 5000
 #define DEL_TIMEOUT_MS 5000
+/* user_data of the eventfd read (tags are below 4096) */
+#define WAKE_DATA 0xffffffffffffffffULL
 
 static void deadline_ts(struct timespec *ts, clockid_t clk, unsigned ms)
 {
@@ -138,52 +154,41 @@ static inline uint64_t tag_buf(const struct queue *q, unsigned tag)
 	return (uint64_t)(uintptr_t)(q->bufs + (size_t)tag * q->dev->buf_size);
 }
 
-/* Serves one request; returns the result to commit: bytes for a read, 0, or -errno. */
-static int serve_one(struct queue *q, unsigned tag)
+/* The dispatcher's commit: queue COMMIT_AND_FETCH_REQ; it goes out with the next enter. */
+static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
 {
-	struct blz_ublk_dev *d = q->dev;
-	struct blz_ublk_io_desc desc = q->descs[tag];
-	unsigned op = desc.op_flags & 0xff;
-	int r;
-	switch (op) {
-	case BLZ_UBLK_IO_OP_READ: {
-		uint64_t len = (uint64_t)desc.nr_sectors << 9;
-		uint64_t off = desc.start_sector << 9;
-		if (len == 0 || len > d->buf_size) {
-			r = -EIO;
-			break;
-		}
-		r = d->cfg.read(d->cfg.ctx, (void *)(uintptr_t)tag_buf(q, tag), (uint32_t)len, off);
-		if (r == 0) {
-			stat_add(q, ST_READS, 1);
-			stat_add(q, ST_READ_BYTES, len);
-			return (int)len;
-		}
-		if (r > 0)
-			r = -EIO;
-		stat_add(q, ST_READS, 1);
-		break;
+	struct queue *q = ctx;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
 	}
-	case BLZ_UBLK_IO_OP_FLUSH:
-		stat_add(q, ST_FLUSHES, 1);
-		return 0;
-	case BLZ_UBLK_IO_OP_WRITE:
-	case BLZ_UBLK_IO_OP_WRITE_SAME:
-		stat_add(q, ST_WRITES, 1);
-		r = -EROFS;
-		break;
-	case BLZ_UBLK_IO_OP_DISCARD:
-	case BLZ_UBLK_IO_OP_WRITE_ZEROES:
-		stat_add(q, ST_DISCARDS, 1);
-		r = -EROFS;
-		break;
-	default:
-		stat_add(q, ST_OTHERS, 1);
-		r = -EOPNOTSUPP;
-		break;
+	if (!sqe) { /* cannot happen: one SQE per tag at most, plus the eventfd read */
+		q->ring_err = -ENOSPC;
+		return;
 	}
-	stat_add(q, ST_ERRORS, 1);
-	return r;
+	prep_io_cmd(sqe, q->dev, q->fd, q->fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ, q->q_id, tag,
+		    result, (uint64_t)(uintptr_t)buf);
+	q->served++;
+}
+
+/* Keeps a read of the dispatcher's eventfd outstanding (asynchronous backends only). */
+static void arm_wake(struct queue *q)
+{
+	int efd = blz_ublk_disp_wake_fd(q->disp);
+	if (efd < 0)
+		return;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	if (!sqe) {
+		q->ring_err = -ENOSPC;
+		return;
+	}
+	io_uring_prep_read(sqe, efd, &q->wake_buf, sizeof(q->wake_buf), 0);
+	sqe->user_data = WAKE_DATA;
 }
 
 static int ring_init(struct io_uring *ring, unsigned entries, unsigned *ret_flags)
@@ -260,6 +265,64 @@ static bool poll_ring(struct io_uring *ring, uint64_t poll_ns)
 	}
 }
 
+/* At STOP, with requests still in the backend: commits those that came back, and fails
+ * the rest once the grace has passed. Returns how long to wait at most (ms), or -1 for no
+ * bound. */
+static int stop_wait(struct queue *q, uint64_t *deadline)
+{
+	if (!atomic_load_explicit(&q->dev->stopping, memory_order_relaxed) ||
+	    !blz_ublk_disp_inflight(q->disp))
+		return -1;
+	uint64_t now = blz_now_ms();
+	if (!*deadline)
+		*deadline = now + q->dev->stop_grace_ms;
+	if (now < *deadline)
+		return (int)(*deadline - now);
+	blz_ublk_disp_abandon(q->disp, -EIO);
+	return -1;
+}
+
+/* Serves one completion of the ring: a request, an aborted tag, or the wake-up read.
+ * Returns false when the tag is retired. */
+static bool on_cqe(struct queue *q, const struct io_uring_cqe *cqe, int *err)
+{
+	struct blz_ublk_dev *d = q->dev;
+	if (cqe->user_data == WAKE_DATA) {
+		blz_ublk_disp_drain(q->disp);
+		/* without this read, completions from other threads would wait forever */
+		if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN)
+			q->ring_err = cqe->res;
+		else
+			arm_wake(q);
+		return true;
+	}
+	unsigned tag = (unsigned)cqe->user_data;
+	int res = cqe->res;
+	if (tag >= d->depth)
+		return true;
+	if (res == BLZ_UBLK_IO_RES_OK) {
+		blz_ublk_disp_request(q->disp, tag, &q->descs[tag]);
+		return true;
+	}
+	/* -ENODEV: the device is going away; anything else: this tag's command was refused.
+	 * Either way it is not fetched again. */
+	if (res != -ENODEV) {
+		stat_add(q, ST_REFUSED, 1);
+		if (!*err)
+			*err = res < 0 ? res : -EPROTO;
+		if (!atomic_load(&d->stopping))
+			set_error(d, *err);
+	}
+	return false;
+}
+
+static int wait_timeout(struct io_uring *ring, int ms)
+{
+	struct __kernel_timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct io_uring_cqe *cqe;
+	return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct queue *q = arg;
@@ -271,114 +334,94 @@ static void *queue_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-	struct io_uring ring;
-	int r = ring_init(&ring, depth, &q->ring_flags);
+	struct io_uring *ring = &q->ring;
+	bool wake = blz_ublk_disp_wake_fd(q->disp) >= 0;
+	int r = ring_init(ring, depth + wake, &q->ring_flags);
 	if (r < 0) {
 		report_setup(q, r);
 		return NULL;
 	}
-	int fd = d->cfd;
-	bool fixed = io_uring_register_files(&ring, &d->cfd, 1) == 0;
-	if (fixed)
-		fd = 0;
+	q->fd = d->cfd;
+	q->fixed = io_uring_register_files(ring, &d->cfd, 1) == 0;
+	if (q->fixed)
+		q->fd = 0;
 
 	for (unsigned tag = 0; tag < depth; tag++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 		if (!sqe) { /* the SQ holds at least depth entries */
-			io_uring_queue_exit(&ring);
+			io_uring_queue_exit(ring);
 			report_setup(q, -ENOSPC);
 			return NULL;
 		}
-		prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_FETCH_REQ, q->q_id, tag, 0,
+		prep_io_cmd(sqe, d, q->fd, q->fixed, BLZ_UBLK_IO_FETCH_REQ, q->q_id, tag, 0,
 			    tag_buf(q, tag));
 	}
-	r = io_uring_submit(&ring);
+	r = io_uring_submit(ring);
 	if (r != (int)depth) {
 		/* Fetches that made it stay until STOP_DEV aborts them or the ring closes. */
-		io_uring_queue_exit(&ring);
+		io_uring_queue_exit(ring);
 		report_setup(q, r < 0 ? r : -EIO);
 		return NULL;
 	}
 	/* A fetch the driver refused has completed at once with an error; nothing else can
 	 * complete before START_DEV. */
 	struct io_uring_cqe *cqe;
-	if (io_uring_peek_cqe(&ring, &cqe) == 0) {
+	if (io_uring_peek_cqe(ring, &cqe) == 0) {
 		r = cqe->res < 0 ? cqe->res : -EPROTO;
-		io_uring_queue_exit(&ring);
+		io_uring_queue_exit(ring);
 		report_setup(q, r);
 		return NULL;
 	}
+	arm_wake(q);
 	report_setup(q, 0);
 
 	/* Polling needs the flag; without it, every look would be a system call. */
 	uint64_t poll_ns = q->ring_flags & IORING_SETUP_TASKRUN_FLAG ? d->poll_ns : 0;
-	unsigned live = depth, served = 0;
+	uint64_t stop_deadline = 0;
+	unsigned live = depth;
 	int err = 0;
-	while (live > 0) {
-		if (served && poll_ns) {
+	q->served = 0;
+	while (live > 0 && !q->ring_err) {
+		int wait_ms = stop_wait(q, &stop_deadline);
+		if (wait_ms >= 0) {
+			r = wait_timeout(ring, wait_ms);
+			stat_add(q, ST_SLEEPS, 1);
+		} else if (q->served && poll_ns) {
 			/* The commits go out now, with whatever requests have come meanwhile
 			 * (one enter for both); the wait for the next ones polls first. */
-			r = io_uring_submit_and_get_events(&ring);
-			if (r >= 0 && (io_uring_cq_ready(&ring) || poll_ring(&ring, poll_ns))) {
+			r = io_uring_submit_and_get_events(ring);
+			if (r >= 0 && (io_uring_cq_ready(ring) || poll_ring(ring, poll_ns))) {
 				stat_add(q, ST_POLL_HITS, 1);
 			} else {
-				r = io_uring_submit_and_wait(&ring, 1);
+				r = io_uring_submit_and_wait(ring, 1);
 				stat_add(q, ST_SLEEPS, 1);
 			}
 		} else {
-			r = io_uring_submit_and_wait(&ring, 1);
+			r = io_uring_submit_and_wait(ring, 1);
 			stat_add(q, ST_SLEEPS, 1);
 		}
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
 			err = r;
 			break;
 		}
-		served = 0;
+		q->served = 0;
 		unsigned head, n = 0;
-		io_uring_for_each_cqe(&ring, head, cqe) {
+		io_uring_for_each_cqe(ring, head, cqe) {
 			n++;
-			unsigned tag = (unsigned)cqe->user_data;
-			int res = cqe->res;
-			if (tag >= depth)
-				continue;
-			if (res == BLZ_UBLK_IO_RES_OK) {
-				int result = serve_one(q, tag);
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-				if (!sqe) {
-					io_uring_submit(&ring);
-					sqe = io_uring_get_sqe(&ring);
-				}
-				if (!sqe) { /* cannot happen: one SQE per tag at most */
-					err = -ENOSPC;
-					live--;
-					continue;
-				}
-				prep_io_cmd(sqe, d, fd, fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ,
-					    q->q_id, tag, result, tag_buf(q, tag));
-				served++;
-			} else {
-				/* -ENODEV: the device is going away; anything else: this
-				 * tag's command was refused. Either way it is not fetched
-				 * again. */
-				if (res != -ENODEV) {
-					stat_add(q, ST_ERRORS, 1);
-					if (!err)
-						err = res < 0 ? res : -EPROTO;
-					if (!atomic_load(&d->stopping))
-						set_error(d, err);
-				}
+			if (!on_cqe(q, cqe, &err))
 				live--;
-			}
 		}
-		io_uring_cq_advance(&ring, n);
-		if (served)
+		io_uring_cq_advance(ring, n);
+		if (q->served)
 			stat_add(q, ST_BATCHES, 1);
 	}
+	if (!err)
+		err = q->ring_err;
 	if (live == 0 && !atomic_load(&d->stopping) && !err)
 		err = -ENODEV; /* stopped by someone else */
 	if (err && !atomic_load(&d->stopping))
 		set_error(d, err);
-	io_uring_queue_exit(&ring);
+	io_uring_queue_exit(ring);
 	return NULL;
 }
 
@@ -419,7 +462,8 @@ static void unmap_queues(struct blz_ublk_dev *d)
 			continue; /* still running: leave its memory alone */
 		if (q->descs)
 			munmap((void *)q->descs, q->descs_len);
-		if (q->bufs)
+		/* a backend still holding requests may write into the buffers: leave them */
+		if (q->bufs && !(q->disp && blz_ublk_disp_held(q->disp)))
 			munmap(q->bufs, q->bufs_len);
 		q->descs = NULL;
 		q->bufs = NULL;
@@ -432,7 +476,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	unsigned depth = cfg->depth ? cfg->depth : DEFAULT_DEPTH;
 	unsigned nrq = cfg->nr_queues ? cfg->nr_queues : default_queues();
 	uint32_t max_io = cfg->max_io_bytes ? cfg->max_io_bytes : DEFAULT_MAX_IO;
-	if (!cfg->read || lbs_shift < 9 || lbs_shift > 12 || depth > BLZ_UBLK_MAX_QUEUE_DEPTH ||
+	if (!cfg->backend || lbs_shift < 9 || lbs_shift > 12 || depth > BLZ_UBLK_MAX_QUEUE_DEPTH ||
 	    nrq > BLZ_UBLK_MAX_NR_QUEUES || cfg->size == 0 ||
 	    cfg->size & ((1ULL << lbs_shift) - 1) || max_io < 4096 ||
 	    (cfg->poll_us > BLZ_UBLK_MAX_POLL_US && cfg->poll_us != BLZ_UBLK_POLL_NEVER))
@@ -443,6 +487,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		return -ENOMEM;
 	d->cfg = *cfg;
 	d->cfd = -1;
+	d->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : BLZ_UBLK_STOP_GRACE_MS;
 	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
 		d->poll_ns = (uint64_t)(cfg->poll_us ? cfg->poll_us : DEFAULT_POLL_US) * 1000;
 	pthread_mutex_init(&d->lock, NULL);
@@ -525,6 +570,17 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 			goto fail;
 		}
 		q->bufs = m;
+		struct blz_ublk_disp_config dc = {
+			.backend = cfg->backend,
+			.depth = d->depth,
+			.buf_size = d->buf_size,
+			.bufs = q->bufs,
+			.commit = ring_commit,
+			.ctx = q,
+		};
+		r = blz_ublk_disp_new(&dc, &q->disp);
+		if (r < 0)
+			goto fail;
 	}
 	*ret = d;
 	return 0;
@@ -532,6 +588,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 fail:
 	if (d->queues)
 		unmap_queues(d);
+	for (unsigned i = 0; d->queues && i < d->nr_queues; i++)
+		blz_ublk_disp_free(d->queues[i].disp);
 	if (d->cfd >= 0)
 		close(d->cfd);
 	if (d->added)
@@ -595,6 +653,10 @@ int blz_ublk_dev_stop(struct blz_ublk_dev *d)
 	if (d->stopped)
 		return d->stop_rc;
 	atomic_store(&d->stopping, true);
+	/* queues waiting for an asynchronous backend start their STOP grace now */
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		if (d->queues[i].thread_started && !d->queues[i].joined)
+			blz_ublk_disp_wake(d->queues[i].disp);
 	int rc = 0, r;
 	bool any_thread = false;
 	for (unsigned i = 0; i < d->nr_queues; i++)
@@ -656,6 +718,11 @@ void blz_ublk_dev_free(struct blz_ublk_dev *d)
 			all_joined = false;
 	if (!all_joined)
 		return; /* a thread still uses d: leak it rather than free it under the thread */
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		if (blz_ublk_disp_held(d->queues[i].disp))
+			return; /* the backend still holds requests: leak too */
+	for (unsigned i = 0; i < d->nr_queues; i++)
+		blz_ublk_disp_free(d->queues[i].disp);
 	blz_ublk_ctrl_close(d->ctrl);
 	free(d->queues);
 	pthread_cond_destroy(&d->cond);
@@ -704,14 +771,9 @@ int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned qi, struct blz_ubl
 {
 	if (qi >= d->nr_queues)
 		return -EINVAL;
-	struct queue *q = &d->queues[qi];
-	ret->reads = atomic_load_explicit(&q->stats[ST_READS], memory_order_relaxed);
-	ret->read_bytes = atomic_load_explicit(&q->stats[ST_READ_BYTES], memory_order_relaxed);
-	ret->writes = atomic_load_explicit(&q->stats[ST_WRITES], memory_order_relaxed);
-	ret->discards = atomic_load_explicit(&q->stats[ST_DISCARDS], memory_order_relaxed);
-	ret->flushes = atomic_load_explicit(&q->stats[ST_FLUSHES], memory_order_relaxed);
-	ret->others = atomic_load_explicit(&q->stats[ST_OTHERS], memory_order_relaxed);
-	ret->errors = atomic_load_explicit(&q->stats[ST_ERRORS], memory_order_relaxed);
+	const struct queue *q = &d->queues[qi];
+	blz_ublk_disp_stats(q->disp, ret);
+	ret->errors += atomic_load_explicit(&q->stats[ST_REFUSED], memory_order_relaxed);
 	ret->batches = atomic_load_explicit(&q->stats[ST_BATCHES], memory_order_relaxed);
 	ret->sleeps = atomic_load_explicit(&q->stats[ST_SLEEPS], memory_order_relaxed);
 	ret->poll_hits = atomic_load_explicit(&q->stats[ST_POLL_HITS], memory_order_relaxed);

@@ -6,8 +6,9 @@
  * completion with a timeout; ioctl-encoded opcodes on kernels >= 6.4, legacy ones before.
  * Serving: blz_ublk_dev_create() adds a device (ADD_DEV, SET_PARAMS), blz_ublk_dev_start()
  * starts the queue threads and then START_DEV, blz_ublk_dev_stop() takes it all down again
- * (STOP_DEV, join, DEL_DEV). Reads are answered by a callback; writes, discards and write
- * zeroes fail with EROFS, flushes succeed.
+ * (STOP_DEV, join, DEL_DEV). Reads go to a backend (lib/backend), synchronously or as
+ * requests it completes later (dispatch.h); writes, discards and write zeroes fail with
+ * EROFS, flushes succeed.
  *
  * All functions return 0 (or a count) or -errno and never print.
  */
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backend/backend.h"
 #include "ublk/ublk_features.h"
 #include "ublk/ublk_abi.h"
 
@@ -127,10 +129,6 @@ uint64_t blz_ublk_desc_offset(unsigned q, size_t page_size);
 
 /* ---- serving ---- */
 
-/* Answers a read of len bytes at off into buf: 0 or -errno. Called concurrently from
- * every queue thread. */
-typedef int (*blz_ublk_read_fn)(void *ctx, void *buf, uint32_t len, uint64_t off);
-
 /* poll_us: do not poll */
 #define BLZ_UBLK_POLL_NEVER 0xffffffffu
 #define BLZ_UBLK_MAX_POLL_US 100000u
@@ -145,9 +143,16 @@ struct blz_ublk_dev_config {
 	 * request before it sleeps: 0 the default (200 µs), at most 100000 µs, or
 	 * BLZ_UBLK_POLL_NEVER. */
 	unsigned poll_us;
-	blz_ublk_read_fn read;
-	void *ctx;
+	/* Where reads go (lib/backend), shared by every queue. A synchronous backend is read
+	 * inline by the queue thread; an asynchronous one gets each read as a request and
+	 * completes it from any thread while the queue serves its other tags (dispatch.h). */
+	struct blz_backend *backend;
+	/* At STOP, how long a queue waits for the requests an asynchronous backend still
+	 * holds before it fails them with EIO (0: BLZ_UBLK_STOP_GRACE_MS). */
+	unsigned stop_grace_ms;
 };
+
+#define BLZ_UBLK_STOP_GRACE_MS 5000u
 
 struct blz_ublk_qstats {
 	uint64_t reads, read_bytes;
@@ -159,6 +164,12 @@ struct blz_ublk_qstats {
 	uint64_t batches;   /* rounds that served at least one request */
 	uint64_t sleeps;    /* waits in the kernel for the next request */
 	uint64_t poll_hits; /* rounds whose requests were found by polling, without a sleep */
+	/* asynchronous backends */
+	uint64_t inflight;   /* reads the backend holds now */
+	uint64_t async;      /* reads completed from another thread */
+	uint64_t abandoned;  /* reads failed at STOP because the backend had not completed them */
+	uint64_t late;       /* completions of abandoned reads, dropped */
+	uint64_t duplicates; /* second completions of one request (a backend bug), dropped */
 };
 
 struct blz_ublk_dev;
@@ -171,7 +182,10 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
  * START_DEV. On failure the device is stopped (but not freed: call blz_ublk_dev_free). */
 int blz_ublk_dev_start(struct blz_ublk_dev *d);
 /* STOP_DEV (queues serve until it returns), joins the threads, closes the rings, unmaps,
- * closes /dev/ublkcN, DEL_DEV. Idempotent; returns the first error. -EBUSY: the device is
+ * closes /dev/ublkcN, DEL_DEV. STOP_DEV waits for every request in flight: reads an
+ * asynchronous backend has not completed stop_grace_ms after this call began are failed
+ * with EIO (counted as abandoned); their buffers stay mapped (and d is leaked by
+ * blz_ublk_dev_free) while the backend still holds them. Idempotent; returns the first error. -EBUSY: the device is
  * deleted (no block or character device left) but its disk is still open somewhere; the
  * kernel frees its number on the last close. */
 int blz_ublk_dev_stop(struct blz_ublk_dev *d);

@@ -32,7 +32,8 @@ static void test_spec_bad(void **state)
 	static const char *bad[] = {
 		"", "null", "nope,size=1G", "null,size=", "null,size=1Q", "null,size=0",
 		"null,size=1000", "null,size=4096,size=8192", "null,bogus=1", "null,size",
-		",size=1G", "pattern,size=18446744073709551616",
+		",size=1G", "pattern,size=18446744073709551616", "null,size=1M,stall=4096",
+		"null,size=1M,async=65", "null,size=1M,async=x", "null,async=2",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct blz_backend *b = NULL;

@@ -28,15 +28,6 @@ check "odd 1 byte" patcheck "$dev" 777777 1
 # The whole device in 4 concurrent pieces with odd boundaries, plus odd-sized overlapping
 # readers; alternate CPUs so that both queues take requests.
 b1=123456789 b2=$((400 * M + 4097)) b3=$((700 * M))
-pin() { # pin CPU CMD...
-	_c=$1
-	shift
-	if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then
-		taskset -c "$_c" "$@"
-	else
-		"$@"
-	fi
-}
 t0=$(now_cs)
 pin 0 patcheck --bs 999999 "$dev" 0 "$b1" >/tmp/020-r1 2>&1 &
 p1=$!
@@ -52,14 +43,7 @@ pin 0 patcheck --direct --bs 64K "$dev" $((100 * M)) 32M >/tmp/020-r6 2>&1 &
 p6=$!
 pin 1 patcheck --bs 4097 "$dev" 3 $((5 * M)) >/tmp/020-r7 2>&1 &
 p7=$!
-i=1
-for p in $p1 $p2 $p3 $p4 $p5 $p6 $p7; do
-	wait "$p"
-	rc=$?
-	cat /tmp/020-r$i
-	check "reader $i verified its range" [ "$rc" = 0 ]
-	i=$((i + 1))
-done
+wait_readers /tmp/020-r $p1 $p2 $p3 $p4 $p5 $p6 $p7
 t1=$(now_cs)
 echo "info: verified 1 GiB + 45 MiB with 7 concurrent readers: $(rate $((G + 45 * M)) "$t0" "$t1")"
 

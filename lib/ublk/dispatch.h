@@ -1,0 +1,86 @@
+/*
+ * The kernel-free half of a ublk queue: its tag table, the requests a backend holds, their
+ * submission to the backend, the delivery of their completions, and the queue's request
+ * counters. lib/ublk/queue.c drives one dispatcher per queue from the queue's io_uring; a
+ * unit test drives it from a fake queue.
+ *
+ * Threads. Everything here is called by one thread, the queue's (the owner), except
+ * blz_ublk_disp_wake and the completions of an asynchronous backend, which may come from
+ * any thread.
+ *
+ * Requests. blz_ublk_disp_request() takes the descriptor of a request the kernel gave tag.
+ * With a synchronous backend (no submit op: null, pattern, lazy) it reads at once into the
+ * tag's buffer and commits before it returns: no lock, no atomic read-modify-write, no
+ * system call. With an asynchronous backend it submits a struct blz_backend_req; the
+ * backend completes it exactly once from any thread:
+ *   - on the owner thread within submit (inline): committed at once;
+ *   - from another thread: pushed on a lock-free list (one compare-and-swap) and, when the
+ *     list was empty, the wake eventfd written; the owner, woken by its ring's read of that
+ *     eventfd, calls blz_ublk_disp_drain(), which commits everything on the list.
+ * Every other tag is served meanwhile. A completion's result is a backend result
+ * (backend.h): all bytes, a short read (committed as that many bytes: the kernel asks again
+ * for the rest), or -errno.
+ *
+ * Commits go through the commit function given at creation, on the owner thread, with the
+ * buffer to fetch the tag's next request into (normally the tag's own buffer).
+ *
+ * Teardown. blz_ublk_disp_abandon() fails every request the backend still holds with an
+ * error. An abandoned request stays the backend's: its buffer and request object are not
+ * reused (the tag gets a fresh buffer) and its late completion is counted and dropped. The
+ * queue abandons what is left a bound after STOP begins (queue.c). blz_ublk_disp_held()
+ * counts the requests the backend holds; while it is not 0, the tags' buffers (owned by the
+ * caller) and the dispatcher must stay mapped: blz_ublk_disp_free() then leaks the
+ * dispatcher rather than free it under the backend.
+ */
+#ifndef BLZ_UBLK_DISPATCH_H
+#define BLZ_UBLK_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "ublk/ublk.h"
+
+struct blz_ublk_disp;
+
+/* Commits tag's request with result (bytes or -errno) and fetches its next request into
+ * buf. Called on the owner thread. */
+typedef void (*blz_ublk_commit_fn)(void *ctx, unsigned tag, int32_t result, void *buf);
+
+struct blz_ublk_disp_config {
+	struct blz_backend *backend;
+	unsigned depth;    /* tags 0 .. depth - 1 */
+	uint32_t buf_size; /* largest request, bytes */
+	uint8_t *bufs;     /* depth buffers of buf_size bytes, the caller's */
+	blz_ublk_commit_fn commit;
+	void *ctx;
+};
+
+int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_disp **ret);
+/* Frees d, unless the backend still holds requests (then d is leaked). Accepts NULL. */
+void blz_ublk_disp_free(struct blz_ublk_disp *d);
+
+/* The kernel gave tag the request desc: serve it (see above). */
+void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
+			   const struct blz_ublk_io_desc *desc);
+/* Commits the completions that came from other threads; returns how many. */
+unsigned blz_ublk_disp_drain(struct blz_ublk_disp *d);
+/* Fails every request the backend holds with err (-errno); returns how many. */
+unsigned blz_ublk_disp_abandon(struct blz_ublk_disp *d, int err);
+
+/* The eventfd written when a completion from another thread is waiting (the owner reads
+ * it to clear it), or -1 with a synchronous backend. */
+int blz_ublk_disp_wake_fd(const struct blz_ublk_disp *d);
+/* Wakes the owner (writes the eventfd); any thread. Nothing with a synchronous backend. */
+void blz_ublk_disp_wake(struct blz_ublk_disp *d);
+
+/* Requests submitted and not yet committed. */
+unsigned blz_ublk_disp_inflight(const struct blz_ublk_disp *d);
+/* Requests the backend holds: in flight, plus abandoned ones it has not completed. */
+unsigned blz_ublk_disp_held(const struct blz_ublk_disp *d);
+
+/* The request counters (reads .. errors, inflight, async, abandoned, late, duplicates);
+ * the ring's own (batches, sleeps, poll_hits) are left alone. Any thread. */
+void blz_ublk_disp_stats(const struct blz_ublk_disp *d, struct blz_ublk_qstats *ret);
+
+#endif
