@@ -28,10 +28,12 @@
  *
  * Signals: the library installs no handler. A front-end that wants clean-up on SIGINT,
  * SIGTERM, ... installs its own handler that calls blz_mkseed_signal_cleanup() (async-signal-
- * safe: it only unlink()s paths prepared in advance) and then re-raises the signal with the
- * default action. It removes the temporary image, the temporary map and, between steps 4 and
- * 5, the published map; chunk files pending in the store keep their temporary names, which
- * readers ignore. One pipeline runs at a time in a process (the clean-up state is global).
+ * safe: system calls only, on paths prepared in advance) and then re-raises the signal with
+ * the default action. Before the commit point it removes the temporary image, the temporary
+ * map, a map published in step 4 and a store directory this run created (with its chunk
+ * files); after it, nothing. Chunk files pending in a store that existed before keep their
+ * temporary names, which readers ignore. One pipeline runs at a time in a process (the
+ * clean-up state is global).
  *
  * Default names: with lazy, MAP defaults to "OUTPUT.map" and the store to "OUTPUT.store"
  * (derived in one place, mkseed.c:default_name); the names used are in the result.
