@@ -12,8 +12,9 @@
  * Everything else reads as zeros. Superblock mirrors (64 MiB, 256 GiB) sit in stripes
  * that no chunk covers.
  *
- * Use: blz_seed_new(); fill blz_seed_tree() (ingest_dir.h, ingest_tar.h), streaming each
- * regular file's data with blz_seed_data_begin/_write/_hole/_end; blz_seed_finish().
+ * Use: blz_seed_new(); put the entries (the entry API below; lib/ingest does it for a
+ * directory and tar layers), streaming each regular file's data with
+ * blz_seed_data_begin/_write/_hole/_end; blz_seed_finish().
  */
 #ifndef BLZ_BTRFS_WRITER_H
 #define BLZ_BTRFS_WRITER_H
@@ -77,9 +78,86 @@ struct blz_seed;
 
 int blz_seed_new(struct blz_seed **ret, int fd, const struct blz_seed_opts *opts);
 void blz_seed_free(struct blz_seed *s);
+/* The tree itself: for the writer's own code and tests; sources use the entry API. */
 struct blz_fstree *blz_seed_tree(struct blz_seed *s);
-/* For ingest modules: whether a regular file at this tree path keeps its data local. */
+/* Whether a regular file at this tree path keeps its data local (lazy_put and keep_local). */
 bool blz_seed_keep_local(const struct blz_seed *s, const char *path);
+
+/*
+ * The entry API: how sources (lib/ingest) build the tree; they never edit it themselves.
+ * An entry's handle (struct blz_inode *) is opaque to a source: blz_seed_put* return it, and
+ * blz_seed_put (as the directory), blz_seed_link, blz_seed_add_xattr, blz_seed_defer_data and
+ * blz_seed_data_begin take it; it stays valid until blz_seed_free. These calls record no
+ * message: the caller names the path with blz_seed_fail.
+ *
+ * Layers: every entry made or restated is tagged with the current layer (0 until the first
+ * blz_seed_next_layer; a source calls it before each tar layer). A whiteout or an opaque
+ * directory removes only entries of lower layers, never those of the current one.
+ */
+struct blz_seed_xattr {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+struct blz_seed_entry {
+	uint32_t mode;                  /* type and permission bits: S_IFREG, S_IFDIR, S_IFLNK,
+					 * S_IFCHR, S_IFBLK, S_IFIFO or S_IFSOCK */
+	uint32_t uid, gid;
+	uint32_t rdev_major, rdev_minor; /* devices; 0 for other types */
+	struct timespec atime, mtime, ctime;
+	const char *target;              /* symlinks: the target, 1 to 4095 bytes */
+	const struct blz_seed_xattr *xattrs; /* all the entry's xattrs (replacing any it had) */
+	size_t nxattrs;
+	const char *path;                /* blz_seed_put, regular files: the tree path
+					  * ("usr/bin/ls") asked of keep_local; may be NULL */
+};
+
+/* Adds the entry name to the directory dir (a handle; blz_seed_put_path(s, "", ...) gives
+ * the root's). -EEXIST if the name is taken, -EINVAL for a bad type or symlink target, an
+ * empty name, ".", ".." or one with '/', -ENAMETOOLONG over 255 bytes. */
+int blz_seed_put(struct blz_seed *s, struct blz_inode *dir, const char *name,
+		 const struct blz_seed_entry *e, struct blz_inode **ret);
+/*
+ * Puts the entry at a tree path ("a/b/c"), the way a later layer applies over the tree:
+ * missing parents are made (directories, mode 0755, times e->mtime); an existing entry is
+ * replaced, except that a directory put over a directory keeps its contents and takes the
+ * new attributes and xattrs (and the current layer). "" is the root: a directory only (else
+ * -EINVAL), its attributes and xattrs change. -ENOTDIR if a parent is not a directory (or
+ * cannot be made one), -EINVAL/-ENAMETOOLONG as for blz_seed_put.
+ */
+int blz_seed_put_path(struct blz_seed *s, const char *path, const struct blz_seed_entry *e,
+		      struct blz_inode **ret);
+/* A hard link name in dir to the entry target (not a directory: -EPERM); as blz_seed_put. */
+int blz_seed_link(struct blz_seed *s, struct blz_inode *dir, const char *name,
+		  struct blz_inode *target);
+/* A hard link at path (parents as for blz_seed_put_path, with times parent_time) to the
+ * entry at the tree path target, replacing what path named. 0 if path names it already,
+ * -ENOTDIR for a parent, -ENOENT if target is missing or the root, -EPERM for a directory. */
+int blz_seed_link_path(struct blz_seed *s, const char *path, const char *target,
+		       const struct timespec *parent_time);
+/* Whiteout: removes the entry at path if a lower layer made it; 0 when there is none or its
+ * parent is not a directory (nothing to hide); -EINVAL if the last component is "", "." or
+ * "..". */
+int blz_seed_whiteout(struct blz_seed *s, const char *path);
+/* Opaque directory: removes the entries lower layers made in the directory at path (""
+ * for the root); 0 also when there is no such directory. */
+int blz_seed_opaque(struct blz_seed *s, const char *path);
+/* Starts the next layer. */
+void blz_seed_next_layer(struct blz_seed *s);
+/* Sets or replaces one xattr of an entry. */
+void blz_seed_add_xattr(struct blz_seed *s, struct blz_inode *ino, const char *name,
+			const void *value, size_t len);
+/* Regular files: the data (size bytes) is to be read later from the host path src. */
+void blz_seed_defer_data(struct blz_seed *s, struct blz_inode *ino, uint64_t size,
+			 const char *src);
+/* Calls fn for every entry still in the tree whose data was deferred, in inode order (so
+ * the data layout is deterministic), and forgets its source; stops at the first negative
+ * return and returns it, else 0. fn streams the data with blz_seed_data_begin... */
+int blz_seed_each_deferred(struct blz_seed *s,
+			   int (*fn)(void *ctx, struct blz_inode *ino, const char *src,
+				     uint64_t size),
+			   void *ctx);
 
 /* A human-readable description of the last failure (names the path involved). */
 const char *blz_seed_error(const struct blz_seed *s);

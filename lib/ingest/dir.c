@@ -32,18 +32,17 @@ struct walk {
 	uint8_t *buf;
 };
 
-static void set_meta(struct blz_inode *ino, const struct stat *st)
+static struct blz_seed_entry entry_of(const struct stat *st)
 {
-	ino->mode = st->st_mode;
-	ino->uid = st->st_uid;
-	ino->gid = st->st_gid;
-	ino->atime = st->st_atim;
-	ino->mtime = st->st_mtim;
-	ino->ctime = st->st_ctim;
+	struct blz_seed_entry e = {
+		.mode = st->st_mode, .uid = st->st_uid, .gid = st->st_gid,
+		.atime = st->st_atim, .mtime = st->st_mtim, .ctime = st->st_ctim,
+	};
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
-		ino->rdev_major = major(st->st_rdev);
-		ino->rdev_minor = minor(st->st_rdev);
+		e.rdev_major = major(st->st_rdev);
+		e.rdev_minor = minor(st->st_rdev);
 	}
+	return e;
 }
 
 /* Xattrs through an open fd when there is one (no path lookup), else by path without
@@ -93,7 +92,7 @@ static int read_xattrs(struct blz_seed *s, int fd, const char *path, struct blz_
 			free(val);
 			break;
 		}
-		blz_inode_set_xattr(ino, name, val, (size_t)vl);
+		blz_seed_add_xattr(s, ino, name, val, (size_t)vl);
 		free(val);
 	}
 	free(names);
@@ -157,10 +156,22 @@ static int open_source(int dfd, const char *name)
 
 static int walk_dir(struct walk *w, int dfd, struct blz_inode *dir);
 
+/* A symlink's target, read now (the entry carries it). */
+static int read_target(struct blz_seed *s, int dfd, const char *name, const char *path,
+		       char target[4097])
+{
+	ssize_t n = readlinkat(dfd, name, target, 4097);
+	if (n < 0)
+		return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
+	if (n >= 4096)
+		return blz_seed_fail(s, -ENAMETOOLONG, "symlink '%s' has a target over 4095 bytes", path);
+	target[n] = 0;
+	return 0;
+}
+
 static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char *name)
 {
 	struct blz_seed *s = w->s;
-	struct blz_fstree *t = blz_seed_tree(s);
 	const char *path = (const char *)w->path.data;
 	struct stat st;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -172,7 +183,7 @@ static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char 
 			if (w->links.v[i].dev == st.st_dev && w->links.v[i].ino == st.st_ino)
 				ino = w->links.v[i].inode;
 		if (ino) {
-			int r = blz_fstree_link(t, dir, name, strlen(name), ino);
+			int r = blz_seed_link(s, dir, name, ino);
 			if (r < 0)
 				return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
 			return 0;
@@ -186,11 +197,16 @@ static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char 
 		return blz_seed_fail(s, -EOPNOTSUPP, "'%s' has an unsupported file type (mode %o)",
 				     path, st.st_mode);
 	}
-	ino = blz_fstree_new_inode(t, st.st_mode);
-	set_meta(ino, &st);
-	if (S_ISREG(st.st_mode))
-		ino->keep_local = blz_seed_keep_local(s, path + w->root_len);
-	int r = blz_fstree_link(t, dir, name, strlen(name), ino);
+	struct blz_seed_entry e = entry_of(&st);
+	char target[4097];
+	if (S_ISLNK(st.st_mode)) {
+		int r = read_target(s, dfd, name, path, target);
+		if (r < 0)
+			return r;
+		e.target = target;
+	}
+	e.path = path + w->root_len;
+	int r = blz_seed_put(s, dir, name, &e, &ino);
 	if (r < 0)
 		return blz_seed_fail(s, r, "cannot add '%s': %s", path, strerror(-r));
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
@@ -211,24 +227,12 @@ static int add_entry(struct walk *w, int dfd, struct blz_inode *dir, const char 
 		else if (r >= 0 && (uint64_t)st.st_size <= SMALL_FILE)
 			r = stream_file(s, ino, fd, path, (uint64_t)st.st_size, w->buf);
 		else if (r >= 0)
-			ino->size = (uint64_t)st.st_size, ino->src_path = blz_xstrdup(path);
+			blz_seed_defer_data(s, ino, (uint64_t)st.st_size, path);
 		if (!S_ISDIR(st.st_mode))
 			close(fd);
 		return r;
 	}
-	r = read_xattrs(s, -1, path, ino);
-	if (r < 0 || !S_ISLNK(st.st_mode))
-		return r;
-	char target[4097];
-	ssize_t n = readlinkat(dfd, name, target, sizeof(target));
-	if (n < 0)
-		return blz_seed_fail(s, -errno, "cannot read symlink '%s': %s", path, strerror(errno));
-	if (n >= (ssize_t)sizeof(target) - 1)
-		return blz_seed_fail(s, -ENAMETOOLONG, "symlink '%s' has a target over 4095 bytes", path);
-	ino->inline_data = blz_xmemdup(target, (size_t)n);
-	ino->inline_len = (size_t)n;
-	ino->size = (uint64_t)n;
-	return 0;
+	return read_xattrs(s, -1, path, ino);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -295,8 +299,13 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 		close(dfd);
 		return blz_seed_fail(s, -errno, "cannot stat '%s': %s", dir, strerror(errno));
 	}
-	struct blz_inode *root = blz_seed_tree(s)->root;
-	set_meta(root, &st);
+	struct blz_inode *root;
+	struct blz_seed_entry e = entry_of(&st);
+	int r = blz_seed_put_path(s, "", &e, &root);
+	if (r < 0) {
+		close(dfd);
+		return blz_seed_fail(s, r, "'%s' is not a directory", dir);
+	}
 	size_t len = strlen(dir);
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
@@ -304,7 +313,7 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 	blz_buf_append(&w.path, "", 1);
 	w.root_len = len + 1; /* entries' paths: dir "/" relative path */
 	w.buf = blz_xmalloc(READ_CHUNK);
-	int r = read_xattrs(s, dfd, dir, root);
+	r = read_xattrs(s, dfd, dir, root);
 	if (r >= 0)
 		r = walk_dir(&w, dfd, root);
 	else
@@ -315,33 +324,32 @@ int blz_ingest_dir(struct blz_seed *s, const char *dir)
 	return r;
 }
 
+struct late {
+	struct blz_seed *s;
+	uint8_t *buf;
+};
+
+static int stream_late(void *ctx, struct blz_inode *ino, const char *path, uint64_t size)
+{
+	struct late *l = ctx;
+	int fd = open_source(AT_FDCWD, path);
+	if (fd < 0)
+		return blz_seed_fail(l->s, -errno, "cannot open '%s': %s", path, strerror(errno));
+	struct stat st;
+	int r;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		r = blz_seed_fail(l->s, -ESTALE, "'%s' changed while mkseed was reading the source",
+				  path);
+	else
+		r = stream_file(l->s, ino, fd, path, size, l->buf);
+	close(fd);
+	return r;
+}
+
 int blz_ingest_dir_data(struct blz_seed *s)
 {
-	struct blz_fstree *t = blz_seed_tree(s);
-	/* Number the tree so data is laid out in a deterministic order. */
-	blz_fstree_number(t, 256);
-	uint8_t *buf = blz_xmalloc(READ_CHUNK);
-	int r = 0;
-	for (size_t i = 0; i < t->order.len && r >= 0; i++) {
-		struct blz_inode *ino = t->order.v[i];
-		if (!ino->src_path)
-			continue;
-		const char *path = ino->src_path;
-		int fd = open_source(AT_FDCWD, path);
-		if (fd < 0) {
-			r = blz_seed_fail(s, -errno, "cannot open '%s': %s", path, strerror(errno));
-			break;
-		}
-		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-			r = blz_seed_fail(s, -ESTALE, "'%s' changed while mkseed was reading the source",
-					  path);
-		else
-			r = stream_file(s, ino, fd, path, ino->size, buf);
-		close(fd);
-		free(ino->src_path);
-		ino->src_path = NULL;
-	}
-	free(buf);
+	struct late l = { s, blz_xmalloc(READ_CHUNK) };
+	int r = blz_seed_each_deferred(s, stream_late, &l);
+	free(l.buf);
 	return r;
 }

@@ -1,7 +1,9 @@
 /*
- * Sources for mkseed: a host directory and tar streams, turned into the writer's file
- * tree. Tar entries are applied over what is already in the tree (tar over dir, later
- * layers over earlier ones). Errors name the path; the text is in blz_seed_error().
+ * Sources for mkseed: a host directory and tar streams, put into the seed through the
+ * writer's entry API (btrfs/writer.h: blz_seed_put*, _link*, _whiteout, _opaque,
+ * _next_layer, _defer_data); they never touch the tree itself. Tar entries are applied
+ * over what is already in the tree (tar over dir, later layers over earlier ones). Errors
+ * name the path; the text is in blz_seed_error().
  */
 #ifndef BLZ_INGEST_INGEST_H
 #define BLZ_INGEST_INGEST_H
