@@ -19,7 +19,10 @@ struct blz_backend;
 
 struct blz_backend_ops {
 	const char *name;
-	/* Fills buf with the len bytes at off (off + len <= size): 0 or -errno. */
+	/* Fills buf with the len bytes at off (off + len <= size): 0 or -errno. A backend
+	 * whose bytes can be unreadable (lazy) may return a short count n, 0 < n < len: the
+	 * first n bytes are filled and the byte at off + n cannot be read; the caller
+	 * completes the prefix and asks again for the rest (which then fails). */
 	int (*read)(struct blz_backend *b, void *buf, uint32_t len, uint64_t off);
 	/* Releases everything, b included. */
 	void (*close)(struct blz_backend *b);
@@ -30,7 +33,8 @@ struct blz_backend {
 	uint64_t size; /* bytes */
 };
 
-/* Reads within the device; a range past the end is -EIO. */
+/* Reads within the device; a range past the end is -EIO. 0, a short count or -errno, as
+ * ops->read. */
 static inline int blz_backend_read(struct blz_backend *b, void *buf, uint32_t len, uint64_t off)
 {
 	if (off > b->size || len > b->size - off)

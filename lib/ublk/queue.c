@@ -165,9 +165,15 @@ static int serve_one(struct queue *q, unsigned tag)
 			stat_add(q, ST_READ_BYTES, len);
 			return (int)len;
 		}
-		if (r > 0)
-			r = -EIO;
+		/* A short count: complete the readable whole blocks; ublk requeues the rest. */
+		uint32_t prefix = r > 0 && (uint64_t)r < len ? (uint32_t)r : 0;
+		prefix &= ~((1u << d->cfg.logical_bs_shift) - 1);
 		stat_add(q, ST_READS, 1);
+		if (prefix) {
+			stat_add(q, ST_READ_BYTES, prefix);
+			return (int)prefix;
+		}
+		r = r < 0 ? r : -EIO;
 		break;
 	}
 	case BLZ_UBLK_IO_OP_FLUSH:
@@ -457,6 +463,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	if (!d)
 		return -ENOMEM;
 	d->cfg = *cfg;
+	d->cfg.logical_bs_shift = lbs_shift;
 	d->cfd = -1;
 	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
 		d->poll_ns = (uint64_t)(cfg->poll_us ? cfg->poll_us : DEFAULT_POLL_US) * 1000;

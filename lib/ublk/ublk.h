@@ -109,7 +109,10 @@ uint64_t blz_ublk_desc_offset(unsigned q, size_t page_size);
 /* ---- serving ---- */
 
 /* Answers a read of len bytes at off into buf: 0 or -errno. Called concurrently from
- * every queue thread. */
+ * every queue thread. A short count n (0 < n < len) says only the first n bytes are
+ * readable: the queue completes the whole logical blocks among them as a short read (the
+ * kernel then requeues the rest, which should fail), or fails the request with EIO when
+ * that is no whole block. */
 typedef int (*blz_ublk_read_fn)(void *ctx, void *buf, uint32_t len, uint64_t off);
 
 /* poll_us: do not poll */
