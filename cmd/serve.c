@@ -278,6 +278,7 @@ static int serve_run(struct blz_backend *b, struct serve_opts *o, int notify_fd)
 		.depth = o->depth,
 		.poll_us = o->poll_us,
 		.logical_bs_shift = 12,
+		.no_read_ahead = o->lazy != NULL, /* unmapped ranges */
 		.read = ublk_read_cb,
 		.ctx = b,
 	};

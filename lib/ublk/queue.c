@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ublk/ublk.h"
+#include "util/fileio.h"
 
 enum {
 	ST_READS,
@@ -566,6 +567,18 @@ fail:
 	return r;
 }
 
+/* read_ahead_kb 0 for /dev/ublkb<id> (see no_read_ahead in ublk.h); best effort. */
+static void no_read_ahead(uint32_t dev_id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/block/ublkb%u/queue/read_ahead_kb", dev_id);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)blz_write_full(fd, "0\n", 2);
+		close(fd);
+	}
+}
+
 int blz_ublk_dev_start(struct blz_ublk_dev *d)
 {
 	if (d->stopped)
@@ -607,6 +620,8 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 		blz_ublk_dev_stop(d);
 		return r;
 	}
+	if (d->cfg.no_read_ahead)
+		no_read_ahead(d->info.dev_id);
 	return 0;
 }
 

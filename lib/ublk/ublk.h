@@ -129,6 +129,12 @@ struct blz_ublk_dev_config {
 	 * request before it sleeps: 0 the default (200 µs), at most 100000 µs, or
 	 * BLZ_UBLK_POLL_NEVER. */
 	unsigned poll_us;
+	/* Turn the block device's read-ahead off once it is started (read_ahead_kb 0, best
+	 * effort): for a device with unreadable ranges, so that buffered reads of the raw
+	 * device fill the page cache with single pages and a page that straddles readable
+	 * and unreadable bytes cannot arise (from 7.x the page cache reads ahead in large
+	 * folios, and a folio with one unreadable byte fails as a whole). */
+	bool no_read_ahead;
 	blz_ublk_read_fn read;
 	void *ctx;
 };

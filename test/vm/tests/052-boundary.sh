@@ -59,10 +59,15 @@ rm -f "$W/pad"
 check "mapcut cuts the pads out of the map" mapcut "$W/seed.img.map" "$W/cut.map" $cuts
 mv "$W/cut.map" "$W/seed.img.map"
 
+# Thousands of expected I/O errors: off the (slow, serial) console; kept in the kernel log.
+loglevel=$(cut -f1 /proc/sys/kernel/printk)
+dmesg -n 1
 serve_bg --log "$W/serve.log" "$W/seed.img"
 check "blazy serve SEED prints the device" [ -n "$dev" ]
 [ -n "$dev" ] || finish
 check "$dev is a block device" wait_until 5 test -b "$dev"
+check "the device does not read ahead (read_ahead_kb 0)" \
+	[ "$(cat "/sys/block/${dev#/dev/}/queue/read_ahead_kb")" = 0 ]
 echo "device $dev, kernel $(uname -r); edges (file:start:end:alignment):$edges"
 
 # rd MODE OFF LEN BS OUT: dd from the device; MODE buffered (the page cache dropped first)
@@ -150,5 +155,6 @@ check "reads across an edge: the mapped bytes, then EIO" [ "$bad_straddle" = 0 ]
 st=$(blazy status --json "$dev")
 check "status counts unmapped reads" sh -c "echo '$st' | grep -q '\"unmapped\":[1-9]'"
 check "blazy stop" blazy stop "$dev"
+dmesg -n "$loglevel"
 grep -v '^$' "$W/serve.log" | tail -n 5
 finish
