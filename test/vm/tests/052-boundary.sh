@@ -2,8 +2,9 @@
 # Boundary reads through the raw device: mapped ranges with unmapped space on both sides
 # (blazy map, then the records between them cut out of the map with mapcut), whose edges sit
 # at every alignment from 4 KiB (map records are 4 KiB-aligned) to 2 MiB, each edge read in
-# windows of every power of two from 512 B to 2 MiB, buffered (page cache dropped before
-# each read) and direct (windows of 4 KiB and more, the device's logical block size):
+# windows of 512 B, 4 KiB, the edge's alignment and 2 MiB (so every power of two from 512 B
+# to 2 MiB is a window or an alignment), buffered (page cache dropped before each read) and direct
+# (windows of 4 KiB and more, the device's logical block size):
 #   - the mapped side of an edge reads back identical, the unmapped side fails with EIO;
 #   - a buffered read that runs from mapped into unmapped bytes returns every mapped byte
 #     before it fails; a direct one fails or returns only identical mapped bytes;
@@ -102,12 +103,8 @@ EOF
 	f=$W/m$i
 	len=$((e - s))
 	for mode in buffered direct; do
-		w=512
-		while [ "$w" -le "$MIB2" ]; do
-			if [ "$mode" = direct ] && [ "$w" -lt 4096 ]; then
-				w=$((w * 2))
-				continue
-			fi
+		for w in $(echo 512 4096 "$a" "$MIB2" | tr ' ' '\n' | sort -nu); do
+			[ "$mode" = direct ] && [ "$w" -lt 4096 ] && continue
 			reads=$((reads + 6))
 			at="$mode w=$w file $i A=$a"
 			# The start edge: unmapped before it, mapped after it.
@@ -143,7 +140,6 @@ EOF
 				ok=0
 			fi
 			[ "$ok" = 1 ] || report straddle "$at: [end-w, end+w) gave $n bytes, status/bytes wrong"
-			w=$((w * 2))
 		done
 	done
 done
