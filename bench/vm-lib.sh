@@ -70,3 +70,55 @@ bench_monitor_stop() {
 bench_new_log() {
 	mktemp "${TMPDIR:-/tmp}/blazy-vm-$(date +%Y%m%d-%H%M%S).XXXXXX.log"
 }
+
+# bench_kernels CHOICE: the kernels a bench boots, one word each: stable, backports, or both
+# (test/vm/fetch-kernel.sh). Fails on anything else.
+bench_kernels() {
+	case $1 in
+	both) echo stable backports ;;
+	stable | backports) echo "$1" ;;
+	*) return 1 ;;
+	esac
+}
+
+# bench_run_kernels KERNELS LOG END RUN_ARG...: one VM boot per kernel of KERNELS
+# (bench_kernels' words): test/vm/run.sh RUN_ARG... --kernel K --log LOG (LOG-K.log when
+# there are several kernels), with the host monitored (bench_monitor_*). After each boot it
+# prints what the caller's `bench_show LOG` picks from the console log; a boot whose log has
+# no line matching the regex END failed. Then, for several kernels, what `bench_summary LOG`
+# picks, per kernel. Returns 0 when every boot reached END.
+bench_run_kernels() {
+	local kernels=$1 log=$2 end=$3 k klog kdir name rc failed=0 l
+	shift 3
+	local -a lines=()
+	# several kernels: LOG only names their logs
+	[[ $kernels != *" "* || -s $log ]] || rm -f "$log"
+	for k in $kernels; do
+		klog=$log
+		[[ $kernels != *" "* ]] || klog=${log%.log}-$k.log
+		kdir=$("$top/test/vm/fetch-kernel.sh" --kernel "$k") || return 1
+		name="$k kernel $(cat "$kdir/release")"
+		echo "$bench: booting the $name; log: $klog" >&2
+		bench_monitor_start
+		rc=0
+		"$top/test/vm/run.sh" "$@" --kernel "$k" --log "$klog" >/dev/null || rc=$?
+		bench_monitor_stop
+		echo "$bench: the $name:"
+		bench_show "$klog" || true
+		if [[ $rc != 0 ]] || ! grep -qE "$end" "$klog"; then
+			echo "$bench: the VM run on the $name failed (run.sh exit $rc); see $klog" >&2
+			grep -E "${bench#bench/}: error|FAIL|BLAZYVM: (TIMEOUT|END)" "$klog" >&2 || true
+			failed=1
+			continue
+		fi
+		while IFS= read -r l; do
+			lines+=("$name: $l")
+		done < <(bench_summary "$klog")
+	done
+	if [[ $kernels == *" "* && ${#lines[@]} -gt 0 ]]; then
+		echo
+		echo "$bench: per kernel"
+		printf '%s\n' "${lines[@]}"
+	fi
+	return "$failed"
+}

@@ -85,7 +85,10 @@ static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t 
 	return 0;
 }
 
-static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off)
+/* Reads [off, off + len) of a lazy area, adding the bytes filled to *done as it goes, so a
+ * failure leaves the readable prefix counted. -ENODATA: an unmapped byte; -EIO: a chunk
+ * that cannot be read or verified. */
+static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, uint64_t *done)
 {
 	bool refreshed = false;
 	while (len) {
@@ -105,8 +108,7 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 					if (blz_map_refresh(l->map) == 0)
 						goto again;
 				}
-				l->unmapped++;
-				return -EIO;
+				return -ENODATA;
 			}
 			/* Bytes past the chunk's data (up to the 4 KiB-rounded record) are zeros. */
 			uint64_t have = s->rec_off < s->rec.data_len ? s->rec.data_len - s->rec_off : 0;
@@ -129,6 +131,7 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 			buf += s->len;
 			off += s->len;
 			len -= s->len;
+			*done += s->len;
 		}
 again:;
 	}
@@ -150,11 +153,14 @@ static void count_local(struct blz_lazy *l, uint64_t off, uint64_t n)
 	}
 }
 
+/* A request whose first bytes are readable and later ones not returns the readable prefix
+ * (the backend's short count) so the kernel retries only the rest; one that starts
+ * unreadable fails with EIO. */
 static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t off)
 {
 	struct blz_lazy *l = (struct blz_lazy *)b;
 	uint8_t *buf = vbuf;
-	uint64_t len = len32;
+	uint64_t len = len32, done = 0;
 	int r = 0;
 	l->reads++;
 	l->read_bytes += len;
@@ -169,14 +175,16 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 				r = blz_pread_full(l->image_fd, buf, rd, off);
 			memset(buf + rd, 0, n - rd);
 			l->local_bytes += n;
-			if (r == 0)
+			if (r == 0) {
 				count_local(l, off, n);
+				done += n;
+			}
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
-			r = read_lazy(l, buf, n, off);
+			r = read_lazy(l, buf, n, off, &done);
 		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
 			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
-			r = read_lazy(l, buf, n, off);
+			r = read_lazy(l, buf, n, off, &done);
 		} else {
 			/* A gap: zeros up to the next region. */
 			uint64_t next = UINT64_MAX;
@@ -187,12 +195,17 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 			n = next - off < len ? next - off : len;
 			memset(buf, 0, n);
 			l->zero_bytes += n;
+			done += n;
 		}
 		buf += n;
 		off += n;
 		len -= n;
 	}
+	if (r < 0 && done > 0)
+		return (int)done;
 	if (r < 0) {
+		if (r == -ENODATA)
+			l->unmapped++;
 		l->errors++;
 		return -EIO;
 	}

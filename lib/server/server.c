@@ -92,6 +92,7 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.poll_us = s->cfg.poll_us,
 		.logical_bs_shift = 12,
 		.backend = s->backend,
+		.no_read_ahead = s->lazy != NULL, /* unmapped ranges */
 	};
 }
 

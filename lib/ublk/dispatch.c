@@ -45,6 +45,7 @@ struct blz_ublk_disp {
 	bool async;
 	unsigned depth;
 	uint32_t buf_size;
+	uint32_t block_mask; /* block size - 1 */
 	uint8_t *bufs;
 	blz_ublk_commit_fn commit;
 	void *ctx;
@@ -79,8 +80,16 @@ static inline void *tag_buf(const struct blz_ublk_disp *d, unsigned tag)
 }
 
 /* Counts a read that ends with r (bytes or -errno) and commits it. */
-static void commit_read(struct blz_ublk_disp *d, unsigned tag, int r, void *buf)
+static void commit_read(struct blz_ublk_disp *d, unsigned tag, int r, void *buf,
+			uint32_t len)
 {
+	/* A short read (boundary of readable bytes): the whole blocks of the prefix, which
+	 * the kernel completes before it requeues the rest; no whole block is an EIO. */
+	if (r > 0 && (uint32_t)r < len) {
+		r &= ~(int)d->block_mask;
+		if (r == 0)
+			r = -EIO;
+	}
 	stat_add(d, ST_READS, 1);
 	if (r > 0)
 		stat_add(d, ST_READ_BYTES, (uint64_t)r);
@@ -94,7 +103,8 @@ static void finish(struct blz_ublk_disp *d, struct dreq *dr)
 {
 	atomic_store_explicit(&dr->state, R_IDLE, memory_order_relaxed);
 	set_inflight(d, -1);
-	commit_read(d, dr->tag, blz_backend_result(dr->result, dr->req.len), dr->req.buf);
+	commit_read(d, dr->tag, blz_backend_result(dr->result, dr->req.len), dr->req.buf,
+		    dr->req.len);
 }
 
 static void req_done(struct blz_backend_req *req, int result)
@@ -151,6 +161,7 @@ int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_di
 	d->async = blz_backend_is_async(cfg->backend);
 	d->depth = cfg->depth;
 	d->buf_size = cfg->buf_size;
+	d->block_mask = (cfg->block_size ? cfg->block_size : 4096) - 1;
 	d->bufs = cfg->bufs;
 	d->commit = cfg->commit;
 	d->ctx = cfg->ctx;
@@ -203,13 +214,13 @@ static void serve_read(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint
 	if (!d->async) {
 		void *buf = tag_buf(d, tag);
 		commit_read(d, tag, blz_backend_result(blz_backend_read(d->b, buf, len, off), len),
-			    buf);
+			    buf, len);
 		return;
 	}
 	struct dreq *dr = d->tags[tag];
 	if (atomic_load_explicit(&dr->state, memory_order_relaxed) != R_IDLE) {
 		/* the kernel never gives a tag a new request before its commit */
-		commit_read(d, tag, -EIO, dr->req.buf);
+		commit_read(d, tag, -EIO, dr->req.buf, 0);
 		return;
 	}
 	dr->req.len = len;
@@ -232,7 +243,7 @@ void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
 		uint64_t len = (uint64_t)desc->nr_sectors << 9;
 		if (len == 0 || len > d->buf_size) {
 			void *buf = d->async ? d->tags[tag]->req.buf : tag_buf(d, tag);
-			commit_read(d, tag, -EIO, buf);
+			commit_read(d, tag, -EIO, buf, 0);
 			return;
 		}
 		serve_read(d, tag, (uint32_t)len, desc->start_sector << 9);
@@ -308,7 +319,7 @@ unsigned blz_ublk_disp_abandon(struct blz_ublk_disp *d, int err)
 		d->abandoned = dr;
 		set_inflight(d, -1);
 		stat_add(d, ST_ABANDONED, 1);
-		commit_read(d, t, err, spare);
+		commit_read(d, t, err, spare, 0);
 		n++;
 	}
 	return n;

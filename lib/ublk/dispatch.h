@@ -54,6 +54,10 @@ struct blz_ublk_disp_config {
 	uint8_t *bufs;     /* depth buffers of buf_size bytes, the caller's */
 	blz_ublk_commit_fn commit;
 	void *ctx;
+	/* The logical block size: a short read is committed as the whole blocks of its
+	 * readable prefix (ublk requeues the rest), or as EIO when that is no whole block
+	 * (0: 4096). */
+	uint32_t block_size;
 };
 
 int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_disp **ret);

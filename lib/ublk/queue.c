@@ -36,6 +36,7 @@
 #include "ublk/dispatch.h"
 #include "ublk/ublk.h"
 #include "util/clock.h"
+#include "util/fileio.h"
 
 /* The ring's own counters; the dispatcher keeps the requests'. */
 enum {
@@ -486,6 +487,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	if (!d)
 		return -ENOMEM;
 	d->cfg = *cfg;
+	d->cfg.logical_bs_shift = lbs_shift;
 	d->cfd = -1;
 	d->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : BLZ_UBLK_STOP_GRACE_MS;
 	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
@@ -577,6 +579,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 			.bufs = q->bufs,
 			.commit = ring_commit,
 			.ctx = q,
+			.block_size = 1u << d->cfg.logical_bs_shift,
 		};
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)
@@ -600,6 +603,18 @@ fail:
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	return r;
+}
+
+/* read_ahead_kb 0 for /dev/ublkb<id> (see no_read_ahead in ublk.h); best effort. */
+static void no_read_ahead(uint32_t dev_id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/block/ublkb%u/queue/read_ahead_kb", dev_id);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)blz_write_full(fd, "0\n", 2);
+		close(fd);
+	}
 }
 
 int blz_ublk_dev_start(struct blz_ublk_dev *d)
@@ -643,6 +658,8 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 		blz_ublk_dev_stop(d);
 		return r;
 	}
+	if (d->cfg.no_read_ahead)
+		no_read_ahead(d->info.dev_id);
 	return 0;
 }
 

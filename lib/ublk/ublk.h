@@ -150,6 +150,12 @@ struct blz_ublk_dev_config {
 	/* At STOP, how long a queue waits for the requests an asynchronous backend still
 	 * holds before it fails them with EIO (0: BLZ_UBLK_STOP_GRACE_MS). */
 	unsigned stop_grace_ms;
+	/* Turn the block device's read-ahead off once it is started (read_ahead_kb 0, best
+	 * effort): for a device with unreadable ranges, so that buffered reads of the raw
+	 * device fill the page cache with single pages and a page that straddles readable
+	 * and unreadable bytes cannot arise (from 7.x the page cache reads ahead in large
+	 * folios, and a folio with one unreadable byte fails as a whole). */
+	bool no_read_ahead;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u

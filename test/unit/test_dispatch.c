@@ -200,6 +200,15 @@ static void test_short_read(void **state)
 	blz_ublk_disp_stats(d, &s);
 	assert_int_equal(s.read_bytes, 8192);
 	assert_int_equal(s.errors, 0);
+	/* a prefix that is not whole blocks: its whole blocks (12 KiB of 14 KiB) */
+	fakeq_give(&f, d, 0, BLZ_UBLK_IO_OP_READ, 0, 28672);
+	assert_int_equal(f.last[0].result, 12288);
+	/* no whole block readable: EIO, not a zero-length completion */
+	fakeq_give(&f, d, 1, BLZ_UBLK_IO_OP_READ, 0, 4096);
+	assert_int_equal(f.last[1].result, -EIO);
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.read_bytes, 8192 + 12288);
+	assert_int_equal(s.errors, 1);
 	blz_ublk_disp_free(d);
 	fakeq_release(&f);
 

@@ -144,8 +144,16 @@ static void test_serve_local_and_mapped(void **state)
 	assert_int_equal(blz_backend_read(b, out, 4096, lay.local_end + 8192), 0);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(out[i], 0);
-	/* A read straddling mapped and unmapped fails as a whole. */
-	assert_int_equal(blz_backend_read(b, out, 8192, mp.device_off + (3u << 20)), -EIO);
+	/* A read of mapped then unmapped bytes returns the mapped prefix (a short count);
+	 * the rest, asked for again, fails; the next read is not affected. */
+	memset(out, 0xff, 12288);
+	assert_int_equal(blz_backend_read(b, out, 12288, mp.device_off + (3u << 20) - 4096), 8192);
+	assert_memory_equal(out, data + (3u << 20) - 4096, 4096 + 5);
+	for (int i = 4096 + 5; i < 8192; i++)
+		assert_int_equal(out[i], 0);
+	assert_int_equal(blz_backend_read(b, out, 1 << 20, mp.device_off + (3u << 20) + 4096), -EIO);
+	assert_int_equal(blz_backend_read(b, out, 4096, mp.device_off), 0);
+	assert_memory_equal(out, data, 4096);
 
 	/* Mapped after the device was opened: visible at once (refresh on a miss). */
 	uint8_t more[10000];
@@ -199,9 +207,12 @@ static void test_serve_local_and_mapped(void **state)
 
 static void test_corrupt_chunk(void **state)
 {
-	uint8_t data[8192];
+	uint8_t good[4096], data[8192];
+	fill(good, sizeof(good), 98);
+	struct blz_mapped gm = map_bytes(good, sizeof(good));
 	fill(data, sizeof(data), 99);
 	struct blz_mapped mp = map_bytes(data, sizeof(data));
+	assert_true(mp.device_off == gm.device_off + 4096);
 	/* Flip one byte in the stored chunk file (the only chunk under its digest's name). */
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd),
@@ -219,6 +230,9 @@ static void test_corrupt_chunk(void **state)
 	assert_true(logged >= 1);
 	assert_non_null(strstr(last_log, "seed.img.store/"));
 	assert_non_null(strstr(last_log, "corrupt"));
+	/* Good bytes before the corrupt chunk: returned as a short read. */
+	assert_int_equal(blz_backend_read(b, out, 8192, gm.device_off), 4096);
+	assert_memory_equal(out, good, 4096);
 	/* Other data is unaffected. */
 	uint8_t sb[4096];
 	assert_int_equal(blz_backend_read(b, sb, 4096, 65536), 0);

@@ -1,30 +1,55 @@
 #!/bin/bash
-# Fetch Debian 13 (trixie)'s amd64 kernel into a cache directory, for the VM
-# tests. Usage: fetch-kernel.sh [CACHE_DIR]
+# Fetch a Debian 13 amd64 kernel into a cache directory, for the VM tests.
+# Usage: fetch-kernel.sh [--kernel stable|backports] [CACHE_DIR]
 #
-# Uses a private apt directory under CACHE_DIR; the system's apt configuration
-# is read (for the mirror URI) but never changed. The version comes from the
-# linux-image-amd64 metapackage. With the cache present nothing is downloaded;
-# set BLAZY_VM_KERNEL_REFRESH=1 to look for a newer kernel.
+#   stable      the newest linux-image-amd64 of trixie (6.12 line)
+#   backports   the newest linux-image-amd64 of trixie-backports (7.x)
+# The choice defaults to $BLAZY_VM_KERNEL, else stable.
+#
+# Uses a private apt directory per choice under CACHE_DIR; the system's apt
+# configuration is read (for the mirror URI) but never changed. The version
+# comes from the linux-image-amd64 metapackage. Two package layouts: up to 6.x
+# linux-image-<release> holds boot/vmlinuz-<release> and the modules; from 7.x
+# it is a meta package and the kernel comes from linux-binary-<release>
+# (usr/lib/modules/<release>/vmlinuz; linux-binary-unsigned-<release> if
+# there is no signed one), linux-modules-<release> and linux-base-<release>
+# (config, System.map, modules.builtin, modules.order), unpacked into one tree.
+# With the cache present nothing is downloaded; set BLAZY_VM_KERNEL_REFRESH=1
+# to look for a newer kernel.
 #
 # Prints the kernel directory on stdout. It holds:
 #   vmlinuz         the kernel image
 #   release         the kernel release (uname -r)
 #   lib/modules/<release>/   modules (the default set decompressed), modules.dep
 #
-# Environment: BLAZY_CACHE (default ~/.cache/blazy), BLAZY_DEBIAN_MIRROR (a
-# mirror URI, overrides the one found in the apt configuration),
-# BLAZY_DEBIAN_KEYRING (keyring for the trixie Release file).
+# Cache: CACHE_DIR/<release>/ per kernel, CACHE_DIR/stable and
+# CACHE_DIR/backports link to the newest of each (CACHE_DIR/current is the
+# stable one, for older scripts), private apt trees in CACHE_DIR/apt (stable)
+# and CACHE_DIR/apt-backports.
+#
+# Environment: BLAZY_VM_KERNEL (stable|backports), BLAZY_CACHE (default
+# ~/.cache/blazy), BLAZY_DEBIAN_MIRROR (a mirror URI, overrides the one found
+# in the apt configuration), BLAZY_DEBIAN_KEYRING (keyring for the Release file).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-[[ $# -le 1 ]] || vm_die "usage: $0 [CACHE_DIR]"
+choice=${BLAZY_VM_KERNEL:-stable}
+if [[ ${1:-} == --kernel ]]; then
+	choice=${2:-}
+	shift 2 || true
+fi
+[[ $# -le 1 ]] || vm_die "usage: $0 [--kernel stable|backports] [CACHE_DIR]"
+suite=$(vm_kernel_suite "$choice")
 cache=${1:-$(vm_default_cache)}
-suite=trixie
 arch=amd64
+if [[ $choice == stable ]]; then
+	apt_name=apt
+else
+	apt_name=apt-$choice
+fi
 
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
@@ -33,9 +58,13 @@ cache=$(cd "$cache" && pwd)
 exec 9>"$cache/.lock"
 flock 9
 
-if [[ -z ${BLAZY_VM_KERNEL_REFRESH:-} && -f $cache/current/.complete ]]; then
-	vm_log "cached: $(cat "$cache/current/release") in $cache"
-	printf '%s\n' "$(cd "$cache/current" && pwd -P)"
+# Caches made before the choice existed hold the stable kernel as "current".
+if [[ $choice == stable && ! -e $cache/stable && -f $cache/current/.complete ]]; then
+	ln -sfn "$(readlink "$cache/current")" "$cache/stable"
+fi
+if [[ -z ${BLAZY_VM_KERNEL_REFRESH:-} && -f $cache/$choice/.complete ]]; then
+	vm_log "cached: $(cat "$cache/$choice/release") ($choice) in $cache"
+	printf '%s\n' "$(cd "$cache/$choice" && pwd -P)"
 	exit 0
 fi
 
@@ -58,7 +87,7 @@ fi
 [[ -n $keyring && -r $keyring ]] || vm_die "no Debian archive keyring (apt-get install debian-archive-keyring)"
 
 # Private apt tree: its own sources, lists, caches and an empty dpkg status.
-apt_dir=$cache/apt
+apt_dir=$cache/$apt_name
 mkdir -p "$apt_dir/sources.list.d" "$apt_dir/preferences.d" "$apt_dir/lists/partial" \
 	"$apt_dir/cache/archives/partial"
 printf 'deb [arch=%s signed-by=%s] %s %s main\n' "$arch" "$keyring" "$mirror" "$suite" >"$apt_dir/sources.list"
@@ -102,20 +131,34 @@ if [[ -f $kdir/.complete ]]; then
 else
 	work=$(mktemp -d "$cache/.fetch.XXXXXX")
 	trap 'rm -rf "$work"' EXIT
-	vm_log "downloading $pkg"
+	# 7.x layout: the image, modules and base files are packages of their own
+	# (a signed linux-binary if there is one, else the unsigned one).
+	pkgs=("$pkg")
+	have_pkg() { apt-cache "${apt_opts[@]}" show --no-all-versions "$1" >/dev/null 2>&1; }
+	if have_pkg "linux-modules-$release"; then
+		if have_pkg "linux-binary-$release"; then
+			pkgs+=("linux-binary-$release")
+		elif have_pkg "linux-binary-unsigned-$release"; then
+			pkgs+=("linux-binary-unsigned-$release")
+		else
+			vm_die "$suite has linux-modules-$release but no linux-binary-$release"
+		fi
+		pkgs+=("linux-modules-$release")
+		have_pkg "linux-base-$release" && pkgs+=("linux-base-$release")
+	fi
+	vm_log "downloading ${pkgs[*]}"
 	start=$SECONDS
-	(cd "$work" && apt-get -qq "${apt_opts[@]}" download "$pkg") >&2 ||
-		vm_die "apt-get download $pkg failed"
-	deb=$(find "$work" -maxdepth 1 -name '*.deb' | head -n 1)
-	[[ -n $deb ]] || vm_die "apt-get download produced no .deb"
-	vm_log "downloaded $(du -h "$deb" | cut -f1) in $((SECONDS - start)) s; unpacking"
-	dpkg-deb -x "$deb" "$work/root"
-	rm -f "$deb"
+	(cd "$work" && apt-get -qq "${apt_opts[@]}" download "${pkgs[@]}") >&2 ||
+		vm_die "apt-get download ${pkgs[*]} failed"
+	debs=$(find "$work" -maxdepth 1 -name '*.deb')
+	[[ $(wc -l <<<"$debs") -eq ${#pkgs[@]} ]] || vm_die "apt-get download gave $(wc -l <<<"$debs") .deb files for ${#pkgs[@]} packages"
+	vm_log "downloaded $(du -ch $debs | tail -n 1 | cut -f1) in $((SECONDS - start)) s; unpacking"
+	for deb in $debs; do
+		dpkg-deb -x "$deb" "$work/root"
+		rm -f "$deb"
+	done
 
 	kroot=$work/root
-	vmlinuz=$kroot/boot/vmlinuz-$release
-	[[ -f $vmlinuz ]] || vm_die "$pkg has no boot/vmlinuz-$release"
-	mv "$vmlinuz" "$kroot/vmlinuz"
 	# trixie installs modules under /usr/lib/modules (merged /usr); the
 	# cache keeps them under lib/modules, where depmod -b looks.
 	moddir=$kroot/lib/modules/$release
@@ -124,6 +167,15 @@ else
 		mv "$kroot/usr/lib/modules/$release" "$moddir"
 		rmdir -p "$kroot/usr/lib/modules" 2>/dev/null || true
 	fi
+	vmlinuz=""
+	for f in "$kroot/boot/vmlinuz-$release" "$moddir/vmlinuz" "$moddir/vmlinuz.unsigned"; do
+		if [[ -f $f ]]; then
+			vmlinuz=$f
+			break
+		fi
+	done
+	[[ -n $vmlinuz ]] || vm_die "${pkgs[*]}: no boot/vmlinuz-$release nor usr/lib/modules/$release/vmlinuz"
+	mv "$vmlinuz" "$kroot/vmlinuz"
 	[[ -d $moddir ]] || vm_die "$pkg has no modules for $release"
 	printf '%s\n' "$release" >"$kroot/release"
 	printf '%s\n' "$pkgver" >"$kroot/package-version"
@@ -147,6 +199,7 @@ else
 	mv "$kroot" "$kdir"
 fi
 
-ln -sfn "$release" "$cache/current"
-vm_log "kernel $release ready in $kdir"
+ln -sfn "$release" "$cache/$choice"
+[[ $choice != stable ]] || ln -sfn "$release" "$cache/current"
+vm_log "kernel $release ($choice) ready in $kdir"
 printf '%s\n' "$kdir"

@@ -4,11 +4,24 @@
 # Modules the VM loads at boot, in the order they are asked for. Their
 # dependencies (modules.dep) and pre-softdeps (modules.softdep) come first.
 # Names that are built into the kernel, or absent, are skipped with a note.
+# "a|b" takes the first of a and b that the kernel has, as a module or built in
+# (modules.builtin): up to 6.x crc32c comes from crc32c_generic, crc32c_intel and
+# libcrc32c; from 7.x it is part of the crc32 library, built in.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-BLAZYVM_DEFAULT_MODULES=(xor raid6_pq crc32c_generic crc32c_intel libcrc32c btrfs loop ublk_drv brd nbd virtio_blk)
+BLAZYVM_DEFAULT_MODULES=(xor raid6_pq 'crc32c_generic|crc32' 'crc32c_intel|crc32' 'libcrc32c|crc32'
+	btrfs loop ublk_drv brd nbd virtio_blk)
 
 vm_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 vm_die() { vm_log "error: $*"; exit 1; }
+
+# vm_kernel_suite CHOICE: the Debian suite of a kernel choice (stable|backports), or dies.
+vm_kernel_suite() {
+	case $1 in
+	stable) echo trixie ;;
+	backports) echo trixie-backports ;;
+	*) vm_die "unknown kernel choice '$1' (stable or backports)" ;;
+	esac
+}
 
 vm_default_cache() { printf '%s\n' "${BLAZY_CACHE:-$HOME/.cache/blazy}/vm-kernel"; }
 
@@ -89,8 +102,18 @@ vm_resolve_modules() {
 		_order+=("${_path[$name]}")
 	}
 
+	local alt pick
 	for n in "$@"; do
-		_vm_visit "$n" 1
+		pick=${n%%|*}
+		if [[ $n == *"|"* ]]; then
+			for alt in ${n//|/ }; do
+				if [[ -n ${_path[${alt//-/_}]:-} || -n ${_builtin[${alt//-/_}]:-} ]]; then
+					pick=$alt
+					break
+				fi
+			done
+		fi
+		_vm_visit "$pick" 1
 	done
 	unset -f _vm_visit
 

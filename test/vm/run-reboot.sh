@@ -2,7 +2,8 @@
 # The reboot test: two VM boots sharing a virtio disk (test/vm/reboot/). The first makes a
 # seed, mounts it with blazy, writes and clones, unmounts; the second, a fresh kernel, mounts
 # again with the same arguments and checks everything. Prints "N passed, N failed".
-#   test/vm/run-reboot.sh --blazy PATH [--extra BIN]...
+#   test/vm/run-reboot.sh --blazy PATH [--extra BIN]... [--kernel stable|backports]
+# (the arguments go to run.sh; the kernel defaults to $BLAZY_VM_KERNEL, else stable)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 args=("$@")

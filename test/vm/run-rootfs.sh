@@ -5,7 +5,8 @@
 # lazily with `blazy mount`, runs programs from it in a chroot, reports the fraction of the
 # stored bytes fetched, reads every file against the source's manifest, and checks that a
 # corrupted and a missing store chunk give EIO for their files only.
-#   test/vm/run-rootfs.sh --blazy PATH --treesum PATH [--extra BIN]...
+#   test/vm/run-rootfs.sh --blazy PATH --treesum PATH [--extra BIN]... [--kernel stable|backports]
+# (the kernel defaults to $BLAZY_VM_KERNEL, else stable)
 # Prints "ok NAME" / "FAIL NAME" lines and "N passed, N failed".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,10 +19,11 @@ while [[ $# -gt 0 ]]; do
 	--blazy) blazy=${2:?}; shift 2 ;;
 	--treesum) treesum=${2:?}; shift 2 ;;
 	--extra) extra+=(--extra "${2:?}"); shift 2 ;;
+	--kernel) extra+=(--kernel "${2:?}"); shift 2 ;;
 	*) vm_die "unknown argument $1" ;;
 	esac
 done
-[[ -n $blazy && -n $treesum ]] || vm_die "usage: $0 --blazy PATH --treesum PATH [--extra BIN]..."
+[[ -n $blazy && -n $treesum ]] || vm_die "usage: $0 --blazy PATH --treesum PATH [--extra BIN]... [--kernel stable|backports]"
 
 tmp=$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")
 work=$(mktemp -d "$tmp/blazy-rootfs.XXXXXX")

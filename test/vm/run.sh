@@ -1,10 +1,11 @@
 #!/bin/bash
-# Run blazy's VM tests: boot Debian 13's kernel under qemu (TCG) with an
+# Run blazy's VM tests: boot a Debian 13 kernel under qemu (TCG) with an
 # initramfs holding blazy and the tests, and collect the results.
 #
 # Usage: run.sh --blazy PATH [--timeout SECONDS] [--disk FILE]... [--tests DIR]
 #               [--extra BIN]... [--file SRC:DST]... [--only a.sh,b.sh]
 #               [--log FILE] [--test-timeout SECONDS] [--append ARGS] [--shell]
+#               [--kernel stable|backports]
 #
 #   --blazy PATH         static blazy executable (/bin/blazy in the VM)
 #   --timeout SECONDS    wall-clock limit for the whole VM run (default 600)
@@ -17,11 +18,14 @@
 #   --test-timeout SECS  per-test limit inside the VM (default 300)
 #   --append ARGS        extra kernel command-line arguments
 #   --shell              after the tests, a shell on the console (interactive)
+#   --kernel CHOICE      stable: trixie's kernel (6.12), backports: trixie-backports'
+#                        (7.x); default $BLAZY_VM_KERNEL, else stable
 #
 # The console streams to stdout and the log. At the end: one line per test
 # ("ok NAME", "FAIL NAME", "skip NAME") and "N passed, N failed, N skipped".
 # Exit status 0 only if no test failed or timed out and the VM reported DONE.
-# The kernel comes from fetch-kernel.sh (cached; see BLAZY_CACHE).
+# The kernel comes from fetch-kernel.sh (cached; see BLAZY_CACHE); the log
+# and the summary name its release.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 timeout=600 tests=$here/tests only="" log="" blazy="" test_timeout="" append="" shell=0
+kchoice=${BLAZY_VM_KERNEL:-stable}
 disks=() mkargs=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -42,11 +47,13 @@ while [[ $# -gt 0 ]]; do
 	--test-timeout) test_timeout=${2:?}; shift 2 ;;
 	--append) append=${2:?}; shift 2 ;;
 	--shell) shell=1; shift ;;
+	--kernel) kchoice=${2:?}; shift 2 ;;
 	-h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 	*) vm_die "unknown argument $1 (see --help)" ;;
 	esac
 done
 [[ -n $blazy ]] || vm_die "--blazy PATH is required"
+vm_kernel_suite "$kchoice" >/dev/null
 [[ $timeout =~ ^[0-9]+$ && $timeout -gt 0 ]] || vm_die "--timeout wants seconds"
 for d in "${disks[@]}"; do
 	[[ -f $d || -b $d ]] || vm_die "--disk $d: no such file"
@@ -76,7 +83,7 @@ fi
 mkdir -p "$(dirname "$log")"
 : >"$log"
 
-kernel=$("$here/fetch-kernel.sh")
+kernel=$("$here/fetch-kernel.sh" --kernel "$kchoice")
 "$here/mkinitramfs.sh" "$work/initrd.cpio.gz" --kernel "$kernel" --blazy "$blazy" \
 	--tests "$tests" "${mkargs[@]}"
 
@@ -95,16 +102,26 @@ done
 
 # One VM at a time on this machine: TCG guests share two cores, and a second one
 # would slow the first past its time limits and skew benchmarks.
-exec 9>"${TMPDIR:-/tmp}/blazy-vm-run.lock"
+# A caller that holds the lock already (flock LOCK test/vm/run.sh ...) passed its open lock
+# file down: locking that same open file again succeeds at once, where a new open would wait
+# for the caller forever.
+lock=${TMPDIR:-/tmp}/blazy-vm.lock
+exec 9>>"$lock"
+for fd in /proc/$$/fd/*; do
+	if [[ ${fd##*/} != 9 && $(readlink "$fd") == "$(readlink -f "$lock")" ]] && flock -n "${fd##*/}"; then
+		exec 9>&"${fd##*/}"
+		break
+	fi
+done
 if ! flock -n 9; then
-	vm_log "another VM run holds ${TMPDIR:-/tmp}/blazy-vm-run.lock; waiting for it"
+	vm_log "another VM run holds $lock; waiting for it"
 	flock 9
 fi
 # A boot that panics before the first test begins is a TCG emulation flake (seen: an int3
 # Oops in the kernel's own code patching while booting on a loaded host), not a test
 # result: it is booted once more, and said so.
 for attempt in 1 2; do
-	vm_log "booting $(cat "$kernel/release") (timeout ${timeout}s), console log: $log"
+	vm_log "booting $(cat "$kernel/release") ($kchoice kernel; timeout ${timeout}s), console log: $log"
 	start=$SECONDS
 	# The pipeline runs in the background and the script waits for it: bash runs
 	# the INT/TERM traps (which kill qemu) only once a foreground command ends,
@@ -188,7 +205,7 @@ if [[ $done_seen == 0 ]]; then
 	fi
 fi
 
-vm_log "VM ran ${elapsed}s; log: $log"
+vm_log "VM ran ${elapsed}s on $(cat "$kernel/release"); log: $log"
 echo
 [[ ${#results[@]} -eq 0 ]] || printf '%s\n' "${results[@]}"
 echo "$passed passed, $failed failed, $skipped skipped"

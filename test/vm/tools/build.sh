@@ -9,8 +9,8 @@ mkdir -p "$out"
 cc=${CC:-cc}
 for src in "$here"/*.c; do
 	name=$(basename "$src" .c)
-	# Tools may use the project's SHA-256 (lib/util/sha256.c).
+	# Tools may use the project's SHA-256 and CRC32C (lib/util).
 	"$cc" -std=gnu11 -O2 -Wall -Wextra -static -I"$here/../../../lib" -o "$out/$name" "$src" \
-		"$here/../../../lib/util/sha256.c"
+		"$here/../../../lib/util/sha256.c" "$here/../../../lib/util/crc32c.c"
 	echo "$(cd "$out" && pwd)/$name"
 done
