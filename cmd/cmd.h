@@ -14,6 +14,18 @@ struct blz_cmd {
 };
 
 extern const struct blz_cmd blz_commands[];
+/* The help texts (cmd/help.c). */
+extern const char blz_help_mkseed[];
+extern const char blz_help_inspect[];
+extern const char blz_help_serve[];
+extern const char blz_help_map[];
+extern const char blz_help_status[];
+extern const char blz_help_list[];
+extern const char blz_help_stop[];
+extern const char blz_help_mount[];
+extern const char blz_help_umount[];
+extern const char blz_help_doctor[];
+
 const struct blz_cmd *blz_find_command(const char *name);
 
 /* "blazy: error: ..." on stderr; returns 1 (the failure exit status). */
