@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "util/json.h"
+#include "util/strbuf.h"
 
 int blz_die(const char *fmt, ...)
 {
@@ -79,16 +81,10 @@ void blz_print_help(const struct blz_cmd *cmd, FILE *f)
 
 void blz_json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	struct blz_buf b = { 0 };
+	blz_json_append_str(&b, s);
+	fwrite(b.data, 1, b.len, f);
+	blz_buf_release(&b);
 }
 
 void blz_format_uuid(const unsigned char u[16], char out[37])

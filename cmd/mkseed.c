@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "mkseed/mkseed.h"
 #include "util/size.h"
+#include "util/strbuf.h"
 
 #define DEFAULT_VIRTUAL_SIZE "1P"
 #define MAX_VIRTUAL_SIZE (4ull << 60)
@@ -198,65 +199,6 @@ static int parse(const struct blz_cmd *cmd, struct args *a, int argc, char **arg
 	return 0;
 }
 
-static void print_json(const struct args *a, const struct blz_mkseed_result *res, double secs)
-{
-	const struct blz_seed_layout *lay = &res->layout;
-	char fsid[37];
-	blz_format_uuid(lay->fsid, fsid);
-	printf("{\"output\":");
-	blz_json_str(stdout, a->o.output);
-	printf(",\"fsid\":\"%s\",\"device_size\":%llu,\"local_end\":%llu,\"inodes\":%llu,"
-	       "\"files\":%llu,\"data_bytes\":%llu,\"seed_disk_bytes\":%llu,"
-	       "\"metadata_bytes\":%llu,\"local_data_bytes\":%llu,"
-	       "\"virtual\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu},"
-	       "\"import\":{\"offset\":%llu,\"size\":%llu,\"chunks\":%llu,\"stored_bytes\":%llu,"
-	       "\"dedup_bytes\":%llu,\"store_chunks\":%llu,\"store_disk_bytes\":%llu},"
-	       "\"seconds\":%.3f}\n",
-	       fsid, (unsigned long long)lay->device_size, (unsigned long long)lay->local_end,
-	       (unsigned long long)lay->inodes, (unsigned long long)lay->files_written,
-	       (unsigned long long)lay->data_bytes, (unsigned long long)res->seed_disk_bytes,
-	       (unsigned long long)lay->metadata_bytes, (unsigned long long)lay->local_data_bytes,
-	       (unsigned long long)lay->virtual_off, (unsigned long long)lay->virtual_size,
-	       (unsigned long long)lay->virtual_chunks, (unsigned long long)lay->import_off,
-	       (unsigned long long)lay->import_size, (unsigned long long)lay->import_chunks,
-	       (unsigned long long)(res->import.bytes - res->import.dedup_bytes),
-	       (unsigned long long)res->import.dedup_bytes, (unsigned long long)res->store_chunks,
-	       (unsigned long long)res->store_bytes, secs);
-}
-
-static void print_text(const struct args *a, const struct blz_mkseed_result *res, double secs)
-{
-	const struct blz_seed_layout *lay = &res->layout;
-	const struct blz_import_stats *ist = &res->import;
-	char fsid[37], b1[32], b2[32], b3[32], b4[32];
-	blz_format_uuid(lay->fsid, fsid);
-	printf("wrote %s: %llu inodes, %llu files with %s of data, %s of metadata; fsid %s\n",
-	       a->o.output, (unsigned long long)lay->inodes, (unsigned long long)lay->files_written,
-	       blz_format_size(lay->data_bytes, b1, 32), blz_format_size(lay->metadata_bytes, b2, 32),
-	       fsid);
-	char pct[48] = "";
-	if (lay->data_bytes >= (1u << 20)) /* a share of tiny data says nothing */
-		snprintf(pct, sizeof(pct), " (%.2f%% of the data)",
-			 100.0 * (double)res->seed_disk_bytes / (double)lay->data_bytes);
-	printf("seed image: %s on disk%s, %s of file data in it\n",
-	       blz_format_size(res->seed_disk_bytes, b1, 32), pct,
-	       blz_format_size(lay->local_data_bytes, b2, 32));
-	if (a->o.lazy)
-		printf("lazy data: %s stored, %s deduplicated, in %llu runs; store %s now holds "
-		       "%llu chunks, %s on disk; map %s (import area %s at offset %llu)\n",
-		       blz_format_size(ist->bytes - ist->dedup_bytes, b1, 32),
-		       blz_format_size(ist->dedup_bytes, b2, 32), (unsigned long long)ist->chunks,
-		       res->store_path, (unsigned long long)res->store_chunks,
-		       blz_format_size(res->store_bytes, b3, 32), res->map_path,
-		       blz_format_size(lay->import_size, b4, 32), (unsigned long long)lay->import_off);
-	if (lay->virtual_size)
-		printf("virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
-		       blz_format_size(lay->virtual_size, b3, 32), (unsigned long long)lay->virtual_off,
-		       (unsigned long long)lay->virtual_chunks, blz_format_size(lay->device_size, b4, 32));
-	printf("time: %.2f s (%s/s)\n", secs,
-	       blz_format_size(secs > 0 ? (uint64_t)((double)lay->data_bytes / secs) : 0, b1, 32));
-}
-
 static int run(struct args *a)
 {
 	struct blz_seed_opts *so = &a->o.seed;
@@ -278,10 +220,13 @@ static int run(struct args *a)
 		return blz_die("%s", err);
 	if (a->o.lazy && res.store_usage_failed)
 		blz_warn("cannot measure the store '%s'", res.store_path);
-	if (a->json)
-		print_json(a, &res, since(&prog.start, &t1));
-	else if (!a->quiet)
-		print_text(a, &res, since(&prog.start, &t1));
+	if (a->json || !a->quiet) {
+		struct blz_buf out = { 0 };
+		(a->json ? blz_mkseed_summary_json : blz_mkseed_summary_text)(&a->o, &res,
+			since(&prog.start, &t1), &out);
+		fwrite(out.data, 1, out.len, stdout);
+		blz_buf_release(&out);
+	}
 	return 0;
 }
 

@@ -47,6 +47,7 @@
 
 #include "btrfs/writer.h"
 #include "lazywrite/importer.h"
+#include "util/strbuf.h"
 
 /* Lazy seeds keep metadata only: a file goes inline when its bytes cost no more than
  * referencing them lazily would (extent items, checksums, a map record, ~250 bytes). */
@@ -116,6 +117,13 @@ struct blz_mkseed_result {
  */
 int blz_mkseed(const struct blz_mkseed_opts *opts, struct blz_mkseed_result *ret, char *err,
 	       size_t errlen);
+
+/* The run's summary, appended to out: one JSON object and a newline (output, fsid, sizes,
+ * the areas, the import's bytes and the store, seconds), or the human-readable lines. */
+void blz_mkseed_summary_json(const struct blz_mkseed_opts *opts,
+			     const struct blz_mkseed_result *res, double secs, struct blz_buf *out);
+void blz_mkseed_summary_text(const struct blz_mkseed_opts *opts,
+			     const struct blz_mkseed_result *res, double secs, struct blz_buf *out);
 
 /* Async-signal-safe clean-up of the running pipeline's uncommitted outputs; a no-op when
  * none runs. The pipeline must not continue afterwards (the caller re-raises the signal). */
