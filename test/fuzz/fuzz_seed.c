@@ -9,6 +9,7 @@
  * (and so reaches the checksum checks). test/fuzz/seed-pages.sh turns an image into this form.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		blz_seed_info_release(&in);
 	} else if (in.chunks || !err[0]) {
 		abort(); /* a failure leaves no chunk array, and says why */
+	} else if (getenv("FUZZ_VERBOSE")) {
+		fprintf(stderr, "fuzz_seed: %s\n", err);
 	}
 	return 0;
 }
