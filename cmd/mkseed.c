@@ -158,7 +158,8 @@ int cmd_mkseed(const struct blz_cmd *cmd, int argc, char **argv)
 	const char *store_opt = NULL, *map_opt = NULL;
 	const char *local_lists[64];
 	int nlocal_lists = 0;
-	struct blz_pathset local;
+	/* Released on every return (the usage and error exits too). */
+	struct blz_pathset local __attribute__((cleanup(blz_pathset_release)));
 	blz_pathset_init(&local);
 	struct blz_seed_opts so = { 0 };
 	const char *ts_text = getenv("SOURCE_DATE_EPOCH");
