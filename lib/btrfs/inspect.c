@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,17 @@ struct reader {
 	uint8_t fsid[16];
 	uint8_t *block;
 	size_t chunks_cap;
+	uint64_t next_chunk; /* chunk tree items come in key order: the least next logical */
 	/* fs tree walk state */
 	uint64_t blazy_dir, virtual_ino;
 	VEC(struct blz_chunk_info) vext; /* extents of the virtual file: logical = file offset */
 	uint64_t fs_root;
 	int fs_level;
+	/* The walk in progress: the blocks it has read (an open-addressing set of logical
+	 * addresses, 0 = empty slot) and how many more it may read. */
+	uint64_t *seen;
+	size_t seen_cap, seen_len;
+	uint64_t budget;
 };
 
 static int fail(struct reader *rd, int r, const char *fmt, ...)
@@ -121,12 +128,53 @@ static int read_block(struct reader *rd, uint64_t logical, int level)
 	return 0;
 }
 
+/* Adds a block to the walk's set; false if it was there already. Tree blocks are
+ * sector-aligned, so logical | 1 is never 0 (the empty slot). */
+static bool seen_add(struct reader *rd, uint64_t logical)
+{
+	logical |= 1;
+	if (2 * (rd->seen_len + 1) > rd->seen_cap) {
+		uint64_t *old = rd->seen;
+		size_t old_cap = rd->seen_cap;
+		rd->seen_cap = old_cap ? old_cap * 2 : 256;
+		rd->seen = blz_xcalloc(rd->seen_cap, sizeof(uint64_t));
+		rd->seen_len = 0;
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i])
+				seen_add(rd, old[i]);
+		free(old);
+	}
+	size_t mask = rd->seen_cap - 1;
+	/* Tree blocks are nodesize-aligned, so the low bits carry nothing. */
+	for (size_t i = (size_t)((logical / BTRFS_SECTORSIZE) * 0x9E3779B97F4A7C15ull) & mask;;
+	     i = (i + 1) & mask) {
+		if (rd->seen[i] == logical)
+			return false;
+		if (!rd->seen[i]) {
+			rd->seen[i] = logical;
+			rd->seen_len++;
+			return true;
+		}
+	}
+}
+
 typedef int (*item_fn)(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
 		       const uint8_t *data, uint32_t size);
 
 /* Visits every item of a tree in key order. */
-static int walk_tree(struct reader *rd, uint64_t root, int level, item_fn fn)
+static int walk_tree_from(struct reader *rd, uint64_t root, int level, item_fn fn)
 {
+	/* A valid tree references each of its blocks once and has no more blocks than the
+	 * metadata chunks hold: pointers that converge on the same blocks (a crafted image
+	 * whose walk would otherwise multiply without end) are refused here. */
+	if (root % BTRFS_SECTORSIZE)
+		return fail(rd, -EUCLEAN, "tree block %llu is not aligned", (unsigned long long)root);
+	if (!seen_add(rd, root))
+		return fail(rd, -EUCLEAN, "tree block %llu is referenced more than once",
+			    (unsigned long long)root);
+	if (rd->budget == 0)
+		return fail(rd, -EUCLEAN, "a tree has more blocks than the metadata chunks hold");
+	rd->budget--;
 	int r = read_block(rd, root, level);
 	if (r < 0)
 		return r;
@@ -155,9 +203,29 @@ static int walk_tree(struct reader *rd, uint64_t root, int level, item_fn fn)
 	for (uint32_t i = 0; i < n; i++)
 		ptrs[i] = get_le64(rd->block + HDR_SIZE + (size_t)i * KEY_PTR_SIZE + 17);
 	for (uint32_t i = 0; i < n && r >= 0; i++)
-		r = walk_tree(rd, ptrs[i], lvl - 1, fn);
+		r = walk_tree_from(rd, ptrs[i], lvl - 1, fn);
 	free(ptrs);
 	return r;
+}
+
+/* Walks a whole tree whose root and level come from the image. The levels below the root
+ * are checked to count down by one (read_block), so the depth is bounded here. */
+static int walk_tree(struct reader *rd, uint64_t root, int level, item_fn fn)
+{
+	if (level >= BTRFS_MAX_LEVEL)
+		return fail(rd, -EUCLEAN, "tree root %llu has level %d (at most %d)",
+			    (unsigned long long)root, level, BTRFS_MAX_LEVEL - 1);
+	rd->budget = 0;
+	for (size_t i = 0; i < rd->info->nchunks; i++) {
+		const struct blz_chunk_info *c = &rd->info->chunks[i];
+		uint64_t blocks = c->length / BTRFS_NODESIZE;
+		if (!(c->type & BTRFS_BLOCK_GROUP_DATA))
+			rd->budget = rd->budget + blocks < rd->budget ? UINT64_MAX : rd->budget + blocks;
+	}
+	if (rd->seen_cap)
+		memset(rd->seen, 0, rd->seen_cap * sizeof(uint64_t));
+	rd->seen_len = 0;
+	return walk_tree_from(rd, root, level, fn);
 }
 
 static int chunk_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
@@ -167,6 +235,10 @@ static int chunk_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64
 		return 0;
 	if (size < CHUNK_ITEM_SIZE(1))
 		return fail(rd, -EBADMSG, "chunk item at %llu is truncated", (unsigned long long)offset);
+	/* In order, so add_chunk appends (past the few system chunks at most). */
+	if (offset < rd->next_chunk)
+		return fail(rd, -EBADMSG, "chunk item at %llu is out of order", (unsigned long long)offset);
+	rd->next_chunk = offset == UINT64_MAX ? offset : offset + 1;
 	add_chunk(rd, offset, data);
 	return 0;
 }
@@ -278,8 +350,10 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	for (uint32_t pos = 0; pos + DISK_KEY_SIZE + CHUNK_ITEM_SIZE(1) <= arr;) {
 		const uint8_t *k = sb + SB_SYS_CHUNK_ARRAY + pos;
 		uint16_t nst = get_le16(k + DISK_KEY_SIZE + 44);
-		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0)
-			return fail(&rd, -EBADMSG, "bad entry in the system chunk array");
+		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0) {
+			r = fail(&rd, -EBADMSG, "bad entry in the system chunk array");
+			goto out;
+		}
 		add_chunk(&rd, get_le64(k + 9), k + DISK_KEY_SIZE);
 		pos += DISK_KEY_SIZE + CHUNK_ITEM_SIZE(nst);
 	}
@@ -353,7 +427,10 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	r = 0;
 out:
 	vec_release(&rd.vext);
+	free(rd.seen);
 	free(rd.block);
+	if (r < 0)
+		blz_seed_info_release(info);
 	return r;
 }
 

@@ -263,7 +263,7 @@ static int walk_dir(struct walk *w, int dfd, struct blz_inode *dir)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			vec_push(&names, blz_xstrdup(de->d_name));
 	}
-	qsort(names.v, names.len, sizeof(char *), name_cmp);
+	blz_sort(names.v, names.len, sizeof(char *), name_cmp);
 	size_t base = w->path.len - 1; /* without the NUL */
 	for (size_t i = 0; i < names.len && r >= 0; i++) {
 		w->path.len = base;

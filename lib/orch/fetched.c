@@ -209,7 +209,7 @@ static int load_extent(struct resolver *rs, uint64_t p)
 		}
 	}
 	vec_release(&who);
-	qsort(rs->cov.v, rs->cov.len, sizeof(*rs->cov.v), cover_cmp);
+	blz_sort(rs->cov.v, rs->cov.len, sizeof(*rs->cov.v), cover_cmp);
 	rs->active.len = 0;
 	rs->next = 0;
 	rs->valid = true;
@@ -245,7 +245,7 @@ static void attribute(struct resolver *rs, uint64_t p, uint64_t q)
 		i++;
 	}
 	/* What no file covers. */
-	qsort(rs->clip.v, rs->clip.len, sizeof(*rs->clip.v), clip_cmp);
+	blz_sort(rs->clip.v, rs->clip.len, sizeof(*rs->clip.v), clip_cmp);
 	uint64_t covered = 0, at = p;
 	for (size_t i = 0; i < rs->clip.len; i++) {
 		uint64_t lo = rs->clip.v[i].start > at ? rs->clip.v[i].start : at;
@@ -324,7 +324,7 @@ static int credit_cmp(const void *a, const void *b)
 /* The range's counters, to each file that covers some of its touched bytes. */
 static void credit_range(struct resolver *rs, const struct blz_fetch_range *r, uint64_t touched)
 {
-	qsort(rs->acc.v, rs->acc.len, sizeof(*rs->acc.v), credit_cmp);
+	blz_sort(rs->acc.v, rs->acc.len, sizeof(*rs->acc.v), credit_cmp);
 	for (size_t i = 0; i < rs->acc.len;) {
 		size_t fi = rs->acc.v[i].file;
 		uint64_t ov = 0;

@@ -364,7 +364,11 @@ int blz_inflate_run(struct blz_inflate *z, const uint8_t **pin, size_t *pin_len,
 	if (z->wpos > SLIDE_AT)
 		slide(z);
 
-	const uint8_t *in = *pin, *end = in + *pin_len;
+	/* No input may come as (NULL, 0): point at a real empty buffer instead, so no pointer
+	 * arithmetic or copy ever starts from NULL. */
+	static const uint8_t no_input[1];
+	const uint8_t *first = *pin_len ? *pin : no_input;
+	const uint8_t *in = first, *end = in + *pin_len;
 	uint64_t bb = z->bitbuf;
 	unsigned bc = z->bitcnt;
 	uint8_t *win = z->win, b;
@@ -705,7 +709,7 @@ int blz_inflate_run(struct blz_inflate *z, const uint8_t **pin, size_t *pin_len,
 
 fail:
 	z->state = S_ERROR;
-	z->err_off = z->in_total + (uint64_t)(in - *pin) - bc / 8;
+	z->err_off = z->in_total + (uint64_t)(in - first) - bc / 8;
 	ret = -EBADMSG;
 leave:
 	if (ret == 0) {
@@ -717,8 +721,9 @@ leave:
 	z->bitbuf = bb;
 	z->bitcnt = bc;
 	z->wpos = w;
-	z->in_total += (uint64_t)(in - *pin);
-	*pin = in;
+	z->in_total += (uint64_t)(in - first);
+	if (in != first)
+		*pin = in;
 	*pin_len = (size_t)(end - in);
 	return ret;
 }

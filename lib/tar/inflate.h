@@ -28,7 +28,8 @@ void blz_inflate_free(struct blz_inflate *z);
  * this call; they stay valid until the next call. Returns 0 or -EBADMSG (sticky; then
  * blz_inflate_error() says why). A call that returns no output has used all its input and
  * can go no further without more: at the end of the input, call it with *in_len == 0 until
- * *out_len is 0, then ask blz_inflate_done() whether the stream was complete.
+ * *out_len is 0, then ask blz_inflate_done() whether the stream was complete. With
+ * *in_len == 0, *in may be NULL (and is left as it is).
  */
 int blz_inflate_run(struct blz_inflate *z, const uint8_t **in, size_t *in_len,
 		    const uint8_t **out, size_t *out_len);

@@ -259,7 +259,7 @@ static int read_xattrs(const char *path, struct xattr **ret, size_t *ret_n)
 		vec_push(&v, x);
 	}
 	free(names);
-	qsort(v.v, v.len, sizeof(*v.v), xattr_cmp);
+	blz_sort(v.v, v.len, sizeof(*v.v), xattr_cmp);
 	*ret = v.v;
 	*ret_n = v.len;
 	return 0;
@@ -441,7 +441,7 @@ static int list_dir(const char *path, char ***ret, size_t *ret_n)
 		return -1;
 	}
 	closedir(d);
-	qsort(v.v, v.len, sizeof(*v.v), name_cmp);
+	blz_sort(v.v, v.len, sizeof(*v.v), name_cmp);
 	*ret = v.v;
 	*ret_n = v.len;
 	return 0;

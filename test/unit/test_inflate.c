@@ -369,6 +369,39 @@ static void test_gzip_roundtrip(void **state)
 	blz_buf_release(&d);
 }
 
+/* The end of input may be signalled with (NULL, 0), before and after a whole stream; the
+ * pointer is left alone (the UBSan build checks no arithmetic starts from NULL). */
+static void test_null_input(void **state)
+{
+	/* gzip of "hi": fixed Huffman block, CRC-32 and ISIZE. */
+	static const uint8_t gz[] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xcb, 0xc8, 4, 0,
+				      0xac, 0x2a, 0x93, 0xd8, 2, 0, 0, 0 };
+	struct blz_inflate *z = blz_inflate_new();
+	const uint8_t *in = NULL, *out;
+	size_t in_len = 0, out_len;
+	assert_int_equal(blz_inflate_run(z, &in, &in_len, &out, &out_len), 0);
+	assert_null(in);
+	assert_int_equal(out_len, 0);
+	assert_false(blz_inflate_done(z));
+	in = gz;
+	in_len = sizeof(gz);
+	struct blz_buf got = { 0 };
+	do {
+		assert_int_equal(blz_inflate_run(z, &in, &in_len, &out, &out_len), 0);
+		blz_buf_append(&got, out, out_len);
+	} while (out_len);
+	assert_int_equal(in_len, 0);
+	in = NULL;
+	assert_int_equal(blz_inflate_run(z, &in, &in_len, &out, &out_len), 0);
+	assert_null(in);
+	assert_int_equal(out_len, 0);
+	assert_true(blz_inflate_done(z));
+	assert_int_equal(got.len, 2);
+	assert_memory_equal(got.data, "hi", 2);
+	blz_buf_release(&got);
+	blz_inflate_free(z);
+}
+
 static void test_multi_member(void **state)
 {
 	need_gzip();
@@ -774,6 +807,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gzip_roundtrip),
+		cmocka_unit_test(test_null_input),
 		cmocka_unit_test(test_multi_member),
 		cmocka_unit_test(test_stored_and_header),
 		cmocka_unit_test(test_corrupt),

@@ -36,6 +36,10 @@ static int handler(void *ctx, const char *verb, struct blz_buf *reply, char *msg
 	return -EINVAL;
 }
 
+/* The parent's handle on the server serve_n() started, closed (and the socket removed) at
+ * the end of each test. */
+static struct blz_ctl_server *parent_srv;
+
 /* Runs the server side for n connections in a child process. */
 static pid_t serve_n(int n, uint64_t want_ok, uint64_t want_rejected)
 {
@@ -58,8 +62,8 @@ static pid_t serve_n(int n, uint64_t want_ok, uint64_t want_rejected)
 		blz_ctl_counts(s, &ok, &rej);
 		_exit(ok == want_ok && rej == want_rejected ? 0 : 1);
 	}
-	/* The parent only needed the socket to exist. */
-	close(blz_ctl_fd(s));
+	/* The parent only needed the socket to exist (it never accepts on it). */
+	parent_srv = s;
 	return pid;
 }
 
@@ -105,7 +109,7 @@ static void test_protocol(void **state)
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	unlink(sock);
+	blz_ctl_close(parent_srv);
 }
 
 static void test_unauthorised(void **state)
@@ -136,7 +140,7 @@ static void test_unauthorised(void **state)
 	assert_int_equal(waitpid(c, &st, 0), c);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	unlink(sock);
+	blz_ctl_close(parent_srv);
 }
 
 static void test_no_server(void **state)

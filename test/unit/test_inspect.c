@@ -1,0 +1,172 @@
+/* Unit tests for the seed reader (lib/btrfs/inspect.h) on crafted images: hostile trees
+ * with valid checksums must fail fast, with a message, and leave nothing allocated. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "btrfs/format.h"
+#include "btrfs/inspect.h"
+#include "btrfs/tree.h"
+#include "btrfs/writer.h"
+#include "util/crc32c.h"
+#include "util/fileio.h"
+#include "util/le.h"
+
+/* A small valid seed: a few files and a 1 TiB virtual area. */
+static int make_seed(void)
+{
+	int fd = memfd_create("seed", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	struct blz_seed_opts o = { .fsid_set = true, .virtual_size = 1ull << 40 };
+	for (int i = 0; i < 16; i++)
+		o.fsid[i] = (uint8_t)(i * 13 + 5);
+	o.timestamp.tv_sec = 1700000000;
+	struct blz_seed *s;
+	assert_int_equal(blz_seed_new(&s, fd, &o), 0);
+	struct blz_fstree *t = blz_seed_tree(s);
+	for (int i = 0; i < 3; i++) {
+		char name[8] = { 'f', (char)('0' + i), 0 };
+		struct blz_inode *f = blz_fstree_new_inode(t, S_IFREG | 0644);
+		assert_int_equal(blz_fstree_link(t, t->root, name, 2, f), 0);
+		assert_int_equal(blz_seed_data_begin(s, f, 5000, name), 0);
+		uint8_t buf[5000];
+		memset(buf, 'a' + i, sizeof(buf));
+		assert_int_equal(blz_seed_data_write(s, buf, sizeof(buf)), 0);
+		assert_int_equal(blz_seed_data_end(s), 0);
+	}
+	struct blz_seed_layout lay;
+	assert_int_equal(blz_seed_finish(s, &lay), 0);
+	blz_seed_free(s);
+	return fd;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void put_super(int fd, uint8_t *sb)
+{
+	put_le32(sb, blz_crc32c(sb + BTRFS_CSUM_SIZE, BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE));
+	assert_int_equal(blz_pwrite_full(fd, sb, BTRFS_SUPER_INFO_SIZE, BTRFS_SUPER_INFO_OFFSET), 0);
+}
+
+/* Inspects a crafted image: it must fail within a second with a message naming why, and
+ * hand back no chunk array. */
+static void expect_fast_failure(int fd, const char *why)
+{
+	struct blz_seed_info in;
+	char err[256];
+	double t0 = now_s();
+	int r = blz_seed_inspect(fd, &in, err, sizeof(err));
+	double dt = now_s() - t0;
+	print_message("inspect: %d '%s' after %.3f s\n", r, err, dt);
+	assert_true(r < 0);
+	assert_non_null(strstr(err, why));
+	assert_true(dt < 1.0);
+	assert_null(in.chunks);
+	blz_seed_info_release(&in);
+}
+
+/*
+ * The root tree's root replaced by a tower of nodes, each of whose NODE_MAX_PTRS pointers
+ * all lead to the one node below it, down to the real root-tree leaf (the tower sits at the
+ * end of the metadata chunk): every block has a
+ * valid checksum and level, yet a walk that follows every pointer reads the leaf
+ * NODE_MAX_PTRS^levels times (493^4: years).
+ */
+enum { LEVELS = 4 };
+
+static void test_converging_pointers(void **state)
+{
+	int fd = make_seed();
+	struct blz_seed_info in;
+	char err[256];
+	assert_int_equal(blz_seed_inspect(fd, &in, err, sizeof(err)), 0);
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
+	assert_int_equal(blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	uint64_t leaf = get_le64(sb + SB_ROOT);
+	assert_int_equal(sb[SB_ROOT_LEVEL], 0);
+	const struct blz_chunk_info *meta = NULL;
+	for (size_t i = 0; i < in.nchunks; i++)
+		if (in.chunks[i].type & BTRFS_BLOCK_GROUP_METADATA)
+			meta = &in.chunks[i];
+	assert_non_null(meta);
+	assert_true(meta->length >= (LEVELS + 2) * BTRFS_NODESIZE);
+
+	uint8_t *block = malloc(BTRFS_NODESIZE);
+	assert_int_equal(blz_pread_full(fd, block, BTRFS_NODESIZE, leaf), 0); /* logical = physical */
+	uint8_t first_key[DISK_KEY_SIZE];
+	memcpy(first_key, block + HDR_SIZE, DISK_KEY_SIZE);
+	uint8_t hdr[HDR_SIZE];
+	memcpy(hdr, block, HDR_SIZE);
+
+	uint64_t below = leaf, addr = meta->logical + meta->length - (LEVELS + 1) * BTRFS_NODESIZE;
+	for (int level = 1; level <= LEVELS; level++) {
+		if (addr == leaf)
+			addr += BTRFS_NODESIZE;
+		assert_true(addr + BTRFS_NODESIZE <= meta->logical + meta->length);
+		memset(block, 0, BTRFS_NODESIZE);
+		memcpy(block, hdr, HDR_SIZE);
+		put_le64(block + HDR_BYTENR, addr);
+		put_le32(block + HDR_NRITEMS, NODE_MAX_PTRS);
+		block[HDR_LEVEL] = (uint8_t)level;
+		for (uint32_t i = 0; i < NODE_MAX_PTRS; i++) {
+			uint8_t *kp = block + HDR_SIZE + (size_t)i * KEY_PTR_SIZE;
+			memcpy(kp, first_key, DISK_KEY_SIZE);
+			put_le64(kp + 17, below);
+			put_le64(kp + 25, get_le64(hdr + HDR_GENERATION));
+		}
+		blz_tree_block_csum(block);
+		assert_int_equal(blz_pwrite_full(fd, block, BTRFS_NODESIZE, addr), 0);
+		below = addr;
+		addr += BTRFS_NODESIZE;
+	}
+	put_le64(sb + SB_ROOT, below);
+	sb[SB_ROOT_LEVEL] = LEVELS;
+	put_super(fd, sb);
+	expect_fast_failure(fd, "more than once");
+
+	/* A root level beyond what btrfs allows is refused before anything is read. */
+	put_le64(sb + SB_ROOT, leaf);
+	sb[SB_ROOT_LEVEL] = 200;
+	put_super(fd, sb);
+	expect_fast_failure(fd, "level 200");
+
+	free(block);
+	blz_seed_info_release(&in);
+	close(fd);
+}
+
+/* A failure after the system chunk array was read leaves no chunk array behind. */
+static void test_failure_releases_chunks(void **state)
+{
+	int fd = make_seed();
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
+	assert_int_equal(blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	put_le64(sb + SB_ROOT, get_le64(sb + SB_ROOT) + 1); /* unaligned root tree */
+	put_super(fd, sb);
+	expect_fast_failure(fd, "not aligned");
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_converging_pointers),
+		cmocka_unit_test(test_failure_releases_chunks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
