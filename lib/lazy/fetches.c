@@ -172,20 +172,9 @@ const char *blz_fetch_area_name(int area)
 	return area >= 0 && area <= BLZ_FETCH_VIRTUAL ? area_names[area] : "?";
 }
 
-static void appendf(struct blz_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void appendf(struct blz_buf *b, const char *fmt, ...)
-{
-	char tmp[128];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	blz_buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 void blz_fetch_format_header(struct blz_buf *b, uint64_t untracked)
 {
-	appendf(b, "blazy-fetches %d %" PRIu64 "\n", BLZ_FETCH_WIRE_VERSION, untracked);
+	blz_buf_printf(b, "blazy-fetches %d %" PRIu64 "\n", BLZ_FETCH_WIRE_VERSION, untracked);
 }
 
 static bool bit(const uint64_t *bits, uint64_t i)
@@ -195,7 +184,7 @@ static bool bit(const uint64_t *bits, uint64_t i)
 
 void blz_fetch_format_entry(struct blz_buf *b, const struct blz_fetch_entry *e)
 {
-	appendf(b, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
+	blz_buf_printf(b, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
 		blz_fetch_area_name(e->area), e->off, e->len, e->reads, e->bytes, e->store);
 	uint64_t g = blz_fetch_granule(e->len);
 	uint64_t n = (e->len + g - 1) / g;
@@ -209,7 +198,7 @@ void blz_fetch_format_entry(struct blz_buf *b, const struct blz_fetch_entry *e)
 		while (j < n && bit(e->bits, j))
 			j++;
 		uint64_t start = i * g, end = j * g < e->len ? j * g : e->len;
-		appendf(b, "%s%" PRIu64 "+%" PRIu64, any ? "," : "", start, end - start);
+		blz_buf_printf(b, "%s%" PRIu64 "+%" PRIu64, any ? "," : "", start, end - start);
 		any = true;
 		i = j;
 	}

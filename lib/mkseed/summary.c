@@ -19,9 +19,9 @@ void blz_mkseed_summary_json(const struct blz_mkseed_opts *opts,
 	const struct blz_seed_layout *lay = &res->layout;
 	char fsid[37];
 	fsid_text(lay->fsid, fsid);
-	blz_jsonw_raw(out, "{\"output\":");
+	blz_buf_printf(out, "{\"output\":");
 	blz_jsonw_str(out, opts->output);
-	blz_jsonw_raw(out,
+	blz_buf_printf(out,
 		      ",\"fsid\":\"%s\",\"device_size\":%llu,\"local_end\":%llu,\"inodes\":%llu,"
 		      "\"files\":%llu,\"data_bytes\":%llu,\"seed_disk_bytes\":%llu,"
 		      "\"metadata_bytes\":%llu,\"local_data_bytes\":%llu,"
@@ -50,7 +50,7 @@ void blz_mkseed_summary_text(const struct blz_mkseed_opts *opts,
 	const struct blz_import_stats *ist = &res->import;
 	char fsid[37], b1[32], b2[32], b3[32], b4[32];
 	fsid_text(lay->fsid, fsid);
-	blz_jsonw_raw(out, "wrote %s: %llu inodes, %llu files with %s of data, %s of metadata; "
+	blz_buf_printf(out, "wrote %s: %llu inodes, %llu files with %s of data, %s of metadata; "
 		      "fsid %s\n", opts->output, (unsigned long long)lay->inodes,
 		      (unsigned long long)lay->files_written, blz_format_size(lay->data_bytes, b1, 32),
 		      blz_format_size(lay->metadata_bytes, b2, 32), fsid);
@@ -58,11 +58,11 @@ void blz_mkseed_summary_text(const struct blz_mkseed_opts *opts,
 	if (lay->data_bytes >= (1u << 20)) /* a share of tiny data says nothing */
 		snprintf(pct, sizeof(pct), " (%.2f%% of the data)",
 			 100.0 * (double)res->seed_disk_bytes / (double)lay->data_bytes);
-	blz_jsonw_raw(out, "seed image: %s on disk%s, %s of file data in it\n",
+	blz_buf_printf(out, "seed image: %s on disk%s, %s of file data in it\n",
 		      blz_format_size(res->seed_disk_bytes, b1, 32), pct,
 		      blz_format_size(lay->local_data_bytes, b2, 32));
 	if (opts->lazy)
-		blz_jsonw_raw(out, "lazy data: %s stored, %s deduplicated, in %llu runs; store %s "
+		blz_buf_printf(out, "lazy data: %s stored, %s deduplicated, in %llu runs; store %s "
 			      "now holds %llu chunks, %s on disk; map %s (import area %s at offset "
 			      "%llu)\n", blz_format_size(ist->bytes - ist->dedup_bytes, b1, 32),
 			      blz_format_size(ist->dedup_bytes, b2, 32),
@@ -72,12 +72,12 @@ void blz_mkseed_summary_text(const struct blz_mkseed_opts *opts,
 			      blz_format_size(lay->import_size, b4, 32),
 			      (unsigned long long)lay->import_off);
 	if (lay->virtual_size)
-		blz_jsonw_raw(out, "virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
+		blz_buf_printf(out, "virtual area: %s at offset %llu in %llu chunk(s); device size %s\n",
 			      blz_format_size(lay->virtual_size, b3, 32),
 			      (unsigned long long)lay->virtual_off,
 			      (unsigned long long)lay->virtual_chunks,
 			      blz_format_size(lay->device_size, b4, 32));
-	blz_jsonw_raw(out, "time: %.2f s (%s/s)\n", secs,
+	blz_buf_printf(out, "time: %.2f s (%s/s)\n", secs,
 		      blz_format_size(secs > 0 ? (uint64_t)((double)lay->data_bytes / secs) : 0, b1,
 				      32));
 }

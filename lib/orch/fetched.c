@@ -501,56 +501,44 @@ void blz_fetched_trace(const struct blz_fetched *f, struct blz_buf *out, size_t 
 }
 
 /* printf into out */
-static void bprintf(struct blz_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void bprintf(struct blz_buf *out, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	blz_buf_append(out, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 void blz_fetched_json(const struct blz_fetched *f, struct blz_buf *out)
 {
-	bprintf(out, ",\"files\":[");
+	blz_buf_printf(out, ",\"files\":[");
 	for (size_t i = 0; i < f->nfiles; i++) {
 		const struct blz_fetched_file *x = &f->files[i];
-		bprintf(out, "%s{\"paths\":[", i ? "," : "");
+		blz_buf_printf(out, "%s{\"paths\":[", i ? "," : "");
 		for (size_t k = 0; k < x->npaths; k++) {
 			if (k)
 				blz_buf_append(out, ",", 1);
 			blz_json_append_str(out, x->paths[k]);
 		}
-		bprintf(out, "],\"paths_missed\":%" PRIu64 ",\"subvolume\":%" PRIu64 ",\"inode\":%"
+		blz_buf_printf(out, "],\"paths_missed\":%" PRIu64 ",\"subvolume\":%" PRIu64 ",\"inode\":%"
 			PRIu64 ",\"reads\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"lazy_bytes\":%" PRIu64
 			",\"store_fetches\":%" PRIu64 ",\"touched_bytes\":%" PRIu64 "}",
 			x->paths_missed, x->root, x->ino, x->reads, x->bytes, x->lazy_bytes, x->store,
 			x->touched);
 	}
-	bprintf(out, "],\"fetch_touched_bytes\":%" PRIu64 ",\"fetch_outside_bytes\":%" PRIu64
+	blz_buf_printf(out, "],\"fetch_touched_bytes\":%" PRIu64 ",\"fetch_outside_bytes\":%" PRIu64
 		",\"fetch_metadata_bytes\":%" PRIu64 ",\"fetch_refs_missed\":%" PRIu64,
 		f->touched, f->outside, f->not_data, f->refs_missed);
 }
 
 void blz_fetch_list_json(const struct blz_fetch_list *l, struct blz_buf *out)
 {
-	bprintf(out, ",\"ranges\":[");
+	blz_buf_printf(out, ",\"ranges\":[");
 	for (size_t i = 0; i < l->ranges.len; i++) {
 		const struct blz_fetch_range *r = &l->ranges.v[i];
-		bprintf(out, "%s{\"area\":\"%s\",\"offset\":%" PRIu64 ",\"length\":%" PRIu64
+		blz_buf_printf(out, "%s{\"area\":\"%s\",\"offset\":%" PRIu64 ",\"length\":%" PRIu64
 			",\"reads\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"store_fetches\":%" PRIu64
 			",\"touched\":[", i ? "," : "", blz_fetch_area_name(r->area), r->off, r->len,
 			r->reads, r->bytes, r->store);
 		for (size_t k = 0; k < r->nr_spans; k++) {
 			const struct blz_fetch_span *s = &l->spans.v[r->first_span + k];
-			bprintf(out, "%s[%" PRIu64 ",%" PRIu64 "]", k ? "," : "", s->off, s->len);
+			blz_buf_printf(out, "%s[%" PRIu64 ",%" PRIu64 "]", k ? "," : "", s->off, s->len);
 		}
-		bprintf(out, "]}");
+		blz_buf_printf(out, "]}");
 	}
-	bprintf(out, "],\"fetch_untracked\":%" PRIu64, l->untracked);
+	blz_buf_printf(out, "],\"fetch_untracked\":%" PRIu64, l->untracked);
 }
 /* A name for a terminal: control bytes escaped (\n, \t, \xHH). */
 static void put_name(struct blz_buf *out, const char *s)
@@ -563,7 +551,7 @@ static void put_name(struct blz_buf *out, const char *s)
 		else if (*p == '\\')
 			blz_buf_append(out, "\\\\", 2);
 		else if (*p < 0x20 || *p == 0x7f)
-			bprintf(out, "\\x%02x", *p);
+			blz_buf_printf(out, "\\x%02x", *p);
 		else
 			blz_buf_append(out, p, 1);
 	}
@@ -582,33 +570,33 @@ void blz_fetched_format(const struct blz_fetched *f, size_t top, struct blz_buf 
 		lazy += f->files[i].lazy_bytes;
 		local += f->files[i].bytes - f->files[i].lazy_bytes;
 	}
-	bprintf(out, "files read:    %zu (%s of their data read: %s served from the lazy areas, %s from "
+	blz_buf_printf(out, "files read:    %zu (%s of their data read: %s served from the lazy areas, %s from "
 	       "the image)\n", f->nfiles, szf(f->touched - f->outside, b[0]), szf(lazy, b[1]),
 	       szf(local, b[2]));
-	bprintf(out, "               %s read outside any file, %s of metadata\n", szf(f->outside, b[3]),
+	blz_buf_printf(out, "               %s read outside any file, %s of metadata\n", szf(f->outside, b[3]),
 	       szf(f->not_data, b[4]));
 	if (f->refs_missed)
-		bprintf(out, "               incomplete: %" PRIu64 " references to read extents did not fit "
+		blz_buf_printf(out, "               incomplete: %" PRIu64 " references to read extents did not fit "
 		       "the kernel's answer\n", f->refs_missed);
 	if (!f->nfiles)
 		return;
-	bprintf(out, "  %10s %10s %7s %6s  %s\n", "LAZY", "LOCAL", "READS", "CHUNKS", "FILE");
+	blz_buf_printf(out, "  %10s %10s %7s %6s  %s\n", "LAZY", "LOCAL", "READS", "CHUNKS", "FILE");
 	size_t n = top && top < f->nfiles ? top : f->nfiles;
 	for (size_t i = 0; i < n; i++) {
 		const struct blz_fetched_file *x = &f->files[i];
-		bprintf(out, "  %10s %10s %7" PRIu64 " %6" PRIu64 "  ", szf(x->lazy_bytes, b[0]),
+		blz_buf_printf(out, "  %10s %10s %7" PRIu64 " %6" PRIu64 "  ", szf(x->lazy_bytes, b[0]),
 		       szf(x->bytes - x->lazy_bytes, b[1]), x->reads, x->store);
 		if (x->npaths) {
 			put_name(out, x->paths[0]);
 			if (x->npaths + x->paths_missed > 1)
-				bprintf(out, " (+%" PRIu64 " more names)", x->npaths + x->paths_missed - 1);
+				blz_buf_printf(out, " (+%" PRIu64 " more names)", x->npaths + x->paths_missed - 1);
 		} else {
-			bprintf(out, "<inode %" PRIu64 " of subvolume %" PRIu64 ", no name here>", x->ino, x->root);
+			blz_buf_printf(out, "<inode %" PRIu64 " of subvolume %" PRIu64 ", no name here>", x->ino, x->root);
 		}
 		blz_buf_append(out, "\n", 1);
 	}
 	if (n < f->nfiles)
-		bprintf(out, "  (the first %zu of %zu by bytes fetched; --json or --top 0 lists all)\n", n,
+		blz_buf_printf(out, "  (the first %zu of %zu by bytes fetched; --json or --top 0 lists all)\n", n,
 		       f->nfiles);
 }
 
@@ -635,10 +623,10 @@ void blz_fetch_list_format(const struct blz_fetch_list *l, size_t top, struct bl
 	size_t lazy = 0;
 	for (size_t i = 0; i < l->ranges.len; i++)
 		lazy += l->ranges.v[i].area != BLZ_FETCH_LOCAL;
-	bprintf(out, "ranges read:   %zu (%zu map records, %zu local 1 MiB regions)\n", l->ranges.len, lazy,
+	blz_buf_printf(out, "ranges read:   %zu (%zu map records, %zu local 1 MiB regions)\n", l->ranges.len, lazy,
 	       l->ranges.len - lazy);
 	if (l->untracked)
-		bprintf(out, "               %" PRIu64 " reads past the fetch table's capacity not shown\n",
+		blz_buf_printf(out, "               %" PRIu64 " reads past the fetch table's capacity not shown\n",
 		       l->untracked);
 	if (!l->ranges.len)
 		return;
@@ -646,15 +634,15 @@ void blz_fetch_list_format(const struct blz_fetch_list *l, size_t top, struct bl
 	for (size_t i = 0; i < l->ranges.len; i++)
 		v[i] = &l->ranges.v[i];
 	qsort(v, l->ranges.len, sizeof(*v), range_by_bytes);
-	bprintf(out, "  %-7s %20s %10s %7s %10s %6s %10s\n", "AREA", "OFFSET", "LENGTH", "READS", "BYTES",
+	blz_buf_printf(out, "  %-7s %20s %10s %7s %10s %6s %10s\n", "AREA", "OFFSET", "LENGTH", "READS", "BYTES",
 	       "CHUNKS", "TOUCHED");
 	size_t n = top && top < l->ranges.len ? top : l->ranges.len;
 	for (size_t i = 0; i < n; i++)
-		bprintf(out, "  %-7s %20" PRIu64 " %10s %7" PRIu64 " %10s %6" PRIu64 " %10s\n",
+		blz_buf_printf(out, "  %-7s %20" PRIu64 " %10s %7" PRIu64 " %10s %6" PRIu64 " %10s\n",
 		       blz_fetch_area_name(v[i]->area), v[i]->off, szf(v[i]->len, b[0]), v[i]->reads,
 		       szf(v[i]->bytes, b[1]), v[i]->store, szf(range_touched(l, v[i]), b[2]));
 	if (n < l->ranges.len)
-		bprintf(out, "  (the first %zu of %zu by bytes; --json or --top 0 lists all)\n", n,
+		blz_buf_printf(out, "  (the first %zu of %zu by bytes; --json or --top 0 lists all)\n", n,
 		       l->ranges.len);
 	free(v);
 }

@@ -92,3 +92,18 @@ int blz_errf(char *err, size_t errlen, int r, const char *fmt, ...)
 	}
 	return r;
 }
+
+void blz_buf_printf(struct blz_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	char *p = blz_buf_grow(b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len--; /* drop the NUL */
+}

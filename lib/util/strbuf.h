@@ -23,6 +23,8 @@ void blz_buf_append(struct blz_buf *b, const void *p, size_t n);
 /* Appends n zero bytes and returns a pointer to them (valid until the next append). */
 void *blz_buf_grow(struct blz_buf *b, size_t n);
 void blz_buf_release(struct blz_buf *b);
+/* Appends printf-formatted text (no NUL), however long. */
+void blz_buf_printf(struct blz_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Formats a message into err (errlen bytes) and returns r: for library functions that
  * return -errno and leave the detail in a caller's buffer. */

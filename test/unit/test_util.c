@@ -397,16 +397,16 @@ static void test_write_file_atomic(void **state)
 static void test_jsonw(void **state)
 {
 	struct blz_buf b = { 0 };
-	blz_jsonw_raw(&b, "[");
+	blz_buf_printf(&b, "[");
 	blz_jsonw_str(&b, "a\"b\\c\n\t\r\x01\x7f\xc3\xa9/");
-	blz_jsonw_raw(&b, ",%d,", -42);
+	blz_buf_printf(&b, ",%d,", -42);
 	blz_jsonw_str(&b, NULL);
-	blz_jsonw_raw(&b, ",");
+	blz_buf_printf(&b, ",");
 	blz_jsonw_bool(&b, 1);
-	blz_jsonw_raw(&b, ",");
+	blz_buf_printf(&b, ",");
 	blz_jsonw_bool(&b, 0);
-	blz_jsonw_raw(&b, "%s", ""); /* nothing */
-	blz_jsonw_raw(&b, "]");
+	blz_buf_printf(&b, "%s", ""); /* nothing */
+	blz_buf_printf(&b, "]");
 	const char *want = "[\"a\\\"b\\\\c\\u000a\\u0009\\u000d\\u0001\x7f\xc3\xa9/\",-42,null,true,false]";
 	assert_int_equal(b.len, strlen(want));
 	assert_memory_equal(b.data, want, b.len);
