@@ -41,6 +41,10 @@ static const struct blz_ublk_feature features[] = {
 	  "stop a device only while nobody holds its disk (TRY_STOP_DEV)" },
 	{ BLZ_UBLK_F_NO_AUTO_PART_SCAN, "NO_AUTO_PART_SCAN", "7.0",
 	  "no partition-table scan when the device starts" },
+	{ BLZ_UBLK_F_SHMEM_ZC, "SHMEM_ZC", "7.1",
+	  "zero copy for requests whose pages lie in memory the server shares with the reader" },
+	{ BLZ_UBLK_F_IO_DESC_SIZE, "IO_DESC_SIZE", "7.3",
+	  "the server chooses the size of a request descriptor (24 to 256 bytes)" },
 };
 
 const struct blz_ublk_feature *blz_ublk_feature_table(size_t *ret_n)

@@ -66,6 +66,8 @@
 #define BLZ_UBLK_F_INTEGRITY (1ULL << 16)         /* 6.19 */
 #define BLZ_UBLK_F_SAFE_STOP_DEV (1ULL << 17)     /* 7.0 */
 #define BLZ_UBLK_F_NO_AUTO_PART_SCAN (1ULL << 18) /* 7.0 */
+#define BLZ_UBLK_F_SHMEM_ZC (1ULL << 19)          /* 7.1 */
+#define BLZ_UBLK_F_IO_DESC_SIZE (1ULL << 20)      /* 7.3 */
 
 /* Device states (ublksrv_ctrl_dev_info.state). */
 #define BLZ_UBLK_S_DEV_DEAD 0

@@ -114,6 +114,7 @@ static void test_feature_table(void **state)
 		{ "UPDATE_SIZE", 10 }, { "AUTO_BUF_REG", 11 }, { "QUIESCE", 12 },
 		{ "PER_IO_DAEMON", 13 }, { "BUF_REG_OFF_DAEMON", 14 }, { "BATCH_IO", 15 },
 		{ "INTEGRITY", 16 }, { "SAFE_STOP_DEV", 17 }, { "NO_AUTO_PART_SCAN", 18 },
+		{ "SHMEM_ZC", 19 }, { "IO_DESC_SIZE", 20 },
 	};
 	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++) {
 		const struct blz_ublk_feature *e = blz_ublk_feature_find(1ULL << kernel[i].bit);
