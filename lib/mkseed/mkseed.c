@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static struct {
 	char tmp[4096];     /* the temporary image */
 	char map_tmp[4200]; /* the temporary map ("" without lazy) */
 	char map[4096];     /* the published map, while map_published */
+	int map_saved;      /* with --force: the old map is at map_tmp (exchanged), to put back */
 	char store[4096];   /* the store directory, while store_new */
 	volatile sig_atomic_t active, map_published, store_new;
 } pending;
@@ -67,9 +69,11 @@ static void cleanup(void)
 {
 	if (!pending.active || access(pending.tmp, F_OK) != 0)
 		return;
-	if (pending.map_tmp[0])
+	if (pending.map_saved)
+		rename(pending.map_tmp, pending.map); /* the old map back in place of the new */
+	else if (pending.map_tmp[0])
 		unlink(pending.map_tmp);
-	if (pending.map_published)
+	if (pending.map_published && !pending.map_saved)
 		unlink(pending.map);
 	if (pending.store_new)
 		remove_new_store();
@@ -173,7 +177,7 @@ static int create_tmp(struct run *run)
 	else
 		pending.map_tmp[0] = 0;
 	snprintf(pending.map, sizeof(pending.map), "%s", run->res->map_path);
-	pending.map_published = 0;
+	pending.map_published = pending.map_saved = 0;
 	pending.active = 1;
 	run->fd = mkostemp(pending.tmp, O_CLOEXEC);
 	if (run->fd < 0) {
@@ -304,7 +308,17 @@ static int commit(struct run *run)
 			return r;
 		if ((r = hook(run, BLZ_MKSEED_STEP_MAP_RENAME, 0)) < 0)
 			return r;
-		if (rename(pending.map_tmp, res->map_path) < 0) {
+		/* With --force an old map may be there: exchange it with the new one, so that a
+		 * failure before the commit point can put it back (the old image still needs it).
+		 * Signals wait meanwhile: the clean-up must know which file holds which map. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		if (renameat2(AT_FDCWD, pending.map_tmp, AT_FDCWD, res->map_path,
+			      RENAME_EXCHANGE) == 0)
+			pending.map_saved = 1;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!pending.map_saved && rename(pending.map_tmp, res->map_path) < 0) {
 			int e = errno;
 			return blz_errf(run->err, run->errlen, -e, "cannot rename the map to '%s': %s",
 					res->map_path, strerror(e));
@@ -319,6 +333,9 @@ static int commit(struct run *run)
 				run->o->output, strerror(e));
 	}
 	pending.active = pending.store_new = pending.map_published = 0;
+	if (pending.map_saved)
+		unlink(pending.map_tmp); /* the old map, replaced for good */
+	pending.map_saved = 0;
 	return 0;
 }
 

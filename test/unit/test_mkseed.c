@@ -122,8 +122,19 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The directory holds the inputs, plus out.img (with "old" in it) when preexisting, and
- * nothing else: no OUTPUT, no map, no store, no temporary file. */
+/* Checks that path holds exactly the 4 bytes want. */
+static void check_content(const char *path, const char *want)
+{
+	char buf[16] = "";
+	FILE *o = fopen(path, "r");
+	assert_non_null(o);
+	assert_int_equal(fread(buf, 1, sizeof(buf), o), 4);
+	fclose(o);
+	assert_memory_equal(buf, want, 4);
+}
+
+/* The directory holds the inputs, plus out.img (with "old" in it) and its map out.img.map
+ * ("map\n") when preexisting, and nothing else: no OUTPUT, no map, no store, no temporary file. */
 static void check_clean(const struct fixture *f)
 {
 	DIR *d = opendir(f->dir);
@@ -134,18 +145,17 @@ static void check_clean(const struct fixture *f)
 		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "src") || !strcmp(n, "t0.tar") ||
 		    !strcmp(n, "t1.tar") || !strcmp(n, "bad.tar"))
 			continue;
-		if (f->preexisting && !strcmp(n, "out.img"))
+		if (f->preexisting && (!strcmp(n, "out.img") || !strcmp(n, "out.img.map")))
 			continue;
 		fail_msg("left behind: %s (step %zu)", n, f->fail_at);
 	}
 	closedir(d);
 	if (f->preexisting) {
-		char buf[16] = "";
-		FILE *o = fopen(f->out, "r");
-		assert_non_null(o);
-		assert_int_equal(fread(buf, 1, sizeof(buf), o), 4);
-		fclose(o);
-		assert_memory_equal(buf, "old\n", 4);
+		char map[400];
+		check_content(f->out, "old\n");
+		/* a failed --force run leaves the old seed's map as it was */
+		snprintf(map, sizeof(map), "%s.map", f->out);
+		check_content(map, "map\n");
 	}
 }
 
@@ -213,7 +223,10 @@ static int run(struct fixture *f, size_t fail_at)
 
 static void make_preexisting(struct fixture *f)
 {
+	char map[400];
 	put_file(f->out, "old\n", 4);
+	snprintf(map, sizeof(map), "%s.map", f->out);
+	put_file(map, "map\n", 4);
 	f->preexisting = true;
 	f->opts.force = true;
 }
@@ -312,7 +325,10 @@ static void test_exists(void **state)
 {
 	struct fixture *f = *state;
 	f->opts.lazy = true;
+	char map[400];
 	put_file(f->out, "old\n", 4);
+	snprintf(map, sizeof(map), "%s.map", f->out);
+	put_file(map, "map\n", 4);
 	f->preexisting = true;
 	assert_int_equal(run(f, SIZE_MAX), -EEXIST);
 	assert_int_equal(f->ncalls, 0);
