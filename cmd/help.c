@@ -222,6 +222,8 @@ const char blz_help_mount[] =
 	"a block device) takes the writes: the first time, the seed is mounted read-only,\n"
 	"BACKING is wiped and added (the seed sprouts) and the filesystem is remounted\n"
 	"read-write with nodatasum; later times the sprout on BACKING is mounted directly.\n"
+	"BACKING's own bytes decide which: zeros are sprouted, a sprout of SEED (its device\n"
+	"list names SEED) is mounted, state file or not, and anything else is refused.\n"
 	"After mounting, the extent map of /.blazy/virtual is checked against SEED. What\n"
 	"belongs together is recorded in the state directory, so the same command brings the\n"
 	"same filesystem back after 'blazy umount' or a reboot. On failure everything this\n"

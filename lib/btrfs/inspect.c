@@ -35,6 +35,13 @@ struct reader {
 	uint64_t *seen;
 	size_t seen_cap, seen_len;
 	uint64_t budget;
+	/* blz_sprout_inspect: the devices found, this device's id (its blocks are on fd), the
+	 * other device's fd and fsid, and a cap on the blocks a walk may read (0 = none). */
+	struct blz_sprout_info *sprout;
+	uint64_t self_devid;
+	int other_fd;
+	uint8_t other_fsid[16];
+	uint64_t budget_cap;
 };
 
 static int fail(struct reader *rd, int r, const char *fmt, ...)
@@ -99,27 +106,45 @@ static void add_chunk(struct reader *rd, uint64_t logical, const uint8_t *p)
 	c->length = get_le64(p);
 	c->type = get_le64(p + 24);
 	c->physical = get_le64(p + 56);
+	c->devid = get_le64(p + 48);
 }
 
 static int read_block(struct reader *rd, uint64_t logical, int level)
 {
-	uint64_t phys;
-	if (blz_chunk_map(rd->info->chunks, rd->info->nchunks, logical, &phys) < 0)
+	size_t ci = chunk_lower_bound(rd->info, logical);
+	if (ci < rd->info->nchunks && rd->info->chunks[ci].logical == logical)
+		ci++;
+	const struct blz_chunk_info *c = ci ? &rd->info->chunks[ci - 1] : NULL;
+	if (!c || logical - c->logical >= c->length)
 		return fail(rd, -EUCLEAN, "tree block %llu is outside every chunk",
 			    (unsigned long long)logical);
-	if (phys + BTRFS_NODESIZE > rd->info->image_size)
+	if (c->length - (logical - c->logical) < BTRFS_NODESIZE)
+		return fail(rd, -EUCLEAN, "tree block %llu crosses the end of its chunk",
+			    (unsigned long long)logical);
+	uint64_t phys = c->physical + (logical - c->logical);
+	int fd = rd->fd;
+	const uint8_t *fsid = rd->fsid;
+	if (rd->sprout && c->devid != rd->self_devid) {
+		if (rd->other_fd < 0)
+			return fail(rd, -EUCLEAN, "tree block %llu lies on device %llu, not on this one",
+				    (unsigned long long)logical, (unsigned long long)c->devid);
+		fd = rd->other_fd;
+		fsid = rd->other_fsid;
+	} else if (phys > rd->info->image_size ||
+		   rd->info->image_size - phys < BTRFS_NODESIZE) {
 		return fail(rd, -EUCLEAN, "tree block %llu lies beyond the end of the image",
 			    (unsigned long long)logical);
-	int r = blz_pread_full(rd->fd, rd->block, BTRFS_NODESIZE, phys);
+	}
+	int r = blz_pread_full(fd, rd->block, BTRFS_NODESIZE, phys);
 	if (r < 0)
 		return fail(rd, r, "cannot read tree block %llu: %s", (unsigned long long)logical,
 			    strerror(-r));
-	uint32_t c = blz_crc32c(rd->block + BTRFS_CSUM_SIZE, BTRFS_NODESIZE - BTRFS_CSUM_SIZE);
-	if (get_le32(rd->block) != c)
+	uint32_t crc = blz_crc32c(rd->block + BTRFS_CSUM_SIZE, BTRFS_NODESIZE - BTRFS_CSUM_SIZE);
+	if (get_le32(rd->block) != crc)
 		return fail(rd, -EBADMSG, "tree block %llu has a bad checksum",
 			    (unsigned long long)logical);
 	if (get_le64(rd->block + HDR_BYTENR) != logical ||
-	    memcmp(rd->block + HDR_FSID, rd->fsid, 16) != 0)
+	    memcmp(rd->block + HDR_FSID, fsid, 16) != 0)
 		return fail(rd, -EBADMSG, "tree block %llu does not belong here",
 			    (unsigned long long)logical);
 	if (level >= 0 && rd->block[HDR_LEVEL] != level)
@@ -222,6 +247,8 @@ static int walk_tree(struct reader *rd, uint64_t root, int level, item_fn fn)
 		if (!(c->type & BTRFS_BLOCK_GROUP_DATA))
 			rd->budget = rd->budget + blocks < rd->budget ? UINT64_MAX : rd->budget + blocks;
 	}
+	if (rd->budget_cap && rd->budget > rd->budget_cap)
+		rd->budget = rd->budget_cap;
 	if (rd->seen_cap)
 		memset(rd->seen, 0, rd->seen_cap * sizeof(uint64_t));
 	rd->seen_len = 0;
@@ -308,6 +335,41 @@ static int fs_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t 
 	return 0;
 }
 
+/* Reads and checks the primary superblock into sb and sets rd->fsid; no_magic is returned
+ * (with a message) when fd holds no btrfs. */
+static int read_super(struct reader *rd, uint8_t sb[BTRFS_SUPER_INFO_SIZE], int no_magic)
+{
+	int r = blz_pread_full(rd->fd, sb, BTRFS_SUPER_INFO_SIZE, BTRFS_SUPER_INFO_OFFSET);
+	if (r < 0)
+		return fail(rd, no_magic, "not a btrfs image: too small to hold a superblock");
+	if (get_le64(sb + SB_MAGIC) != BTRFS_MAGIC)
+		return fail(rd, no_magic, "not a btrfs image: no btrfs magic at 64 KiB");
+	if (get_le32(sb) != blz_crc32c(sb + BTRFS_CSUM_SIZE, BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE) ||
+	    get_le16(sb + SB_CSUM_TYPE) != 0)
+		return fail(rd, -EBADMSG, "the superblock checksum is wrong (or not crc32c)");
+	if (get_le32(sb + SB_NODESIZE) != BTRFS_NODESIZE || get_le32(sb + SB_SECTORSIZE) != BTRFS_SECTORSIZE)
+		return fail(rd, -EOPNOTSUPP, "unsupported node or sector size");
+	memcpy(rd->fsid, sb + SB_FSID, 16);
+	return 0;
+}
+
+/* The superblock's system chunk array: the chunks that hold the chunk tree. */
+static int load_sys_chunks(struct reader *rd, const uint8_t *sb)
+{
+	uint32_t arr = get_le32(sb + SB_SYS_CHUNK_ARRAY_SIZE);
+	if (arr > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+		return fail(rd, -EBADMSG, "the superblock's system chunk array is too large");
+	for (uint32_t pos = 0; pos + DISK_KEY_SIZE + CHUNK_ITEM_SIZE(1) <= arr;) {
+		const uint8_t *k = sb + SB_SYS_CHUNK_ARRAY + pos;
+		uint16_t nst = get_le16(k + DISK_KEY_SIZE + 44);
+		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0)
+			return fail(rd, -EBADMSG, "bad entry in the system chunk array");
+		add_chunk(rd, get_le64(k + 9), k + DISK_KEY_SIZE);
+		pos += DISK_KEY_SIZE + CHUNK_ITEM_SIZE(nst);
+	}
+	return 0;
+}
+
 int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen)
 {
 	struct blz_seed_info *info = ret;
@@ -322,18 +384,12 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	info->image_size = (uint64_t)st.st_size;
 	if (S_ISBLK(st.st_mode))
 		info->image_size = UINT64_MAX;
-	r = blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET);
+	r = read_super(&rd, sb, -EINVAL);
 	if (r < 0)
-		return fail(&rd, -EINVAL, "not a btrfs image: too small to hold a superblock");
-	if (get_le64(sb + SB_MAGIC) != BTRFS_MAGIC)
-		return fail(&rd, -EINVAL, "not a btrfs image: no btrfs magic at 64 KiB");
-	if (get_le32(sb) != blz_crc32c(sb + BTRFS_CSUM_SIZE, sizeof(sb) - BTRFS_CSUM_SIZE) ||
-	    get_le16(sb + SB_CSUM_TYPE) != 0)
-		return fail(&rd, -EBADMSG, "the superblock checksum is wrong (or not crc32c)");
-	if (get_le32(sb + SB_NODESIZE) != BTRFS_NODESIZE || get_le32(sb + SB_SECTORSIZE) != BTRFS_SECTORSIZE)
-		return fail(&rd, -EOPNOTSUPP, "unsupported node or sector size");
+		return r;
 	memcpy(info->fsid, sb + SB_FSID, 16);
-	memcpy(rd.fsid, sb + SB_FSID, 16);
+	info->devid = get_le64(sb + SB_DEV_ITEM);
+	memcpy(info->dev_uuid, sb + SB_DEV_ITEM + 66, 16);
 	memcpy(info->label, sb + SB_LABEL, 256);
 	info->generation = get_le64(sb + SB_GENERATION);
 	info->device_size = get_le64(sb + SB_TOTAL_BYTES);
@@ -344,19 +400,9 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	info->sectorsize = get_le32(sb + SB_SECTORSIZE);
 	info->nodesize = get_le32(sb + SB_NODESIZE);
 
-	uint32_t arr = get_le32(sb + SB_SYS_CHUNK_ARRAY_SIZE);
-	if (arr > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
-		return fail(&rd, -EBADMSG, "the superblock's system chunk array is too large");
-	for (uint32_t pos = 0; pos + DISK_KEY_SIZE + CHUNK_ITEM_SIZE(1) <= arr;) {
-		const uint8_t *k = sb + SB_SYS_CHUNK_ARRAY + pos;
-		uint16_t nst = get_le16(k + DISK_KEY_SIZE + 44);
-		if (k[8] != BTRFS_CHUNK_ITEM_KEY || nst == 0) {
-			r = fail(&rd, -EBADMSG, "bad entry in the system chunk array");
-			goto out;
-		}
-		add_chunk(&rd, get_le64(k + 9), k + DISK_KEY_SIZE);
-		pos += DISK_KEY_SIZE + CHUNK_ITEM_SIZE(nst);
-	}
+	r = load_sys_chunks(&rd, sb);
+	if (r < 0)
+		goto out;
 	rd.block = blz_xmalloc(BTRFS_NODESIZE);
 	r = walk_tree(&rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], chunk_item);
 	if (r < 0)
@@ -438,4 +484,78 @@ void blz_seed_info_release(struct blz_seed_info *info)
 {
 	free(info->chunks);
 	info->chunks = NULL;
+}
+
+/* ---- a sprout's device list ---- */
+
+static void get_dev(struct blz_btrfs_dev *d, const uint8_t *p)
+{
+	d->devid = get_le64(p);
+	memcpy(d->uuid, p + 66, 16);
+	memcpy(d->fsid, p + 82, 16);
+}
+
+static int dev_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		    const uint8_t *data, uint32_t size)
+{
+	struct blz_sprout_info *s = rd->sprout;
+	if (type != BTRFS_DEV_ITEM_KEY || objectid != BTRFS_DEV_ITEMS_OBJECTID)
+		return 0;
+	if (size < DEV_ITEM_SIZE || get_le64(data) != offset)
+		return fail(rd, -EBADMSG, "device item %llu is malformed", (unsigned long long)offset);
+	if (s->ndevs == BLZ_SPROUT_MAX_DEVS)
+		return fail(rd, -E2BIG, "more than %d devices", BLZ_SPROUT_MAX_DEVS);
+	get_dev(&s->devs[s->ndevs++], data);
+	return 0;
+}
+
+int blz_sprout_inspect(int fd, int other_fd, const uint8_t other_fsid[16],
+		       struct blz_sprout_info *ret, char *err, size_t errlen)
+{
+	struct blz_seed_info chunks = { 0 };
+	struct blz_sprout_info si = { 0 };
+	struct reader rd = { .fd = fd, .info = &chunks, .err = err, .errlen = errlen,
+			     .sprout = &si, .other_fd = other_fd,
+			     .budget_cap = BLZ_SPROUT_MAX_BLOCKS };
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
+	struct stat st;
+	err[0] = 0;
+	if (other_fd >= 0)
+		memcpy(rd.other_fsid, other_fsid, 16);
+	if (fstat(fd, &st) < 0)
+		return fail(&rd, -errno, "cannot stat the device: %s", strerror(errno));
+	chunks.image_size = S_ISBLK(st.st_mode) ? UINT64_MAX : (uint64_t)st.st_size;
+	int r = read_super(&rd, sb, -ENODATA);
+	if (r < 0)
+		return r;
+	memcpy(si.fsid, sb + SB_FSID, 16);
+	si.generation = get_le64(sb + SB_GENERATION);
+	si.num_devices = get_le64(sb + SB_NUM_DEVICES);
+	get_dev(&si.self, sb + SB_DEV_ITEM);
+	rd.self_devid = si.self.devid;
+	r = load_sys_chunks(&rd, sb);
+	if (r == 0) {
+		rd.block = blz_xmalloc(BTRFS_NODESIZE);
+		r = walk_tree(&rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], dev_item);
+	}
+	bool listed = false;
+	for (size_t i = 0; r == 0 && i < si.ndevs; i++)
+		listed |= si.devs[i].devid == si.self.devid &&
+			  !memcmp(si.devs[i].uuid, si.self.uuid, 16);
+	if (r == 0 && !listed)
+		r = fail(&rd, -EBADMSG, "the device list does not name this device");
+	free(rd.seen);
+	free(rd.block);
+	blz_seed_info_release(&chunks);
+	if (r == 0)
+		*ret = si;
+	return r;
+}
+
+const struct blz_btrfs_dev *blz_sprout_seed_dev(const struct blz_sprout_info *info)
+{
+	for (size_t i = 0; i < info->ndevs; i++)
+		if (memcmp(info->devs[i].fsid, info->fsid, 16))
+			return &info->devs[i];
+	return NULL;
 }

@@ -10,6 +10,7 @@
 #include "map/map.h"
 #include "seedset/seedset.h"
 #include "store/store.h"
+#include "util/crash.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
 
@@ -78,6 +79,7 @@ int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_ma
 	ret->size = size;
 	struct blz_map_rec *recs = m->ch.recs.v;
 	size_t nrecs = m->ch.recs.len;
+	blz_crash_point("map-stored"); /* chunks in the store, no record yet */
 	if (nrecs) {
 		r = blz_map_append_alloc(m->map, BLZ_MAP_AREA_VIRTUAL, recs, nrecs);
 		if (r < 0)

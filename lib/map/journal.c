@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "map/index.h"
+#include "util/crash.h"
 #include "util/fileio.h"
 #include "util/strbuf.h"
 #include "util/clock.h"
@@ -621,6 +622,10 @@ static int append_locked(struct blz_map *m, struct blz_map_rec *recs, size_t n, 
 		recs[i].seq = m->ix.len + i;
 		blz_map_rec_encode(&recs[i], (uint32_t)i, (uint32_t)n, buf + i * BLZ_MAP_REC_SIZE);
 	}
+	if (blz_crash_armed("map-torn")) { /* a crash mid-write: all records but the last */
+		(void)blz_pwrite_full(m->fd, buf, n > 1 ? bytes - BLZ_MAP_REC_SIZE : bytes / 2, at);
+		_exit(BLZ_CRASH_EXIT);
+	}
 	r = blz_pwrite_full(m->fd, buf, bytes, at);
 	free(buf);
 	if (r < 0) {
@@ -629,6 +634,7 @@ static int append_locked(struct blz_map *m, struct blz_map_rec *recs, size_t n, 
 			m->broken = true;
 		goto out;
 	}
+	blz_crash_point("map-written"); /* written, not yet synced */
 	if (fdatasync(m->fd) < 0) {
 		r = -errno;
 		seterr(m, r, "cannot sync the journal: %s; the map refuses further appends until "
@@ -640,6 +646,7 @@ static int append_locked(struct blz_map *m, struct blz_map_rec *recs, size_t n, 
 		m->broken = true;
 		goto out;
 	}
+	blz_crash_point("map-synced"); /* durable, not yet acknowledged */
 	commit(m, recs, n, at + bytes);
 out:
 	unlock_file(m);

@@ -14,6 +14,7 @@
 #include "mount/btrfs_ioctl.h"
 #include "orch/orchestrate.h"
 #include "server/control.h"
+#include "util/crash.h"
 #include "util/strbuf.h"
 
 struct blz_cloner {
@@ -109,6 +110,19 @@ fail:
 	return r;
 }
 
+/* Gives the unnamed file fd (O_TMPFILE) the name path; fails with EEXIST if path exists.
+ * AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd does not. 0 or -1 with errno. */
+static int link_tmpfile(int fd, const char *path)
+{
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -1;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 int blz_cloner_add(struct blz_cloner *c, const char *dest, const char *src, struct blz_mapped *ret,
 		   char *err, size_t errlen)
 {
@@ -132,13 +146,19 @@ int blz_cloner_add(struct blz_cloner *c, const char *dest, const char *src, stru
 		close(sfd);
 		return blz_errf(err, errlen, -EINVAL, "'%s' is not a regular file", src);
 	}
-	int dfd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (dfd < 0) {
-		int e = errno;
-		close(sfd);
-		return blz_errf(err, errlen, -e, "cannot create '%s': %s", dest, strerror(e));
-	}
-	int r = blz_mapper_add(c->mapper, sfd, src, ret, err, errlen);
+	/* All or nothing across a crash: the file is made unnamed (O_TMPFILE) in dest's directory,
+	 * cloned, sized, given its mode and times and synced, and only then linked at dest (which
+	 * fails if dest appeared meanwhile); a crash before the link leaves no file, only map
+	 * records that nothing references (durable, never reused, harmless). */
+	struct stat dst_now;
+	int dirfd = -1, dfd = -1, r;
+	if (lstat(dest, &dst_now) == 0)
+		r = blz_errf(err, errlen, -EEXIST, "cannot create '%s': %s", dest, strerror(EEXIST));
+	else if ((dirfd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+		 (dfd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)) < 0)
+		r = blz_errf(err, errlen, -errno, "cannot create '%s': %s", dest, strerror(errno));
+	else
+		r = blz_mapper_add(c->mapper, sfd, src, ret, err, errlen);
 	close(sfd);
 	if (r >= 0 && ret->size) {
 		c->added = true;
@@ -148,6 +168,7 @@ int blz_cloner_add(struct blz_cloner *c, const char *dest, const char *src, stru
 				 "(blazy mount does)", dest);
 		else if (r < 0)
 			blz_errf(err, errlen, r, "cannot clone into '%s': %s", dest, strerror(-r));
+		blz_crash_point("clone-cloned");
 	}
 	/* Exact size (the clone covers whole 4 KiB blocks), then the source's mode and times. */
 	if (r >= 0 && ftruncate(dfd, (off_t)sst.st_size) < 0)
@@ -156,8 +177,18 @@ int blz_cloner_add(struct blz_cloner *c, const char *dest, const char *src, stru
 	if (r >= 0 && (fchmod(dfd, sst.st_mode & 07777) < 0 || futimens(dfd, ts) < 0))
 		r = blz_errf(err, errlen, -errno, "cannot set the mode and times of '%s': %s", dest,
 			     strerror(errno));
-	close(dfd);
-	if (r < 0)
-		unlink(dest);
+	if (r >= 0 && fsync(dfd) < 0)
+		r = blz_errf(err, errlen, -errno, "cannot sync '%s': %s", dest, strerror(errno));
+	blz_crash_point("clone-synced");
+	if (r >= 0 && link_tmpfile(dfd, dest) < 0)
+		r = blz_errf(err, errlen, -errno, "cannot create '%s': %s", dest, strerror(errno));
+	blz_crash_point("clone-linked");
+	if (r >= 0 && fsync(dirfd) < 0)
+		r = blz_errf(err, errlen, -errno, "cannot sync the directory of '%s': %s", dest,
+			     strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	if (dirfd >= 0)
+		close(dirfd);
 	return r < 0 ? r : 0;
 }

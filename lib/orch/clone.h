@@ -4,6 +4,14 @@
  * range of /.blazy/virtual is cloned (FICLONERANGE) into a new file of the mount, sized
  * exactly and given the source's mode and times. The file is usable at once; its bytes are
  * fetched from the store when read.
+ *
+ * Crash safety: the chunks are durable before the records, the records (one all-or-nothing
+ * batch per file, lib/map) before the clone, and the clone is made in an unnamed file
+ * (O_TMPFILE) that is synced before it is linked at its name. A crash at any point leaves no
+ * file or the whole file; records whose clone never got a name stay in the journal as mapped
+ * ranges nothing references (harmless: offsets are never reused). Crash points for tests
+ * (util/crash.h): map-stored, map-torn, map-written, map-synced, clone-cloned, clone-synced,
+ * clone-linked (test/host/045-map-crash.sh).
  */
 #ifndef BLZ_ORCH_CLONE_H
 #define BLZ_ORCH_CLONE_H

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "btrfs/inspect.h"
 #include "orch/orchestrate.h"
 
 /* ---- state.c ---- */

@@ -315,43 +315,13 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 		goto fail;
 	}
 
-	/* Which filesystem does it hold? Decide before anything is attached or started. */
-	uint8_t bfsid[16];
-	uint64_t bgen;
-	r = read_super(st.backing, bfsid, &bgen);
-	if (r < 0) {
-		r = blz_errf(err, errlen, r, "cannot read the backing %s: %s", st.backing,
-			     strerror(-r));
+	/* What does it hold? Decided from its own bytes, before anything is attached or started:
+	 * nothing (sprout it), a sprout of this seed (mount it, with or without a state file),
+	 * or something else (refused). */
+	r = blz_orch_backing_check(st.backing, st.seed, &si, dir, st.sprout_fsid, err, errlen);
+	if (r < 0)
 		goto fail;
-	}
-	bool first = r == 0;
-	if (!first) {
-		char hex[33];
-		blz_orch_hex_fsid(bfsid, hex);
-		struct blz_orch_state old;
-		char sp[BLZ_ORCH_PATH_MAX + 600];
-		int have = 0;
-		if (orch_state_path(dir, st.mountpoint, sp, sizeof(sp)) == 0 &&
-		    orch_state_load(sp, &old, e, sizeof(e)) == 0 && !strcmp(old.sprout_fsid, hex))
-			have = 1;
-		if (!have)
-			have = orch_state_find_sprout(dir, hex, "", &old);
-		if (!have) {
-			r = blz_errf(err, errlen, -EEXIST,
-				     "backing %s holds a btrfs filesystem (fsid %s) that blazy did not "
-				     "sprout (no state in %s); refusing to overwrite it",
-				     st.backing, hex, dir);
-			goto fail;
-		}
-		if (strcmp(old.seed_fsid, st.seed_fsid)) {
-			r = blz_errf(err, errlen, -EXDEV,
-				     "backing %s was sprouted from another seed (%s, fsid %s), not "
-				     "from %s (fsid %s)", st.backing, old.seed, old.seed_fsid,
-				     st.seed, st.seed_fsid);
-			goto fail;
-		}
-		snprintf(st.sprout_fsid, sizeof(st.sprout_fsid), "%s", hex);
-	}
+	bool first = r == BLZ_BACKING_BLANK;
 
 	/* The server. */
 	struct blz_reg reg;

@@ -97,6 +97,21 @@ int blz_orch_umount(const char *mountpoint, bool lazy, const char *state_dir,
 int blz_orch_state_read(const char *state_dir, const char *mountpoint, struct blz_orch_state *ret,
 			char *err, size_t errlen);
 
+/*
+ * What the writable backing (a file or block device, at least 1 MiB) holds, from its own bytes
+ * alone (the disks are the truth; the state directory only names another seed in a message):
+ *   BLZ_BACKING_BLANK   its first MiB is zeros: a new sprout may be made on it;
+ *   BLZ_BACKING_SPROUT  a btrfs filesystem whose device list names this seed (its fsid and
+ *                       device uuid, si): mount it; its fsid in ret_fsid (32 hex digits).
+ * Anything else is refused: -EXDEV a sprout of another seed, -EEXIST another btrfs, another
+ * filesystem or non-zero bytes, with a message saying what it holds. seed is the seed image's
+ * path (chunk-tree blocks still on the seed device are read from it).
+ */
+enum { BLZ_BACKING_BLANK = 0, BLZ_BACKING_SPROUT = 1 };
+struct blz_seed_info;
+int blz_orch_backing_check(const char *backing, const char *seed, const struct blz_seed_info *si,
+			   const char *state_dir, char ret_fsid[33], char *err, size_t errlen);
+
 /* The state directory in effect (state_dir, else $BLAZY_STATE_DIR, else the default). */
 const char *blz_orch_state_dir(const char *state_dir);
 

@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "mount/loop.h"
 #include "orch/fetched.h"
+#include "orch/orchestrate.h"
 #include "seedset/seedset.h"
 #include "tar/inflate.h"
 #include "util/fileio.h"
@@ -552,6 +553,29 @@ static int cmd_fetched(int argc UNUSED, char **argv)
 	return 0;
 }
 
+/* What blazy mount would find on BACKING for SEED: "blank", "sprout FSID", or the refusal. */
+static int cmd_backing(int argc UNUSED, char **argv)
+{
+	int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(-errno, "cannot open '%s'", argv[1]);
+	struct blz_seed_info si;
+	char err[1024], fsid[33];
+	int r = blz_seed_inspect(fd, &si, err, sizeof(err));
+	close(fd);
+	if (r < 0)
+		return fail(0, "'%s': %s", argv[1], err);
+	r = blz_orch_backing_check(argv[2], argv[1], &si, NULL, fsid, err, sizeof(err));
+	blz_seed_info_release(&si);
+	if (r < 0)
+		return fail(0, "%s", err);
+	if (r == BLZ_BACKING_SPROUT)
+		printf("sprout %s\n", fsid);
+	else
+		printf("blank\n");
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "loop-attach", cmd_loop_attach, 1, 3, "FILE [--ro] [--direct-io]", "attach FILE, print /dev/loopN" },
 	{ "loop-detach", cmd_loop_detach, 1, 1, "DEV", "detach a loop device" },
@@ -566,6 +590,7 @@ static const struct command commands[] = {
 	{ "clone", cmd_clone, 5, 5, "SRC SRC_OFF LEN DST DST_OFF", "FICLONERANGE (LEN 0 = to EOF; DST created)" },
 	{ "fiemap", cmd_fiemap, 1, 1, "FILE", "print 'file_off physical length flags' per extent" },
 	{ "chunks", cmd_chunks, 1, 1, "MNT", "print 'logical length type physical' per chunk" },
+	{ "backing", cmd_backing, 2, 2, "SEED BACKING", "what blazy mount finds on BACKING: blank, sprout FSID, or why it refuses" },
 	{ "fetched", cmd_fetched, 2, 2, "MNT FETCHES", "resolve a 'fetches' reply to files" },
 	{ "pwrite", cmd_pwrite, 3, 3, "FILE OFF STRING|@SRCFILE", "write at OFF without truncating" },
 	{ "mksock", cmd_mksock, 1, 1, "PATH", "create a unix socket file" },

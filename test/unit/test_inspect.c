@@ -162,11 +162,154 @@ static void test_failure_releases_chunks(void **state)
 	close(fd);
 }
 
+/* ---- a sprout's device list (blz_sprout_inspect) ---- */
+
+static int sprout_inspect(int fd, int other_fd, const uint8_t *other_fsid,
+			  struct blz_sprout_info *sp, char *err)
+{
+	int r = blz_sprout_inspect(fd, other_fd, other_fsid, sp, err, 256);
+	print_message("sprout inspect: %d '%s'\n", r, r < 0 ? err : "");
+	return r;
+}
+
+/* The DEV_ITEM in the chunk tree's leaf (the seed's chunk tree is one leaf; logical =
+ * physical): edit(data) changes it, then the leaf is checksummed and written back. */
+static void edit_dev_item(int fd, void (*edit)(uint8_t *data))
+{
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE], *leaf = malloc(BTRFS_NODESIZE);
+	assert_int_equal(blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	assert_int_equal(sb[SB_CHUNK_ROOT_LEVEL], 0);
+	uint64_t at = get_le64(sb + SB_CHUNK_ROOT);
+	assert_int_equal(blz_pread_full(fd, leaf, BTRFS_NODESIZE, at), 0);
+	int found = 0;
+	for (uint32_t i = 0; i < get_le32(leaf + HDR_NRITEMS); i++) {
+		uint8_t *h = leaf + HDR_SIZE + (size_t)i * ITEM_HDR_SIZE;
+		if (h[8] == BTRFS_DEV_ITEM_KEY) {
+			edit(leaf + HDR_SIZE + get_le32(h + 17));
+			found++;
+		}
+	}
+	assert_int_equal(found, 1);
+	blz_tree_block_csum(leaf);
+	assert_int_equal(blz_pwrite_full(fd, leaf, BTRFS_NODESIZE, at), 0);
+	free(leaf);
+}
+
+static void other_fsid(uint8_t *d) { memset(d + 82, 0xab, 16); }
+static void wrong_devid(uint8_t *d) { put_le64(d, 7); }
+
+/* A seed read as a device: one device, no seed below it; no btrfs at all: -ENODATA. */
+static void test_sprout_plain(void **state)
+{
+	int fd = make_seed();
+	struct blz_seed_info in;
+	struct blz_sprout_info sp;
+	char err[256];
+	assert_int_equal(blz_seed_inspect(fd, &in, err, sizeof(err)), 0);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), 0);
+	assert_memory_equal(sp.fsid, in.fsid, 16);
+	assert_int_equal(sp.ndevs, 1);
+	assert_int_equal(sp.self.devid, in.devid);
+	assert_memory_equal(sp.devs[0].uuid, in.dev_uuid, 16);
+	assert_memory_equal(sp.devs[0].fsid, in.fsid, 16);
+	assert_null(blz_sprout_seed_dev(&sp));
+	blz_seed_info_release(&in);
+	close(fd);
+
+	int zero = memfd_create("zero", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(zero, 1 << 20), 0);
+	assert_int_equal(sprout_inspect(zero, -1, NULL, &sp, err), -ENODATA);
+	assert_int_equal(ftruncate(zero, 4096), 0);
+	assert_int_equal(sprout_inspect(zero, -1, NULL, &sp, err), -ENODATA);
+	close(zero);
+}
+
+/* A device item naming another filesystem is the seed it was sprouted from. */
+static void test_sprout_seed_dev(void **state)
+{
+	int fd = make_seed();
+	struct blz_sprout_info sp;
+	char err[256];
+	edit_dev_item(fd, other_fsid);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), 0);
+	const struct blz_btrfs_dev *d = blz_sprout_seed_dev(&sp);
+	assert_non_null(d);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(d->fsid[i], 0xab);
+	close(fd);
+}
+
+/* Hostile metadata fails with a message: a malformed device item, a device list without this
+ * device, a chunk root outside every chunk, a bad superblock checksum. */
+static void test_sprout_hostile(void **state)
+{
+	struct blz_sprout_info sp;
+	char err[256];
+	int fd = make_seed();
+	edit_dev_item(fd, wrong_devid);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), -EBADMSG);
+	assert_non_null(strstr(err, "malformed"));
+	close(fd);
+
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
+	fd = make_seed();
+	assert_int_equal(blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	sb[SB_DEV_ITEM + 66] ^= 1;
+	put_super(fd, sb);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), -EBADMSG);
+	assert_non_null(strstr(err, "does not name this device"));
+	sb[SB_DEV_ITEM + 66] ^= 1;
+	uint64_t root = get_le64(sb + SB_CHUNK_ROOT);
+	put_le64(sb + SB_CHUNK_ROOT, 1ull << 50);
+	put_super(fd, sb);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), -EUCLEAN);
+	assert_non_null(strstr(err, "outside every chunk"));
+	put_le64(sb + SB_CHUNK_ROOT, root + 4096);
+	put_super(fd, sb);
+	assert_true(sprout_inspect(fd, -1, NULL, &sp, err) < 0);
+	put_le64(sb + SB_CHUNK_ROOT, root);
+	put_super(fd, sb);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), 0);
+	sb[SB_GENERATION] ^= 1; /* not re-checksummed */
+	assert_int_equal(blz_pwrite_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), -EBADMSG);
+	assert_non_null(strstr(err, "checksum"));
+	close(fd);
+}
+
+/* Chunk-tree blocks on another device (the seed, in a sprout) are read from other_fd with
+ * the other fsid in their headers, and refused without it. */
+static void test_sprout_other_device(void **state)
+{
+	int fd = make_seed();
+	struct blz_sprout_info sp;
+	char err[256];
+	uint8_t sb[BTRFS_SUPER_INFO_SIZE], fsid[16];
+	assert_int_equal(blz_pread_full(fd, sb, sizeof(sb), BTRFS_SUPER_INFO_OFFSET), 0);
+	memcpy(fsid, sb + SB_FSID, 16);
+	/* The system chunk's stripe on device 2, not on this device (1). */
+	uint8_t *stripe_devid = sb + SB_SYS_CHUNK_ARRAY + DISK_KEY_SIZE + 48;
+	assert_int_equal(get_le64(stripe_devid), 1);
+	put_le64(stripe_devid, 2);
+	put_super(fd, sb);
+	assert_int_equal(sprout_inspect(fd, -1, NULL, &sp, err), -EUCLEAN);
+	assert_non_null(strstr(err, "on device 2"));
+	assert_int_equal(sprout_inspect(fd, fd, fsid, &sp, err), 0);
+	assert_int_equal(sp.ndevs, 1);
+	fsid[0] ^= 1; /* the other device's blocks must carry its fsid */
+	assert_int_equal(sprout_inspect(fd, fd, fsid, &sp, err), -EBADMSG);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_converging_pointers),
 		cmocka_unit_test(test_failure_releases_chunks),
+		cmocka_unit_test(test_sprout_plain),
+		cmocka_unit_test(test_sprout_seed_dev),
+		cmocka_unit_test(test_sprout_hostile),
+		cmocka_unit_test(test_sprout_other_device),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -236,11 +236,11 @@ static void test_encoders(void **state)
 static void test_chunk_map(void **state)
 {
 	struct blz_chunk_info c[] = {
-		{ 1 << 20, 4 << 20, BTRFS_BLOCK_GROUP_DATA, 1 << 20 },
-		{ 8 << 20, 1 << 20, BTRFS_BLOCK_GROUP_SYSTEM, 8 << 20 },
-		{ 512ull << 30, 1ull << 47, BTRFS_BLOCK_GROUP_DATA, 600ull << 30 },
+		{ 1 << 20, 4 << 20, BTRFS_BLOCK_GROUP_DATA, 1 << 20, 1 },
+		{ 8 << 20, 1 << 20, BTRFS_BLOCK_GROUP_SYSTEM, 8 << 20, 1 },
+		{ 512ull << 30, 1ull << 47, BTRFS_BLOCK_GROUP_DATA, 600ull << 30, 1 },
 		{ (512ull << 30) + (1ull << 47), 1ull << 47, BTRFS_BLOCK_GROUP_DATA,
-		  (600ull << 30) + (1ull << 47) },
+		  (600ull << 30) + (1ull << 47), 1 },
 	};
 	uint64_t phys = 0;
 	assert_int_equal(blz_chunk_map(c, 4, 1 << 20, &phys), 0);

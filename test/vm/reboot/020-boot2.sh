@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reboot test, second boot (a fresh kernel, nothing in memory): blazy mount with the same
 # arguments brings back the same filesystem: seed files, written files and clones identical;
-# the backing holds only the written data (clones cost ~0).
+# the backing holds only the written data (clones cost ~0); and again with the state directory
+# removed (a fresh root).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 . "$(dirname "$0")/common.inc"
@@ -20,4 +21,11 @@ echo "backing allocated: $used bytes for 8 MiB written and 48 MiB cloned"
 blazy status "$M"
 check "clones cost the backing ~nothing (< 20 MiB allocated for 8 MiB written)" [ "$used" -lt $((20 * 1048576)) ]
 check "blazy umount" blazy umount "$M"
+# A fresh root after the reboot: the state directory is gone; the backing's own metadata says
+# it is this seed's sprout.
+rm -rf "$BLAZY_STATE_DIR"
+check "blazy mount without the state directory" blazy mount -q "$D/seed.img" "$M" --rw "$D/rw.img"
+check "written file identical (state lost)" cmp "$D/expect/written" "$M/written"
+check "clone c16 identical (state lost)" cmp "$D/in/c16" "$M/c16"
+check "blazy umount (state lost)" blazy umount "$M"
 finish
