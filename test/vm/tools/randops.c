@@ -22,7 +22,6 @@
  * On a mismatch (or an error that today's behaviour does not allow) it prints the op index, the
  * file, the offset and the replay command, and exits 1. Exit 2: misuse or set-up failure. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -290,33 +289,28 @@ static void cleanup_mount(void)
 	run(NULL, 0, av);
 }
 
-/* The server of the mount: the value of KEY= in the state file under BLAZY_STATE_DIR. */
+/* The server of the mount: the value of KEY= in the mount's state file, under BLAZY_STATE_DIR,
+ * named after the mount point as lib/orch/state.c does (MNT's '/' as '-', the first dropped;
+ * main() accepts only mount points of letters, digits, '.', '_' and '/'). */
 static int state_value(const char *key, char *out, size_t outsz)
 {
 	const char *dir = getenv("BLAZY_STATE_DIR");
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *e;
+	char p[1024], line[512];
+	int n = snprintf(p, sizeof(p), "%s/%s.state", dir ? dir : "/var/lib/blazy/mounts", S.mnt + 1);
+	for (char *c = p + n - 6 - strlen(S.mnt + 1); *c; c++)
+		if (*c == '/')
+			*c = '-';
+	FILE *f = fopen(p, "r");
 	size_t kl = strlen(key);
 	int found = 0;
-	while (d && !found && (e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 6, ".state"))
-			continue;
-		char p[768], line[512];
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		FILE *f = fopen(p, "r");
-		while (f && fgets(line, sizeof(line), f))
-			if (!strncmp(line, key, kl) && line[kl] == '=') {
-				line[strcspn(line, "\n")] = 0;
-				snprintf(out, outsz, "%s", line + kl + 1);
-				found = 1;
-				break;
-			}
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
+	while (f && !found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == '=') {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, outsz, "%s", line + kl + 1);
+			found = 1;
+		}
+	if (f)
+		fclose(f);
 	return found ? 0 : -ENOENT;
 }
 
@@ -681,7 +675,7 @@ static const struct op {
 	unsigned weight;
 	uint64_t count, ms;
 } ops_init[] = {
-	{ .name = "read", .fn = op_read, .weight = 5580 },
+	{ .name = "read", .fn = op_read, .weight = 5730 },
 	{ .name = "verify-file", .fn = op_verify, .weight = 300 },
 	{ .name = "write", .fn = op_write, .weight = 1500 },
 	{ .name = "create", .fn = op_create, .weight = 450 },
@@ -691,7 +685,7 @@ static const struct op {
 	{ .name = "map-clone", .fn = op_map_clone, .weight = 150 },
 	{ .name = "map-plain", .fn = op_map_plain, .weight = 60 },
 	{ .name = "sync", .fn = op_fsync, .weight = 100 },
-	{ .name = "drop-caches", .fn = op_drop_caches, .weight = 400 },
+	{ .name = "drop-caches", .fn = op_drop_caches, .weight = 250 },
 	{ .name = "umount-mount", .fn = op_remount, .weight = 4 },
 	{ .name = "stop-force", .fn = op_stop_force, .weight = 3 },
 	{ .name = "kill-9", .fn = op_kill9, .weight = 3 },
@@ -822,7 +816,9 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!have_seed || !S.work || !S.mnt)
+	if (!have_seed || !S.work || !S.mnt || S.mnt[0] != '/' ||
+	    strspn(S.mnt, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/") !=
+		    strlen(S.mnt) || strstr(S.mnt, "//") || S.mnt[strlen(S.mnt) - 1] == '/')
 		usage();
 	memcpy(ops, ops_init, sizeof(ops));
 	setvbuf(stdout, NULL, _IOLBF, 0);
