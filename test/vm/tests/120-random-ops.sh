@@ -5,7 +5,8 @@
 # stop --force and kill -9 of the server) and checks every read against its model of what each
 # file holds: 0 mismatches, nothing left behind. RANDOPS_SEED and RANDOPS_OPS (kernel command
 # line blazy.randops_seed= / blazy.randops_ops=, or the environment) choose the run; the seed
-# is printed so that a failure replays exactly.
+# is printed so that a failure replays exactly. With blazy.randops_disk=1 the files live on the
+# btrfs disk /dev/vda (run.sh --disk, for long runs) instead of the VM's tmpfs.
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
@@ -19,6 +20,7 @@ for a in $(cat /proc/cmdline); do
 	case $a in
 	blazy.randops_seed=*) RANDOPS_SEED=${a#*=} ;;
 	blazy.randops_ops=*) RANDOPS_OPS=${a#*=} ;;
+	blazy.randops_disk=1) disk=1 ;;
 	esac
 done
 seed=${RANDOPS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
@@ -26,8 +28,12 @@ ops=${RANDOPS_OPS:-10000}
 
 rm -rf "$W"
 mkdir -p "$W" "$M"
+if [ "${disk:-0}" = 1 ]; then
+	mount -t btrfs /dev/vda "$W" || { fail "cannot mount /dev/vda"; finish; }
+fi
 check "randops: seed $seed, $ops operations, 0 mismatches" \
 	randops --seed "$seed" --ops "$ops" --work "$W" --mount "$M"
 check "nothing left: no mount, loop device, ublk device or server" wait_until 10 blazy_mount_gone
+[ "${disk:-0}" = 1 ] && umount "$W"
 rm -rf "$W"
 finish

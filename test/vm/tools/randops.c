@@ -675,7 +675,7 @@ static const struct op {
 	unsigned weight;
 	uint64_t count, ms;
 } ops_init[] = {
-	{ .name = "read", .fn = op_read, .weight = 5730 },
+	{ .name = "read", .fn = op_read, .weight = 5870 },
 	{ .name = "verify-file", .fn = op_verify, .weight = 300 },
 	{ .name = "write", .fn = op_write, .weight = 1500 },
 	{ .name = "create", .fn = op_create, .weight = 450 },
@@ -684,11 +684,11 @@ static const struct op {
 	{ .name = "delete", .fn = op_delete, .weight = 400 },
 	{ .name = "map-clone", .fn = op_map_clone, .weight = 150 },
 	{ .name = "map-plain", .fn = op_map_plain, .weight = 60 },
-	{ .name = "sync", .fn = op_fsync, .weight = 100 },
-	{ .name = "drop-caches", .fn = op_drop_caches, .weight = 250 },
+	{ .name = "sync", .fn = op_fsync, .weight = 60 },
+	{ .name = "drop-caches", .fn = op_drop_caches, .weight = 150 },
 	{ .name = "umount-mount", .fn = op_remount, .weight = 4 },
-	{ .name = "stop-force", .fn = op_stop_force, .weight = 3 },
-	{ .name = "kill-9", .fn = op_kill9, .weight = 3 },
+	{ .name = "stop-force", .fn = op_stop_force, .weight = 2 },
+	{ .name = "kill-9", .fn = op_kill9, .weight = 4 },
 };
 #define NOPS (sizeof(ops_init) / sizeof(ops_init[0]))
 static struct op ops[NOPS];
