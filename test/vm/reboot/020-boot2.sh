@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reboot test, second boot (a fresh kernel, nothing in memory): blazy mount with the same
 # arguments brings back the same filesystem: seed files, written files and clones identical;
-# the backing holds only the written data (clones cost ~0).
+# the backing holds only the written data (clones cost ~0). Then randops resumes on its second
+# mount: every file as its model says, and more operations (randops_boot, common.inc).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 . "$(dirname "$0")/common.inc"
@@ -20,4 +21,5 @@ echo "backing allocated: $used bytes for 8 MiB written and 48 MiB cloned"
 blazy status "$M"
 check "clones cost the backing ~nothing (< 20 MiB allocated for 8 MiB written)" [ "$used" -lt $((20 * 1048576)) ]
 check "blazy umount" blazy umount "$M"
+randops_boot 2
 finish
