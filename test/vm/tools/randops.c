@@ -139,7 +139,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) failf(const char *fm
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "randops: MISMATCH at op %" PRIu64 " (%s): ", S.op, S.opname ? S.opname : "-");
+	fprintf(stderr, "randops: FAIL at op %" PRIu64 " (%s): ", S.op, S.opname ? S.opname : "-");
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nrandops: seed %" PRIu64 ", ops %" PRIu64 "\n", S.seed, S.ops);
@@ -168,6 +168,19 @@ static uint64_t now_ms(void)
 
 /* ---- running blazy ---- */
 
+/* Appends what the pipe fd holds now to out (up to outsz - 1 bytes); the rest is dropped. */
+static void drain(int fd, char *out, size_t outsz, size_t *n)
+{
+	char tmp[4096];
+	ssize_t r;
+	while ((r = read(fd, tmp, sizeof(tmp))) > 0)
+		if (out && *n + 1 < outsz) {
+			size_t c = (size_t)r < outsz - 1 - *n ? (size_t)r : outsz - 1 - *n;
+			memcpy(out + *n, tmp, c);
+			*n += c;
+		}
+}
+
 /* Runs argv (NULL-terminated); its stdout goes to out (up to outsz - 1 bytes, NUL-terminated)
  * when out is given. Returns the exit status, or -1 when it did not end in CMD_TIMEOUT. */
 static int run(char *out, size_t outsz, char *const *argv)
@@ -191,17 +204,8 @@ static int run(char *out, size_t outsz, char *const *argv)
 	uint64_t t0 = now_ms();
 	int st = 0;
 	for (;;) {
-		char tmp[4096];
-		ssize_t r;
-		while ((r = read(pfd[0], tmp, sizeof(tmp))) > 0) {
-			if (out && n + 1 < outsz) {
-				size_t c = (size_t)r < outsz - 1 - n ? (size_t)r : outsz - 1 - n;
-				memcpy(out + n, tmp, c);
-				n += c;
-			}
-		}
-		pid_t w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
+		drain(pfd[0], out, outsz, &n);
+		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
 		if (now_ms() - t0 > CMD_TIMEOUT * 1000ULL) {
 			kill(pid, SIGKILL);
@@ -212,14 +216,7 @@ static int run(char *out, size_t outsz, char *const *argv)
 		}
 		usleep(2000);
 	}
-	char tmp[4096];
-	ssize_t r;
-	while ((r = read(pfd[0], tmp, sizeof(tmp))) > 0)
-		if (out && n + 1 < outsz) {
-			size_t c = (size_t)r < outsz - 1 - n ? (size_t)r : outsz - 1 - n;
-			memcpy(out + n, tmp, c);
-			n += c;
-		}
+	drain(pfd[0], out, outsz, &n);
 	close(pfd[0]);
 	if (out)
 		out[n] = 0;
