@@ -1,6 +1,7 @@
 #!/bin/sh
 # Reboot test, first boot: make a seed on the disk, blazy mount it, write files and clone
-# mapped ones in, remember what they must contain, unmount cleanly.
+# mapped ones in, remember what they must contain, unmount cleanly; then random operations on a
+# second mount (randops_boot, common.inc).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 . "$(dirname "$0")/common.inc"
@@ -22,5 +23,6 @@ for n in 1 16 31; do dd if=/dev/urandom of="$D/in/c$n" bs=1048576 count=$n 2>/de
 check "map --clone-into" blazy map --clone-into "$M" "$D/in/c1" "$D/in/c16" "$D/in/c31"
 sync
 check "blazy umount" blazy umount "$M"
+randops_boot 1
 echo "backing after boot 1: $(du -k "$D/rw.img" | cut -f1) KiB allocated"
 finish

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Reboot test, second boot (a fresh kernel, nothing in memory): blazy mount with the same
 # arguments brings back the same filesystem: seed files, written files and clones identical;
-# the backing holds only the written data (clones cost ~0); and again with the state directory
-# removed (a fresh root).
+# the backing holds only the written data (clones cost ~0). Then randops resumes on its second
+# mount: every file as its model says, and more operations (randops_boot, common.inc). Last,
+# the first mount again with the state directory removed (a fresh root).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 . "$(dirname "$0")/common.inc"
@@ -21,6 +22,7 @@ echo "backing allocated: $used bytes for 8 MiB written and 48 MiB cloned"
 blazy status "$M"
 check "clones cost the backing ~nothing (< 20 MiB allocated for 8 MiB written)" [ "$used" -lt $((20 * 1048576)) ]
 check "blazy umount" blazy umount "$M"
+randops_boot 2
 # A fresh root after the reboot: the state directory is gone; the backing's own metadata says
 # it is this seed's sprout.
 rm -rf "$BLAZY_STATE_DIR"
