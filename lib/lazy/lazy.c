@@ -44,18 +44,7 @@ struct blz_lazy {
 
 static __thread uint8_t *chunk_buf; /* one chunk-sized buffer per queue thread */
 
-static void logf_(struct blz_lazy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(struct blz_lazy *l, const char *fmt, ...)
-{
-	if (!l->log)
-		return;
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	l->log(l->log_ctx, msg);
-}
+#define logf_(l, ...) blz_log_callf((l)->log, (l)->log_ctx, __VA_ARGS__)
 
 /* The bytes of one chunk, verified: from the cache or the store. */
 static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t **ret)
