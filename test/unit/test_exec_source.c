@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "fetch/fetch.h"
 #include "fetch/source.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -229,6 +230,41 @@ static bool alive(pid_t pid)
 	return ok && paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
+/* Through the engine, with the persistent cache: every read answered, none failed, although
+ * the fetcher dies half-way through every second answer; the second round comes from the cache
+ * (the fetcher is not asked again). */
+static void test_engine(void **state)
+{
+	struct fixture *f = *state;
+	char spec[PATH_MAX * 2], cache[PATH_MAX];
+	snprintf(spec, sizeof(spec), "exec:'%s/test/fetchers/exits-mid-answer' '%s' 2", src_root(),
+		 f->store);
+	snprintf(cache, sizeof(cache), "%s/cache", f->dir);
+	const char *stores[] = { spec };
+	struct blz_fetch_opts o = { .stores = stores, .n_stores = 1, .cache_dir = cache,
+				    .timeout_ms = 20000, .retries = ~0u };
+	struct blz_fetcher *fe;
+	char err[256];
+	assert_int_equal(blz_fetch_open(&o, &fe, err, sizeof(err)), 0);
+	assert_true(blz_fetch_has_remote(fe));
+	for (unsigned round = 0; round < 2; round++)
+		for (unsigned i = 0; i < NCHUNKS; i++) {
+			uint8_t *buf = blz_xmalloc(f->len[i]);
+			assert_int_equal(blz_fetch_get(fe, f->digest[i], buf, f->len[i],
+						       BLZ_FETCH_DEMAND), 0);
+			assert_memory_equal(buf, f->data[i], f->len[i]);
+			free(buf);
+		}
+	struct blz_fetch_stats st;
+	blz_fetch_get_stats(fe, &st);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.source[0].fetches, NCHUNKS);
+	assert_int_equal(st.source[0].errors, 0);
+	assert_int_equal(st.cache_hits, NCHUNKS);
+	blz_fetch_close(fe);
+	assert_no_children();
+}
+
 static void test_stall(void **state)
 {
 	struct fixture *f = *state;
@@ -336,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fetch_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exits_mid_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_backoff, setup, teardown),
