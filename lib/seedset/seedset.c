@@ -39,11 +39,6 @@ int blz_seedset_paths(const char *seed, const char *map_path, const char *store_
 	return r < 0 ? r : one_path(seed, store_dir, BLZ_SEEDSET_STORE_SUFFIX, ret_store, store_size);
 }
 
-int blz_seedset_cache_path(const char *seed, const char *cache_dir, char *ret, size_t size)
-{
-	return one_path(seed, cache_dir, BLZ_SEEDSET_CACHE_SUFFIX, ret, size);
-}
-
 void blz_seedset_close(struct blz_seedset *s)
 {
 	if (!s)

@@ -35,7 +35,6 @@ struct blz_store;
 
 #define BLZ_SEEDSET_MAP_SUFFIX ".map"
 #define BLZ_SEEDSET_STORE_SUFFIX ".store"
-#define BLZ_SEEDSET_CACHE_SUFFIX ".cache" /* the persistent cache of remote chunks */
 
 /* blz_seedset_opts.flags */
 #define BLZ_SEEDSET_WRITE 0x1u /* open the map and store for writing (see above) */
@@ -66,10 +65,6 @@ struct blz_seedset;
  * wanted). -ENAMETOOLONG if one does not fit its buffer; the outputs are then unspecified. */
 int blz_seedset_paths(const char *seed, const char *map_path, const char *store_dir,
 		      char *ret_map, size_t map_size, char *ret_store, size_t store_size);
-
-/* The default persistent cache directory of a seed (for chunks of remote stores):
- * cache_dir when given, else seed with BLZ_SEEDSET_CACHE_SUFFIX. -ENAMETOOLONG. */
-int blz_seedset_cache_path(const char *seed, const char *cache_dir, char *ret, size_t size);
 
 /* Opens the seed image, its store and its map (see the modes above); -errno with a message. */
 int blz_seedset_open(const struct blz_seedset_opts *opts, struct blz_seedset **ret, char *err,

@@ -2,6 +2,7 @@
 #include "storeops/storeops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "btrfs/inspect.h"
 #include "fetch/fetch.h"
 #include "fetch/source.h"
+#include "lazy/lazy.h"
 #include "map/map.h"
 #include "seedset/seedset.h"
 #include "store/diskcache.h"
@@ -385,10 +387,12 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 	for (size_t i = 0; i < refs.len; i++)
 		res.chunk_bytes += refs.v[i].data_len;
 
-	char store_def[PATH_MAX], cache_def[PATH_MAX];
+	char store_def[PATH_MAX], cache_def[BLZ_LAZY_CACHE_DIR_LEN];
 	const char *const one[] = { store_def };
+	blz_lazy_default_cache_dir(lay->fsid, cache_def);
 	struct blz_fetch_opts fo = {
-		.stores = o->stores, .n_stores = o->n_stores, .cache_dir = cache_def,
+		.stores = o->stores, .n_stores = o->n_stores,
+		.cache_dir = o->cache_dir ? o->cache_dir : cache_def,
 		.cache_size = o->cache_size, .max_inflight = o->jobs, .timeout_ms = o->timeout_ms,
 		.retries = ~0u, .ca_file = o->ca_file, .auth_file = o->auth_file,
 		.log = fetch_log, .log_ctx = &rp,
@@ -397,8 +401,7 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 		fo.stores = one;
 		fo.n_stores = 1;
 	}
-	if (blz_seedset_paths(o->seed, NULL, NULL, NULL, 0, store_def, sizeof(store_def)) < 0 ||
-	    blz_seedset_cache_path(o->seed, o->cache_dir, cache_def, sizeof(cache_def)) < 0) {
+	if (blz_seedset_paths(o->seed, NULL, NULL, NULL, 0, store_def, sizeof(store_def)) < 0) {
 		r = blz_errf(err, errlen, -ENAMETOOLONG, "the path of '%s' is too long", o->seed);
 		goto out;
 	}
@@ -430,10 +433,27 @@ int blz_storeops_gc(const struct blz_storeops_opts *o, uint64_t target,
 		    struct blz_storeops_gc_result *ret, char *err, size_t errlen)
 {
 	struct blz_storeops_gc_result res = { 0 };
-	if (!o->cache_dir && !o->seed)
+	if (o->cache_dir) {
+		if (snprintf(res.cache_dir, sizeof(res.cache_dir), "%s", o->cache_dir) >=
+		    (int)sizeof(res.cache_dir))
+			return blz_errf(err, errlen, -ENAMETOOLONG, "the cache path is too long");
+	} else if (o->seed) {
+		/* the seed's default cache, named by its fsid */
+		struct blz_seed_info in;
+		char why[256];
+		int fd = open(o->seed, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return blz_errf(err, errlen, -errno, "cannot open '%s': %s", o->seed,
+					strerror(errno));
+		int r = blz_seed_inspect(fd, &in, why, sizeof(why));
+		close(fd);
+		if (r < 0)
+			return blz_errf(err, errlen, r, "'%s' is not a usable seed: %s", o->seed, why);
+		blz_lazy_default_cache_dir(in.fsid, res.cache_dir);
+		blz_seed_info_release(&in);
+	} else {
 		return blz_errf(err, errlen, -EINVAL, "no cache directory given");
-	if (blz_seedset_cache_path(o->seed, o->cache_dir, res.cache_dir, sizeof(res.cache_dir)) < 0)
-		return blz_errf(err, errlen, -ENAMETOOLONG, "the cache path is too long");
+	}
 	if (access(res.cache_dir, F_OK) < 0)
 		return blz_errf(err, errlen, -errno, "cannot open the cache '%s': %s", res.cache_dir,
 				strerror(errno));

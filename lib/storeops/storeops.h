@@ -49,7 +49,8 @@ struct blz_storeops_opts {
 	const char *map_path;         /* NULL: SEED.map */
 	const char *const *stores;    /* --store specs (fetch/source.h); n_stores 0: SEED.store */
 	size_t n_stores;
-	const char *cache_dir;        /* prefetch, gc; NULL: SEED.cache */
+	const char *cache_dir;        /* prefetch, gc; NULL: the seed's default, the server's
+				       * (lazy/lazy.h: /var/cache/blazy/<fsid hex>) */
 	uint64_t cache_size;          /* prefetch: the cache's bound; 0: its default */
 	unsigned jobs;                /* chunks fetched at once; 0: 8 */
 	uint32_t timeout_ms;          /* per chunk, retries included; 0: 30 s */
@@ -86,7 +87,7 @@ struct blz_storeops_gc_result {
 	uint64_t entries, bytes;   /* what remains */
 };
 
-/* Trims the cache (o->cache_dir, else SEED.cache) to target bytes, least recently used
+/* Trims the cache (o->cache_dir, else the default cache of o->seed) to target bytes, least recently used
  * first (temporary and broken files left by a crash go as well). */
 int blz_storeops_gc(const struct blz_storeops_opts *o, uint64_t target,
 		    struct blz_storeops_gc_result *ret, char *err, size_t errlen);

@@ -353,7 +353,7 @@ static void test_restart_backoff(void **state)
 		if (r != -EIO && r != -EAGAIN && r != -ETIMEDOUT)
 			print_error("get: %d (%s)\n", r, err.reason);
 		assert_true(r == -EIO || r == -EAGAIN || r == -ETIMEDOUT);
-		assert_true(blz_now_ms() - t < 150 + 100);
+		assert_true(blz_now_ms() - t < 150 + 500); /* spawn and scheduling on a busy host */
 	}
 	/* a helper that always dies is not restarted in a tight loop */
 	uint64_t took = blz_now_ms() - t0;

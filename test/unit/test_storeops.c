@@ -227,10 +227,12 @@ static void test_prefetch_gc(void **state)
 	assert_int_equal(blz_storeops_gc(&go, 0, &g, err, sizeof(err)), 0);
 	assert_int_equal(g.entries, 0);
 	assert_int_equal(g.removed, f->chunks - 1);
-	/* the default cache is SEED.cache */
+	/* the default cache is the server's: /var/cache/blazy/<fsid hex> */
 	struct blz_storeops_opts so = { .seed = f->seed };
-	assert_int_equal(blz_storeops_gc(&so, 0, &g, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "seed.img.cache"));
+	assert_int_equal(blz_storeops_gc(&so, 0, &g, err, sizeof(err)), -ENOENT); /* a fresh fsid */
+	const char *at = strstr(err, "'/var/cache/blazy/");
+	assert_non_null(at);
+	assert_int_equal(strspn(at + 18, "0123456789abcdef"), 32);
 }
 
 int main(void)
