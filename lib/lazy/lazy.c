@@ -396,11 +396,9 @@ static int open_fetcher(struct blz_lazy *l, const struct blz_lazy_opts *o, char 
 	fo.n_stores = n;
 	fo.log = l->log;
 	fo.log_ctx = l->log_ctx;
-	char cache_dir[sizeof(BLZ_LAZY_CACHE_ROOT) + 40];
+	char cache_dir[BLZ_LAZY_CACHE_DIR_LEN];
 	if (!fo.cache_dir && remote) {
-		char hex[33];
-		blz_hex(l->fsid, 16, hex);
-		snprintf(cache_dir, sizeof(cache_dir), "%s/%s", BLZ_LAZY_CACHE_ROOT, hex);
+		blz_lazy_default_cache_dir(l->fsid, cache_dir);
 		fo.cache_dir = cache_dir;
 	}
 	return blz_fetch_open(&fo, &l->fetcher, err, errlen);
@@ -567,4 +565,11 @@ void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out)
 	for (size_t i = 0; i < e.len; i++)
 		blz_fetch_format_entry(out, &e.v[i]);
 	vec_release(&e);
+}
+
+void blz_lazy_default_cache_dir(const uint8_t fsid[16], char out[BLZ_LAZY_CACHE_DIR_LEN])
+{
+	char hex[33];
+	blz_hex(fsid, 16, hex);
+	snprintf(out, BLZ_LAZY_CACHE_DIR_LEN, "%s/%s", BLZ_LAZY_CACHE_ROOT, hex);
 }

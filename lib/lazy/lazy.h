@@ -59,6 +59,10 @@ struct blz_lazy_stats {
 };
 
 #define BLZ_LAZY_CACHE_ROOT "/var/cache/blazy"
+/* The default persistent cache of the seed with this fsid: BLZ_LAZY_CACHE_ROOT/<fsid hex>
+ * (also where `blazy store prefetch` puts chunks and `blazy store gc` trims). */
+#define BLZ_LAZY_CACHE_DIR_LEN (sizeof(BLZ_LAZY_CACHE_ROOT) + 1 + 32 + 1)
+void blz_lazy_default_cache_dir(const uint8_t fsid[16], char out[BLZ_LAZY_CACHE_DIR_LEN]);
 
 struct blz_lazy;
 

@@ -16,6 +16,7 @@
 
 #include "util/fileio.h"
 #include "util/le.h"
+#include "util/list.h"
 #include "util/strbuf.h"
 
 #define TOUCH_EVERY_S 60	/* a hit refreshes the entry's mtime at most this often */
@@ -25,7 +26,7 @@ struct entry {
 	uint64_t size;			/* the chunk file's bytes */
 	int64_t touched_s;		/* its mtime (wall clock seconds) as last set or seen */
 	struct entry *hnext;		/* hash chain */
-	struct entry *prev, *next;	/* LRU list: head most recent, tail least */
+	struct blz_list_node lru;	/* LRU list: head most recent, tail least */
 };
 
 struct blz_diskcache {
@@ -34,7 +35,7 @@ struct blz_diskcache {
 	pthread_mutex_t lock;		/* guards everything below */
 	struct entry **bucket;
 	size_t nbuckets;		/* a power of two */
-	struct entry *head, *tail;
+	struct blz_list lru;
 	uint64_t max_bytes;
 	uint64_t bytes;			/* entries' bytes plus those reserved by puts in progress */
 	struct blz_diskcache_stats st;	/* hits, misses, inserts, evictions; entries */
@@ -55,30 +56,6 @@ static struct entry **slot(struct blz_diskcache *dc, const uint8_t *digest)
 	while (*p && memcmp((*p)->digest, digest, BLZ_STORE_DIGEST_LEN))
 		p = &(*p)->hnext;
 	return p;
-}
-
-static void lru_unlink(struct blz_diskcache *dc, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		dc->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		dc->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push_head(struct blz_diskcache *dc, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = dc->head;
-	if (dc->head)
-		dc->head->prev = e;
-	dc->head = e;
-	if (!dc->tail)
-		dc->tail = e;
 }
 
 static void grow(struct blz_diskcache *dc)
@@ -110,7 +87,7 @@ static struct entry *index_add(struct blz_diskcache *dc, const uint8_t *digest, 
 	struct entry **p = slot(dc, digest);
 	e->hnext = *p;
 	*p = e;
-	lru_push_head(dc, e);
+	blz_list_push_front(&dc->lru, &e->lru);
 	dc->st.entries++;
 	return e;
 }
@@ -120,7 +97,7 @@ static void index_drop(struct blz_diskcache *dc, struct entry *e)
 {
 	struct entry **p = slot(dc, e->digest);
 	*p = e->hnext;
-	lru_unlink(dc, e);
+	blz_list_unlink(&dc->lru, &e->lru);
 	dc->bytes -= e->size;
 	dc->st.entries--;
 	free(e);
@@ -130,8 +107,8 @@ static void index_drop(struct blz_diskcache *dc, struct entry *e)
 static uint64_t evict_to(struct blz_diskcache *dc, uint64_t target, uint64_t *ret_bytes)
 {
 	uint64_t n = 0, bytes = 0;
-	while (dc->bytes > target && dc->tail) {
-		struct entry *e = dc->tail;
+	while (dc->bytes > target && dc->lru.tail) {
+		struct entry *e = blz_container_of(dc->lru.tail, struct entry, lru);
 		blz_store_remove(dc->store, e->digest); /* gone already: another process's gc */
 		bytes += e->size;
 		index_drop(dc, e);
@@ -277,9 +254,9 @@ void blz_diskcache_close(struct blz_diskcache *dc)
 {
 	if (!dc)
 		return;
-	for (struct entry *e = dc->head, *next; e; e = next) {
-		next = e->next;
-		free(e);
+	for (struct blz_list_node *l = dc->lru.head, *next; l; l = next) {
+		next = l->next;
+		free(blz_container_of(l, struct entry, lru));
 	}
 	free(dc->bucket);
 	pthread_mutex_destroy(&dc->lock);
@@ -346,8 +323,7 @@ int blz_diskcache_get(struct blz_diskcache *dc, const uint8_t digest[BLZ_STORE_D
 			dc->bytes += size;
 			do_touch = true;
 		} else if (e) {
-			lru_unlink(dc, e);
-			lru_push_head(dc, e);
+			blz_list_to_front(&dc->lru, &e->lru);
 			if (now - e->touched_s >= TOUCH_EVERY_S || now < e->touched_s) {
 				e->touched_s = now;
 				do_touch = true;
