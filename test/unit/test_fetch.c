@@ -429,7 +429,7 @@ static void test_cancel(void **state)
 
 /* Isolation: with one chunk stalled at the source (its requests waiting for their
  * deadline), requests for other chunks keep their latency: p99 within 2x of a run without
- * the stall (plus 20 ms of scheduling slack). */
+ * the stall (plus 100 ms of slack for a loaded machine; a held worker would cost 3 s). */
 static uint64_t p99_latency(int stall)
 {
 	struct fake *fk = fake_new(FAKE_OK, "iso");
@@ -468,7 +468,7 @@ static void test_isolation(void **state)
 	uint64_t base = p99_latency(0), stalled = p99_latency(1);
 	printf("p99 without a stalled chunk %llu ms, with one %llu ms\n", (unsigned long long)base,
 	       (unsigned long long)stalled);
-	assert_true(stalled <= 2 * base + 20);
+	assert_true(stalled <= 2 * base + 100);
 }
 
 /* ---- the directory source and the inline path ---- */
