@@ -100,16 +100,17 @@ int blz_cmd_fetch_finish(const struct blz_cmd *cmd, struct blz_cmd_fetch *f)
 {
 	f->o.stores = f->stores;
 	f->o.n_stores = f->n_stores;
-	for (size_t i = 0; i < f->n_stores; i++) {
+	for (size_t i = 0; i < f->n_stores; i++)
 		if (is_remote(f->stores[i]))
 			f->engine = true;
-		else if (!f->store_dir)
-			f->store_dir = f->stores[i];
-	}
 	if (f->n_stores > 1)
 		f->engine = true;
 	if (f->engine && f->n_stores == 0)
 		return blz_misuse(cmd, "the fetch options need --store");
+	/* The plain path: the one directory is the seed set's store (created if missing, as
+	 * ever). With the engine, directories given are sources (never created). */
+	if (!f->engine && f->n_stores == 1)
+		f->store_dir = f->stores[0];
 	return 0;
 }
 

@@ -36,7 +36,7 @@ struct blz_cmd_fetch {
 	struct blz_fetch_opts o;
 	const char *stores[BLZ_FETCH_MAX_STORES];
 	size_t n_stores;
-	const char *store_dir; /* the first local --store */
+	const char *store_dir; /* the one --store DIR of the plain path, else NULL */
 	const char *prefetch;
 	bool engine;
 	char *owned[BLZ_FETCH_MAX_STORES + 8];
