@@ -93,6 +93,9 @@ static int helper_spawn(struct exec_source *x, struct helper *h)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	/* nothing else of blazy's: a server's descriptors (its log, a readiness pipe, a device
+	 * it might hold) are none of the fetcher's business, even those without O_CLOEXEC */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	/* its own process group, so that a kill reaches what it runs too */
 	posix_spawnattr_setpgroup(&attr, 0);
