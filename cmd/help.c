@@ -72,6 +72,29 @@ const char blz_help_inspect[] =
 	"\n"
 	"exit status: 0 success, 1 failure (not a seed, corrupt), 2 misuse\n";
 
+/* The fetch engine's options, in serve's and mount's help (cmd/fetchopts.h). */
+#define FETCH_OPTIONS_HELP \
+	"store options (serve, and mount for the server it starts):\n" \
+	"  --store SPEC          where chunks come from, tried in order (repeatable): a store\n" \
+	"                        directory, an http:// or https:// URL of one (a copy on any\n" \
+	"                        web server; chunk D is URL/xx/<hex>) or exec:CMD (an external\n" \
+	"                        fetcher); default SEED.store. One directory alone is read as\n" \
+	"                        ever; anything more goes through the fetch engine, which also\n" \
+	"                        reads SEED.store (where 'blazy map' puts chunks)\n" \
+	"  --cache-dir DIR       persistent cache of fetched chunks (default for a remote store:\n" \
+	"                        /var/cache/blazy/<seed fsid>)\n" \
+	"  --cache-size SIZE     its bound, least recently used evicted first (default 10G)\n" \
+	"  --fetch-timeout DUR   a read's deadline, retries included (default 30s; e.g. 500ms)\n" \
+	"  --fetch-retries N     retries per store of a failed fetch, with back-off (default 3)\n" \
+	"  --inject SPEC         fault injection on fetches: delay=DUR,error-rate=P (0..1),\n" \
+	"                        error-file=PATH (fail while it exists), any subset\n" \
+	"  --ca FILE             CA certificates for https (default: the system's)\n" \
+	"  --auth-file FILE      the Authorization header's value, re-read when it changes\n" \
+	"  --prefetch FILE       fetch in the background (reads go first) the chunks of the\n" \
+	"                        ranges FILE lists, in the format of the control socket's\n" \
+	"                        'fetches' reply (\"blazy-fetches 1\"; lib/lazy/fetches.h)\n" \
+	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n"
+
 const char blz_help_serve[] =
 	"usage: blazy serve [options] SEED\n"
 	"       blazy serve --backend SPEC [options]\n"
@@ -99,8 +122,7 @@ const char blz_help_serve[] =
 	"options:\n"
 	"  --backend SPEC  serve a test backend instead of a seed (see above)\n"
 	"  --map PATH      the map journal (default SEED.map; created empty if missing)\n"
-	"  --store DIR     the content store (default SEED.store; created if missing)\n"
-	"  --cache SIZE    bound of the chunk cache (default 256M)\n"
+	"  --cache SIZE    bound of the in-memory chunk cache (default 256M)\n"
 	"  --queues N      queues, each with its own thread (default: CPUs, at most 4;\n"
 	"                  the kernel caps it at the CPU count)\n"
 	"  --depth D       requests in flight per queue, 1 to 4096 (default 64)\n"
@@ -109,6 +131,8 @@ const char blz_help_serve[] =
 	"  --foreground    do not daemonise; log on standard error\n"
 	"  --log FILE      the daemon's log (default: discarded)\n"
 	"  -h, --help      show this help\n"
+	"\n"
+	FETCH_OPTIONS_HELP
 	"\n"
 	"Writes, discards and write-zeroes fail with EROFS; flushes succeed. Logical and\n"
 	"physical block size 4096. SIGUSR1 logs the per-queue counters.\n"
@@ -234,6 +258,8 @@ const char blz_help_mount[] =
 	"                     /var/lib/blazy/mounts)\n"
 	"  -q, --quiet        print nothing on success\n"
 	"  -h, --help         show this help\n"
+	"\n"
+	FETCH_OPTIONS_HELP
 	"\n"
 	"exit status: 0 mounted, 1 failure (nothing left behind), 2 misuse\n";
 

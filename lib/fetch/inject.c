@@ -10,30 +10,8 @@
 
 #include "fetch/internal.h"
 #include "util/clock.h"
+#include "util/size.h"
 #include "util/strbuf.h"
-
-/* "250ms", "2s", "1m", or a bare number of milliseconds. */
-static int parse_ms(const char *s, uint32_t *ret)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || errno || *s == '-')
-		return -EINVAL;
-	unsigned long long mul = 1;
-	if (strcmp(end, "ms") == 0 || *end == '\0')
-		mul = 1;
-	else if (strcmp(end, "s") == 0)
-		mul = 1000;
-	else if (strcmp(end, "m") == 0)
-		mul = 60000;
-	else
-		return -EINVAL;
-	if (v > UINT32_MAX / mul)
-		return -ERANGE;
-	*ret = (uint32_t)(v * mul);
-	return 0;
-}
 
 int blz_fetch_inject_parse(const char *spec, struct blz_fetch_inject *ret, char *err,
 			   size_t errlen)
@@ -50,7 +28,7 @@ int blz_fetch_inject_parse(const char *spec, struct blz_fetch_inject *ret, char 
 		*eq = '\0';
 		const char *key = tok, *val = eq + 1;
 		if (strcmp(key, "delay") == 0) {
-			if (parse_ms(val, &inj.delay_ms) < 0)
+			if (blz_parse_duration_ms(val, &inj.delay_ms) < 0)
 				r = blz_errf(err, errlen, -EINVAL, "bad inject delay '%s'", val);
 		} else if (strcmp(key, "error-rate") == 0) {
 			char *end;
