@@ -38,6 +38,7 @@
 #define DEFAULT_PREFETCH_RATE (8ull << 20)
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
+#define ATTEMPT_MIN_MS 500
 #define LAT_SAMPLES 1024
 #define HASH_BUCKETS 4096
 
@@ -277,6 +278,12 @@ static int try_source(struct blz_fetcher *f, struct job *j, struct src_state *ss
 		}
 		struct blz_source_err err = { .reason = "", .retry_after_ms = 0 };
 		image->len = 0;
+		/* One attempt gets half the request's time at most (at least ATTEMPT_MIN_MS), so
+		 * that a stalled connection leaves time for a retry. */
+		uint64_t attempt_end = blz_now_ms() + (f->timeout_ms / 2 > ATTEMPT_MIN_MS
+							 ? f->timeout_ms / 2 : ATTEMPT_MIN_MS);
+		if (attempt_end < deadline)
+			deadline = attempt_end;
 		uint64_t t0 = now_us();
 		r = f->inject_on ? blz_fetch_inject_apply(&f->inject, deadline, rnd01()) : 0;
 		if (r < 0)

@@ -15,6 +15,8 @@
  *   line naming the chunk and, per source, the cause.
  * - Deadline: a request ends (successfully or with -EIO) at most timeout_ms after it was
  *   submitted, retries and back-off included: no reader waits longer, whatever the sources do.
+ *   One attempt at a source gets at most half of timeout_ms (at least 500 ms), so a stalled
+ *   connection is retried within the deadline.
  *   A source that failed is asked again by the next request (no circuit stays open for ever).
  * - Concurrency: concurrent requests for one digest share one fetch (the later ones join the
  *   first); at most max_inflight fetches run per source; demand requests always go before
