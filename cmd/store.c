@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "fetchopts.h"
 #include "fetch/fetch.h"
 #include "map/map.h"
 #include "storeops/storeops.h"
@@ -15,20 +16,14 @@
 #include "util/sha256.h"
 #include "util/size.h"
 
-enum { OPT_STORE = 256, OPT_MAP, OPT_CACHE_DIR, OPT_CACHE_SIZE, OPT_TO, OPT_LIST, OPT_JOBS,
-       OPT_TIMEOUT, OPT_CA, OPT_AUTH };
+enum { OPT_MAP = 256, OPT_TO, OPT_LIST, OPT_JOBS };
 
 static const struct option options[] = {
-	{ "store", required_argument, NULL, OPT_STORE },
+	BLZ_FETCH_LONGOPTS,
 	{ "map", required_argument, NULL, OPT_MAP },
-	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
-	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "list", required_argument, NULL, OPT_LIST },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
-	{ "fetch-timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "auth-file", required_argument, NULL, OPT_AUTH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -111,93 +106,100 @@ static int run_gc(const struct blz_storeops_opts *o, uint64_t target)
 	return 0;
 }
 
+/* Parses the options; 0, or 2 after a misuse message. */
+static int parse(const struct blz_cmd *cmd, int argc, char **argv, struct blz_cmd_fetch *fo,
+		 struct blz_storeops_opts *o, const char **list, uint64_t *to, bool *have_to)
+{
+	uint64_t v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		int r = blz_cmd_fetch_option(cmd, fo, c, optarg);
+		if (r >= 0) {
+			if (r)
+				return r;
+			continue;
+		}
+		switch (c) {
+		case OPT_MAP:
+			o->map_path = optarg;
+			break;
+		case OPT_TO:
+			if (blz_parse_size(optarg, to) < 0)
+				return blz_misuse(cmd, "invalid --to '%s'", optarg);
+			*have_to = true;
+			break;
+		case OPT_LIST:
+			*list = optarg;
+			break;
+		case OPT_JOBS:
+			if (blz_parse_size(optarg, &v) < 0 || v < 1 || v > 64 ||
+			    strpbrk(optarg, "kKmMgGtTpPeEbB"))
+				return blz_misuse(cmd, "invalid --jobs '%s' (1 to 64)", optarg);
+			o->jobs = (unsigned)v;
+			break;
+		default:
+			return blz_misuse(cmd, "unknown option");
+		}
+	}
+	if (fo->o.inject || fo->prefetch || fo->o.prefetch_rate)
+		return blz_misuse(cmd, "--inject, --prefetch and --prefetch-rate are serve's");
+	o->stores = fo->stores;
+	o->n_stores = fo->n_stores;
+	o->cache_dir = fo->o.cache_dir;
+	o->cache_size = fo->o.cache_size;
+	o->timeout_ms = fo->o.timeout_ms;
+	o->retries = fo->o.retries;
+	o->ca_file = fo->o.ca_file;
+	o->auth_file = fo->o.auth_file;
+	return 0;
+}
+
 int cmd_store(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	const char *stores[BLZ_FETCH_MAX_STORES];
-	struct blz_storeops_opts o = { .stores = stores, .report = print_problem };
+	struct blz_cmd_fetch fo = { .o.retries = ~0u };
+	struct blz_storeops_opts o = { .report = print_problem };
 	const char *list = NULL;
-	uint64_t cache_size = 0, to = 0, v;
-	bool have_size = false, have_to = false;
-	int c;
+	uint64_t to = 0;
+	bool have_to = false;
 
 	if (argc < 2)
 		return blz_misuse(cmd, "a subcommand is needed: verify, prefetch or gc");
 	const char *sub = argv[1];
 	if (strcmp(sub, "verify") && strcmp(sub, "prefetch") && strcmp(sub, "gc"))
 		return blz_misuse(cmd, "unknown subcommand '%s'", sub);
-	argc--;
-	argv++;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_STORE:
-			if (o.n_stores == BLZ_FETCH_MAX_STORES)
-				return blz_misuse(cmd, "at most %d --store", BLZ_FETCH_MAX_STORES);
-			stores[o.n_stores++] = optarg;
-			break;
-		case OPT_MAP:
-			o.map_path = optarg;
-			break;
-		case OPT_CACHE_DIR:
-			o.cache_dir = optarg;
-			break;
-		case OPT_CACHE_SIZE:
-		case OPT_TO:
-			if (blz_parse_size(optarg, &v) < 0)
-				return blz_misuse(cmd, "bad size '%s'", optarg);
-			if (c == OPT_TO)
-				to = v, have_to = true;
-			else
-				cache_size = v, have_size = true;
-			break;
-		case OPT_LIST:
-			list = optarg;
-			break;
-		case OPT_JOBS:
-			if (blz_parse_size(optarg, &v) < 0 || v < 1 || v > 64)
-				return blz_misuse(cmd, "--jobs needs a number from 1 to 64");
-			o.jobs = (unsigned)v;
-			break;
-		case OPT_TIMEOUT:
-			if (blz_parse_size(optarg, &v) < 0 || v < 1 || v > 3600)
-				return blz_misuse(cmd, "--fetch-timeout needs seconds from 1 to 3600");
-			o.timeout_ms = (uint32_t)(v * 1000);
-			break;
-		case OPT_CA:
-			o.ca_file = optarg;
-			break;
-		case OPT_AUTH:
-			o.auth_file = optarg;
-			break;
-		default:
-			return blz_misuse(cmd, "bad option");
-		}
-	}
-	int nargs = argc - optind;
+	int r = parse(cmd, argc - 1, argv + 1, &fo, &o, &list, &to, &have_to);
+	int nargs = argc - 1 - optind;
 	bool is_gc = !strcmp(sub, "gc");
-	if (nargs > 1 || (!is_gc && nargs != 1))
-		return blz_misuse(cmd, nargs ? "too many arguments" : "%s needs a SEED", sub);
-	o.seed = nargs ? argv[optind] : NULL;
+	if (r == 0 && (nargs > 1 || (!is_gc && nargs != 1)))
+		r = blz_misuse(cmd, nargs ? "too many arguments" : "%s needs a SEED", sub);
+	if (r == 0)
+		o.seed = nargs ? argv[1 + optind] : NULL;
 
-	if (!strcmp(sub, "verify")) {
-		if (list || o.cache_dir || have_size || have_to)
-			return blz_misuse(cmd, "verify takes --store, --map, --jobs, --fetch-timeout, "
-					  "--ca and --auth-file");
-		return run_verify(&o);
-	}
-	if (!strcmp(sub, "prefetch")) {
+	if (r == 0 && !strcmp(sub, "verify")) {
+		if (list || o.cache_dir || o.cache_size || have_to)
+			r = blz_misuse(cmd, "verify takes --store, --map, --jobs, --fetch-timeout, "
+					    "--fetch-retries, --ca and --auth-file");
+		else
+			r = run_verify(&o);
+	} else if (r == 0 && !strcmp(sub, "prefetch")) {
 		if (!list)
-			return blz_misuse(cmd, "prefetch needs --list FILE");
-		if (have_to)
-			return blz_misuse(cmd, "--to is for gc");
-		o.cache_size = cache_size;
-		return run_prefetch(&o, list);
+			r = blz_misuse(cmd, "prefetch needs --list FILE");
+		else if (have_to)
+			r = blz_misuse(cmd, "--to is for gc");
+		else
+			r = run_prefetch(&o, list);
+	} else if (r == 0) {
+		if (list || o.n_stores || o.map_path)
+			r = blz_misuse(cmd, "gc takes [SEED], --cache-dir and --cache-size or --to");
+		else if (have_to && o.cache_size)
+			r = blz_misuse(cmd, "--cache-size and --to say the same: give one");
+		else if (!o.seed && !o.cache_dir)
+			r = blz_misuse(cmd, "gc needs a SEED or --cache-dir");
+		else
+			r = run_gc(&o, have_to ? to : o.cache_size ? o.cache_size
+								   : BLZ_DISKCACHE_DEFAULT_SIZE);
 	}
-	if (list || o.n_stores || o.map_path)
-		return blz_misuse(cmd, "gc takes [SEED], --cache-dir and --cache-size or --to");
-	if (have_to && have_size)
-		return blz_misuse(cmd, "--cache-size and --to say the same: give one");
-	if (!o.seed && !o.cache_dir)
-		return blz_misuse(cmd, "gc needs a SEED or --cache-dir");
-	return run_gc(&o, have_to ? to : have_size ? cache_size : BLZ_DISKCACHE_DEFAULT_SIZE);
+	blz_cmd_fetch_release(&fo);
+	return r;
 }

@@ -19,6 +19,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,13 +63,36 @@ struct exec_source {
 
 /* ---- one helper's life ---- */
 
+static void *reap_later(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* Kills a helper's process group and reaps it. A helper that does not die at once (stuck in
+ * the kernel, e.g. on a hung network filesystem, where SIGKILL waits for the I/O) is reaped
+ * by a thread of its own, so that the caller is never held past its deadline. */
 static void helper_kill(struct helper *h)
 {
 	if (h->pid > 0) {
 		kill(-h->pid, SIGKILL);
 		kill(h->pid, SIGKILL);
-		while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		bool reaped = false;
+		for (int i = 0; i < 20 && !reaped; i++) {
+			pid_t r = waitpid(h->pid, NULL, WNOHANG);
+			reaped = r == h->pid || (r < 0 && errno != EINTR);
+			if (!reaped)
+				blz_sleep_ms(i < 10 ? 1 : 5);
+		}
+		pthread_t t;
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		if (!reaped && pthread_create(&t, &a, reap_later, (void *)(intptr_t)h->pid) != 0)
+			reap_later((void *)(intptr_t)h->pid); /* no thread: wait here after all */
+		pthread_attr_destroy(&a);
 	}
 	if (h->fd >= 0)
 		close(h->fd);
@@ -93,6 +118,9 @@ static int helper_spawn(struct exec_source *x, struct helper *h)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	/* nothing else of blazy's: a server's descriptors (its log, a readiness pipe, a device
+	 * it might hold) are none of the fetcher's business, even those without O_CLOEXEC */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	/* its own process group, so that a kill reaches what it runs too */
 	posix_spawnattr_setpgroup(&attr, 0);

@@ -198,7 +198,7 @@ static void verify_one(void *arg, size_t i)
 		memset(&serr, 0, sizeof(serr));
 		img.len = 0;
 		r = v->src->ops->get(v->src, ref->digest, MAX_IMAGE, deadline, &img, &serr);
-		if (r == 0 || !transient(r) || attempt >= 4)
+		if (r == 0 || !transient(r) || attempt >= (v->o->retries == ~0u ? 4 : v->o->retries))
 			break;
 		uint64_t wait = serr.retry_after_ms ? serr.retry_after_ms : 100u << attempt;
 		if (blz_now_ms() + wait >= deadline)
@@ -394,7 +394,7 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 		.stores = o->stores, .n_stores = o->n_stores,
 		.cache_dir = o->cache_dir ? o->cache_dir : cache_def,
 		.cache_size = o->cache_size, .max_inflight = o->jobs, .timeout_ms = o->timeout_ms,
-		.retries = ~0u, .ca_file = o->ca_file, .auth_file = o->auth_file,
+		.retries = o->retries, .ca_file = o->ca_file, .auth_file = o->auth_file,
 		.log = fetch_log, .log_ctx = &rp,
 	};
 	if (!fo.n_stores) {

@@ -54,6 +54,7 @@ struct blz_storeops_opts {
 	uint64_t cache_size;          /* prefetch: the cache's bound; 0: its default */
 	unsigned jobs;                /* chunks fetched at once; 0: 8 */
 	uint32_t timeout_ms;          /* per chunk, retries included; 0: 30 s */
+	unsigned retries;             /* of a transient failure, per chunk and store; ~0u: 4 */
 	const char *ca_file, *auth_file;
 	void (*report)(void *ctx, const struct blz_storeops_problem *p);
 	void *ctx;

@@ -81,7 +81,7 @@ mkdir "$TEST_DIR/empty.store"
 printf '%s\n' mid >"$TEST_DIR/list3"
 run_mustfail_msg "chunk [0-9a-f]{64} not fetched \((import|virtual) area" "$BLAZY" store prefetch "$img" \
 	--list "$TEST_DIR/list3" --store "$TEST_DIR/empty.store" --store "http://127.0.0.1:1/" \
-	--cache-dir "$TEST_DIR/cache3" --fetch-timeout 3
+	--cache-dir "$TEST_DIR/cache3" --fetch-timeout 3s
 
 # ---- gc ----
 bytes=$(du -sb "$cache" | cut -f1)

@@ -34,7 +34,7 @@ url=http://127.0.0.1:$FAULT_PORT/
 printf '%s\n' $faults >"$TEST_DIR/list"
 t0=$(date +%s%N)
 out=$(run_check "$BLAZY" store prefetch "$img" --list "$TEST_DIR/list" --store "$url" \
-	--store "$good" --cache-dir "$TEST_DIR/cache" --fetch-timeout 8 2>"$TEST_DIR/err")
+	--store "$good" --cache-dir "$TEST_DIR/cache" --fetch-timeout 8s 2>"$TEST_DIR/err")
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "$out"
 cat "$TEST_DIR/err"
@@ -61,7 +61,7 @@ start_fault dead --root "$store" --rule "/$(chunk stall)=stall"
 echo stall >"$TEST_DIR/list2"
 t0=$(date +%s%N)
 run_mustfail_msg "chunk [0-9a-f]{64} not fetched" "$BLAZY" store prefetch "$img" --list "$TEST_DIR/list2" \
-	--store "http://127.0.0.1:$FAULT_PORT/" --cache-dir "$TEST_DIR/cache2" --fetch-timeout 2
+	--store "http://127.0.0.1:$FAULT_PORT/" --cache-dir "$TEST_DIR/cache2" --fetch-timeout 2s
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -ge 2000 ] && [ "$ms" -lt 4500 ] || fail "a stalled chunk ended after ${ms}ms (deadline 2 s)"
 [ "$(grep -c "GET /$(chunk stall) " "$FAULT_LOG")" -ge 2 ] || fail "the stalled fetch was not retried"
@@ -69,7 +69,7 @@ mkdir -p "$TEST_DIR/empty"
 t0=$(date +%s%N)
 run_mustfail_msg "not fetched" "$BLAZY" store prefetch "$img" --list "$TEST_DIR/list2" \
 	--store "$TEST_DIR/empty" --store "http://127.0.0.1:$FAULT_PORT/nothing/" \
-	--cache-dir "$TEST_DIR/cache3" --fetch-timeout 5
+	--cache-dir "$TEST_DIR/cache3" --fetch-timeout 5s
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 1500 ] || fail "a missing chunk took ${ms}ms (404 is not retried)"
 assert_no_leaks

@@ -337,6 +337,39 @@ static void test_answers(void **state)
 	assert_no_children();
 }
 
+/* The fetcher gets its stdin, stdout and stderr, and none of blazy's other descriptors. */
+static void test_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[PATH_MAX * 2], fds[PATH_MAX], buf[64] = "";
+	struct blz_source_err err;
+	snprintf(fds, sizeof(fds), "%s/fds", f->dir);
+	snprintf(cmd, sizeof(cmd), "read -r h; echo 'blazy-fetch 1'; read -r r; ls /proc/$$/fd >'%s'; "
+		 "echo missing; sleep 5", fds);
+	int leak = fcntl(2, F_DUPFD, 20); /* without O_CLOEXEC */
+	assert_true(leak >= 20);
+	struct blz_source *s = open_exec(cmd, 1);
+	assert_int_equal(get_check(f, s, 0, 5000, &err), -ENOENT);
+	FILE *fp = fopen(fds, "r");
+	assert_non_null(fp);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = 0;
+	/* 0, 1 and 2, and none of ours (the shell may hold one of its own, at 10 and up) */
+	assert_int_equal(strncmp(buf, "0\n1\n", 4), 0);
+	assert_non_null(strstr(buf, "\n2\n"));
+	char mine[16];
+	snprintf(mine, sizeof(mine), "\n%d\n", leak);
+	assert_null(strstr(buf, mine));
+	for (char *l = buf; *l; l = strchr(l, '\n') + 1) {
+		int fd = atoi(l);
+		assert_true(fd <= 2 || (fd >= 10 && fd < 20));
+	}
+	s->ops->close(s);
+	close(leak);
+	assert_no_children();
+}
+
 static void test_restart_backoff(void **state)
 {
 	struct fixture *f = *state;
@@ -375,6 +408,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_backoff, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
