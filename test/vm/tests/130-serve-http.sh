@@ -109,9 +109,9 @@ check "blazy mount, a fresh cache" mount_http "$W/cache2"
 dev=$(dev_of_mount)
 ublk_devs="$ublk_devs $dev"
 log=$(ls "$W/state/"*.serve.log | head -n 1)
-check "a missing chunk: EIO" sh -c "! cat $M/f1 >/dev/null 2>$W/err1 && grep -q 'I/O error' $W/err1"
+check "a missing chunk: EIO" sh -c "! cat $M/f1 >/dev/null 2>$W/err1 && grep -q 'Input/output error' $W/err1"
 check "the log names the missing chunk" grep -q "$h1" "$log"
-check "a corrupt chunk: EIO" sh -c "! cat $M/f2 >/dev/null 2>$W/err2 && grep -q 'I/O error' $W/err2"
+check "a corrupt chunk: EIO" sh -c "! cat $M/f2 >/dev/null 2>$W/err2 && grep -q 'Input/output error' $W/err2"
 check "never wrong bytes" sh -c "! cmp -s $W/src/f2 $M/f2"
 check "the log names the corrupt chunk" grep -q "$h2.*bad chunk" "$log"
 check "the other files are not affected" sh -c "for i in 3 4 5 6 7 8 9 10 11; do cmp -s $W/src/f\$i $M/f\$i || exit 1; done; cmp -s $W/src/big $M/big"
