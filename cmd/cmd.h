@@ -25,6 +25,7 @@ extern const char blz_help_stop[];
 extern const char blz_help_mount[];
 extern const char blz_help_umount[];
 extern const char blz_help_doctor[];
+extern const char blz_help_store[];
 
 const struct blz_cmd *blz_find_command(const char *name);
 
@@ -63,5 +64,6 @@ int cmd_status(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_doctor(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_store(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

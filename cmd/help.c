@@ -72,6 +72,29 @@ const char blz_help_inspect[] =
 	"\n"
 	"exit status: 0 success, 1 failure (not a seed, corrupt), 2 misuse\n";
 
+/* The fetch engine's options, in serve's and mount's help (cmd/fetchopts.h). */
+#define FETCH_OPTIONS_HELP \
+	"store options (serve, and mount for the server it starts):\n" \
+	"  --store SPEC          where chunks come from, tried in order (repeatable): a store\n" \
+	"                        directory, an http:// or https:// URL of one (a copy on any\n" \
+	"                        web server; chunk D is URL/xx/<hex>) or exec:CMD (an external\n" \
+	"                        fetcher); default SEED.store. One directory alone is read as\n" \
+	"                        ever; anything more goes through the fetch engine, which also\n" \
+	"                        reads SEED.store (where 'blazy map' puts chunks)\n" \
+	"  --cache-dir DIR       persistent cache of fetched chunks (default for a remote store:\n" \
+	"                        /var/cache/blazy/<seed fsid>)\n" \
+	"  --cache-size SIZE     its bound, least recently used evicted first (default 10G)\n" \
+	"  --fetch-timeout DUR   a read's deadline, retries included (default 30s; e.g. 500ms)\n" \
+	"  --fetch-retries N     retries per store of a failed fetch, with back-off (default 3)\n" \
+	"  --inject SPEC         fault injection on fetches: delay=DUR,error-rate=P (0..1),\n" \
+	"                        error-file=PATH (fail while it exists), any subset\n" \
+	"  --ca FILE             CA certificates for https (default: the system's)\n" \
+	"  --auth-file FILE      the Authorization header's value, re-read when it changes\n" \
+	"  --prefetch FILE       fetch in the background (reads go first) the chunks of the\n" \
+	"                        ranges FILE lists, in the format of the control socket's\n" \
+	"                        'fetches' reply (\"blazy-fetches 1\"; lib/lazy/fetches.h)\n" \
+	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n"
+
 const char blz_help_serve[] =
 	"usage: blazy serve [options] SEED\n"
 	"       blazy serve --backend SPEC [options]\n"
@@ -99,8 +122,7 @@ const char blz_help_serve[] =
 	"options:\n"
 	"  --backend SPEC  serve a test backend instead of a seed (see above)\n"
 	"  --map PATH      the map journal (default SEED.map; created empty if missing)\n"
-	"  --store DIR     the content store (default SEED.store; created if missing)\n"
-	"  --cache SIZE    bound of the chunk cache (default 256M)\n"
+	"  --cache SIZE    bound of the in-memory chunk cache (default 256M)\n"
 	"  --queues N      queues, each with its own thread (default: CPUs, at most 4;\n"
 	"                  the kernel caps it at the CPU count)\n"
 	"  --depth D       requests in flight per queue, 1 to 4096 (default 64)\n"
@@ -109,6 +131,8 @@ const char blz_help_serve[] =
 	"  --foreground    do not daemonise; log on standard error\n"
 	"  --log FILE      the daemon's log (default: discarded)\n"
 	"  -h, --help      show this help\n"
+	"\n"
+	FETCH_OPTIONS_HELP
 	"\n"
 	"Writes, discards and write-zeroes fail with EROFS; flushes succeed. Logical and\n"
 	"physical block size 4096. SIGUSR1 logs the per-queue counters.\n"
@@ -237,6 +261,8 @@ const char blz_help_mount[] =
 	"  -q, --quiet        print nothing on success\n"
 	"  -h, --help         show this help\n"
 	"\n"
+	FETCH_OPTIONS_HELP
+	"\n"
 	"exit status: 0 mounted, 1 failure (nothing left behind), 2 misuse\n";
 
 const char blz_help_umount[] =
@@ -277,3 +303,39 @@ const char blz_help_doctor[] =
 	"\n"
 	"exit status: 0 blazy can serve here, 1 it cannot (each problem with its fix),\n"
 	"2 misuse\n";
+
+const char blz_help_store[] =
+	"usage: blazy store verify [options] SEED\n"
+	"       blazy store prefetch --list FILE [options] SEED\n"
+	"       blazy store gc [--cache-dir DIR] [--cache-size SIZE | --to SIZE] [SEED]\n"
+	"\n"
+	"Works on a seed's stores and its persistent cache, without ublk or root.\n"
+	"verify fetches every chunk the map (SEED.map) references from each store in turn\n"
+	"(SEED.store/ unless --store is given; each store must be complete) and checks it as\n"
+	"a server would (header, length, SHA-256), several at a time; it names every missing,\n"
+	"bad or unreachable chunk with its store and the device range that uses it.\n"
+	"prefetch reads the files FILE names (one a line, relative to the seed's root: what\n"
+	"'blazy status --trace' writes) from the seed, and fetches the chunks of their lazy\n"
+	"data through the stores, in order, into the persistent cache a server started\n"
+	"later uses (the seed's default, /var/cache/blazy/FSID, unless --cache-dir):\n"
+	"warmed before a mount. Chunks of directory stores are read in place by a server\n"
+	"and are not copied.\n"
+	"gc trims a persistent cache to SIZE (default 10G), least recently used first.\n"
+	"\n"
+	"options:\n"
+	"  --store SPEC            a store: a directory, an http:// or https:// URL, or\n"
+	"                          exec:CMD (docs/fetchers.md); repeatable, tried in order\n"
+	"  --map PATH              the map (default SEED.map)\n"
+	"  --cache-dir DIR         the persistent cache (default /var/cache/blazy/FSID)\n"
+	"  --cache-size SIZE       the cache's bound (prefetch; gc: trim to it)\n"
+	"  --to SIZE               gc: trim to SIZE\n"
+	"  --list FILE             prefetch: the files to warm\n"
+	"  --jobs N                chunks fetched at once (default: the store's; 1-64)\n"
+	"  --fetch-timeout DURATION  per chunk, retries included (default 30s)\n"
+	"  --fetch-retries N       of a transient failure, per chunk and store (default 4)\n"
+	"  --ca FILE               https: the CA bundle (default: the system's)\n"
+	"  --auth-file FILE        http(s): the Authorization header value, read from FILE\n"
+	"  -h, --help              show this help\n"
+	"\n"
+	"exit status: 0 success, 1 failure (verify: any chunk missing, bad or unreachable;\n"
+	"prefetch: any chunk not fetched), 2 misuse\n";

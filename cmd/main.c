@@ -26,6 +26,8 @@ const struct blz_cmd blz_commands[] = {
 	  blz_help_umount },
 	{ "doctor", cmd_doctor, 0, 0, "check what this system offers blazy, and whether it can serve",
 	  blz_help_doctor },
+	{ "store", cmd_store, 1, 2, "check a seed's stores, warm its cache before a mount, trim a cache",
+	  blz_help_store },
 	{ "help", cmd_help, 0, 1, "show the list of commands, or one command's help",
 	  "usage: blazy help [COMMAND]\n" },
 	{ "version", cmd_version, 0, 0, "show the version", "usage: blazy version\n" },

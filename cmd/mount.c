@@ -5,55 +5,85 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "fetchopts.h"
 #include "orch/orchestrate.h"
 #include "util/size.h"
 
-int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
+/* Options into o and f; 0 or the misuse status. */
+static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
+			 struct blz_orch_mount_opts *o, struct blz_cmd_fetch *f, int *quiet)
 {
 	static const struct option opts[] = {
 		{ "rw", required_argument, NULL, 'r' },
 		{ "rw-size", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
+		BLZ_FETCH_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct blz_orch_mount_opts o = { 0 };
-	int quiet = 0, c;
+	int c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			o.backing = optarg;
+			o->backing = optarg;
 			break;
 		case 's':
-			if (blz_parse_size(optarg, &o.rw_size) < 0 || o.rw_size < BLZ_ORCH_MIN_RW_SIZE)
+			if (blz_parse_size(optarg, &o->rw_size) < 0 || o->rw_size < BLZ_ORCH_MIN_RW_SIZE)
 				return blz_misuse(cmd, "invalid --rw-size '%s' (at least %lluM)", optarg,
 						  BLZ_ORCH_MIN_RW_SIZE >> 20);
 			break;
 		case 'S':
-			o.state_dir = optarg;
+			o->state_dir = optarg;
 			break;
 		case 'q':
-			quiet = 1;
+			*quiet = 1;
 			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
+		default: {
+			int fr = blz_cmd_fetch_option(cmd, f, c, optarg);
+			if (fr >= 0) {
+				if (fr)
+					return fr;
+				break;
+			}
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
 		}
 	}
 	int r = blz_check_args(cmd, argc - optind);
+	if (r == 0)
+		r = blz_cmd_fetch_finish(cmd, f);
 	if (r)
 		return r;
-	if (!o.backing)
+	if (!o->backing)
 		return blz_misuse(cmd, "--rw BACKING is required");
-	o.seed = argv[optind];
-	o.mountpoint = argv[optind + 1];
+	o->seed = argv[optind];
+	o->mountpoint = argv[optind + 1];
+	o->store_dir = f->store_dir;
+	o->fetch = blz_cmd_fetch_opts(f);
+	o->prefetch_list = f->prefetch;
+	if (o->prefetch_list && !o->fetch)
+		return blz_misuse(cmd, "--prefetch needs a remote --store");
+	return 0;
+}
 
+int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
+{
+	struct blz_orch_mount_opts o = { 0 };
+	struct blz_cmd_fetch f = { .o = { .retries = ~0u } };
+	int quiet = 0;
+	int r = parse_options(cmd, argc, argv, &o, &f, &quiet);
+	if (r) {
+		blz_cmd_fetch_release(&f);
+		return r;
+	}
 	struct blz_orch_mount_result res;
 	char err[1024];
 	r = blz_orch_mount(&o, &res, err, sizeof(err));
+	blz_cmd_fetch_release(&f);
 	if (r < 0)
 		return blz_die("%s", err);
 	if (!quiet)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fetchopts.h"
 #include "server/server.h"
 #include "ublk/ublk.h"
 #include "util/size.h"
@@ -32,6 +33,7 @@ static int parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
 
 struct serve_args {
 	struct blz_server_config cfg;
+	struct blz_cmd_fetch fetch;
 	const char *log_path;
 	int foreground;
 };
@@ -47,8 +49,8 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "map", required_argument, NULL, 'm' },
-		{ "store", required_argument, NULL, 's' },
 		{ "cache", required_argument, NULL, 'c' },
+		BLZ_FETCH_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_server_config *c = &a->cfg;
@@ -62,7 +64,6 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		case 'F': a->foreground = 1; break;
 		case 'l': a->log_path = optarg; break;
 		case 'm': c->map_path = optarg; break;
-		case 's': c->store_dir = optarg; break;
 		case 'q':
 			if (parse_count(optarg, 1, BLZ_UBLK_MAX_NR_QUEUES, &c->queues) < 0)
 				return blz_misuse(cmd, "invalid --queues '%s' (want 1 to %u)", optarg,
@@ -87,20 +88,34 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
+		default: {
+			int fr = blz_cmd_fetch_option(cmd, &a->fetch, o, optarg);
+			if (fr >= 0) {
+				if (fr)
+					return fr;
+				break;
+			}
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
 		}
 	}
 	int r = blz_check_args(cmd, argc - optind);
+	if (r == 0)
+		r = blz_cmd_fetch_finish(cmd, &a->fetch);
 	if (r)
 		return r;
+	c->store_dir = a->fetch.store_dir;
+	c->fetch = blz_cmd_fetch_opts(&a->fetch);
+	c->prefetch_list = a->fetch.prefetch;
+	if (c->prefetch_list && !c->fetch)
+		return blz_misuse(cmd, "--prefetch needs a remote --store");
 	c->seed = optind < argc ? argv[optind] : NULL;
 	if (c->seed && c->backend)
 		return blz_misuse(cmd, "give either SEED or --backend, not both");
 	if (!c->seed && !c->backend)
 		return blz_misuse(cmd, "give a SEED to serve or --backend SPEC");
-	if (!c->seed && (c->map_path || c->store_dir || c->cache_bytes))
-		return blz_misuse(cmd, "--map, --store and --cache apply to serving a SEED");
+	if (!c->seed && (c->map_path || a->fetch.n_stores || a->fetch.engine || c->cache_bytes))
+		return blz_misuse(cmd, "--map, --store, --cache and the fetch options apply to serving a SEED");
 	if (a->log_path && a->foreground)
 		return blz_misuse(cmd, "--log is for a daemon (without --foreground)");
 	return 0;
@@ -112,12 +127,23 @@ static void print_ready(void *ctx, uint32_t dev_id)
 	fflush(stdout);
 }
 
+static int serve(const struct blz_cmd *cmd, struct serve_args *ap);
+
 int cmd_serve(const struct blz_cmd *cmd, int argc, char **argv)
 {
-	struct serve_args a = { .cfg = { .log = blz_server_log_fd, .log_ctx = &log_fd } };
+	struct serve_args a = { .cfg = { .log = blz_server_log_fd, .log_ctx = &log_fd },
+				.fetch = { .o = { .retries = ~0u } } };
 	int r = parse_options(cmd, argc, argv, &a);
-	if (r)
-		return r;
+	if (r == 0)
+		r = serve(cmd, &a);
+	blz_cmd_fetch_release(&a.fetch);
+	return r;
+}
+
+static int serve(const struct blz_cmd *cmd, struct serve_args *ap)
+{
+	struct serve_args a = *ap;
+	int r;
 	char err[768] = "";
 	if (a.foreground) {
 		struct blz_server *s = NULL;

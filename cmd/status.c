@@ -71,6 +71,20 @@ static void print_counters(const struct blz_server_status *s)
 	for (size_t i = 0; i < s->nqueues; i++)
 		printf("queue %zu:       %" PRIu64 " reads, %s\n", i, s->queues[i].reads,
 		       sz(s->queues[i].read_bytes, b[7]));
+	for (size_t i = 0; i < s->nstores; i++) {
+		const struct blz_server_store_status *t = &s->stores[i];
+		printf("store %zu:       %s\n", i, t->name);
+		printf("  fetches:     %" PRIu64 " (%s), %" PRIu64 " retries, %" PRIu64 " errors, %"
+		       PRIu64 " bad, %" PRIu64 " in flight, p50 %.1f ms, p99 %.1f ms\n", t->fetches,
+		       sz(t->bytes, b[0]), t->retries, t->errors, t->bad, t->inflight,
+		       t->p50_us / 1000.0, t->p99_us / 1000.0);
+	}
+	if (s->nstores)
+		printf("disk cache:    %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " chunks (%s), %"
+		       PRIu64 " evictions; %" PRIu64 " joined, %" PRIu64 " failed, %" PRIu64
+		       " prefetched\n", s->disk_cache_hits, s->disk_cache_misses, s->disk_cache_entries,
+		       sz(s->disk_cache_bytes, b[1]), s->disk_cache_evictions, s->fetch_joined,
+		       s->fetch_failed, s->prefetched);
 }
 
 /* What `blazy status` shows about one device or mount. */

@@ -42,6 +42,7 @@ struct reader {
 	int other_fd;
 	uint8_t other_fsid[16];
 	uint64_t budget_cap;
+	void *user;	/* a caller's walk state (blz_seed_file_ranges) */
 };
 
 static int fail(struct reader *rd, int r, const char *fmt, ...)
@@ -370,21 +371,20 @@ static int load_sys_chunks(struct reader *rd, const uint8_t *sb)
 	return 0;
 }
 
-int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen)
+/* Reads the superblock, the chunk tree and the root tree: info (the superblock's fields and
+ * the chunk list) and rd->fs_root. On failure the caller releases info (and rd's buffers). */
+static int load(struct reader *rd, int fd, struct blz_seed_info *info)
 {
-	struct blz_seed_info *info = ret;
-	memset(info, 0, sizeof(*info));
-	struct reader rd = { .fd = fd, .info = info, .err = err, .errlen = errlen };
 	uint8_t sb[BTRFS_SUPER_INFO_SIZE];
 	struct stat st;
 	int r;
-	err[0] = 0;
+	rd->err[0] = 0;
 	if (fstat(fd, &st) < 0)
-		return fail(&rd, -errno, "cannot stat the image: %s", strerror(errno));
+		return fail(rd, -errno, "cannot stat the image: %s", strerror(errno));
 	info->image_size = (uint64_t)st.st_size;
 	if (S_ISBLK(st.st_mode))
 		info->image_size = UINT64_MAX;
-	r = read_super(&rd, sb, -EINVAL);
+	r = read_super(rd, sb, -EINVAL);
 	if (r < 0)
 		return r;
 	memcpy(info->fsid, sb + SB_FSID, 16);
@@ -400,21 +400,29 @@ int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen
 	info->sectorsize = get_le32(sb + SB_SECTORSIZE);
 	info->nodesize = get_le32(sb + SB_NODESIZE);
 
-	r = load_sys_chunks(&rd, sb);
+	r = load_sys_chunks(rd, sb);
 	if (r < 0)
-		goto out;
-	rd.block = blz_xmalloc(BTRFS_NODESIZE);
-	r = walk_tree(&rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], chunk_item);
+		return r;
+	rd->block = blz_xmalloc(BTRFS_NODESIZE);
+	r = walk_tree(rd, get_le64(sb + SB_CHUNK_ROOT), sb[SB_CHUNK_ROOT_LEVEL], chunk_item);
 	if (r < 0)
-		goto out;
+		return r;
+	r = walk_tree(rd, get_le64(sb + SB_ROOT), sb[SB_ROOT_LEVEL], root_item);
+	if (r < 0)
+		return r;
+	if (!rd->fs_root)
+		return fail(rd, -EBADMSG, "the root tree has no fs tree");
+	return 0;
+}
 
-	r = walk_tree(&rd, get_le64(sb + SB_ROOT), sb[SB_ROOT_LEVEL], root_item);
+int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen)
+{
+	struct blz_seed_info *info = ret;
+	memset(info, 0, sizeof(*info));
+	struct reader rd = { .fd = fd, .info = info, .err = err, .errlen = errlen };
+	int r = load(&rd, fd, info);
 	if (r < 0)
 		goto out;
-	if (!rd.fs_root) {
-		r = fail(&rd, -EBADMSG, "the root tree has no fs tree");
-		goto out;
-	}
 	/* Two passes: the first finds /.blazy/virtual's inode, the second its extents. */
 	r = walk_tree(&rd, rd.fs_root, rd.fs_level, fs_item);
 	if (r >= 0 && rd.virtual_ino) {
@@ -558,4 +566,142 @@ const struct blz_btrfs_dev *blz_sprout_seed_dev(const struct blz_sprout_info *in
 		if (memcmp(info->devs[i].fsid, info->fsid, 16))
 			return &info->devs[i];
 	return NULL;
+}
+
+/* ---- file names to device ranges ---- */
+
+struct dent {
+	uint64_t parent, child;
+	const char *name;	/* in names */
+	uint16_t len;
+};
+
+struct fext {
+	uint64_t ino, file_off, logical, len;
+};
+
+struct ranges_walk {
+	VEC(struct dent) dents;
+	VEC(struct fext) exts;
+	struct blz_buf names;	/* the dents' names, back to back (offsets until the walk ends) */
+};
+
+static int ranges_item(struct reader *rd, uint64_t objectid, uint8_t type, uint64_t offset,
+		       const uint8_t *data, uint32_t size)
+{
+	struct ranges_walk *w = rd->user;
+	if (type == BTRFS_DIR_INDEX_KEY) {
+		if (size < DIR_ITEM_SIZE || DIR_ITEM_SIZE + (uint32_t)get_le16(data + 27) > size)
+			return fail(rd, -EBADMSG, "corrupt directory index item in directory %llu",
+				    (unsigned long long)objectid);
+		struct dent d = { .parent = objectid, .child = get_le64(data),
+				  .name = (const char *)(uintptr_t)w->names.len,
+				  .len = get_le16(data + 27) };
+		blz_buf_append(&w->names, data + DIR_ITEM_SIZE, d.len);
+		vec_push(&w->dents, d);
+	} else if (type == BTRFS_EXTENT_DATA_KEY && size >= FILE_EXTENT_REG_SIZE &&
+		   data[20] == BTRFS_FILE_EXTENT_REG && get_le64(data + 21)) {
+		struct fext e = { .ino = objectid, .file_off = offset,
+				  .logical = get_le64(data + 21) + get_le64(data + 37),
+				  .len = get_le64(data + 45) };
+		vec_push(&w->exts, e);
+	}
+	return 0;
+}
+
+static int cmp_dent(const void *a, const void *b)
+{
+	const struct dent *x = a, *y = b;
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+	return c ? c : (int)x->len - (int)y->len;
+}
+
+static int cmp_fext(const void *a, const void *b)
+{
+	const struct fext *x = a, *y = b;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+}
+
+/* The inode a '/'-separated path names below the root directory, or 0. */
+static uint64_t resolve(const struct ranges_walk *w, const char *path)
+{
+	uint64_t ino = BTRFS_FIRST_FREE_OBJECTID;
+	while (*path) {
+		while (*path == '/')
+			path++;
+		size_t n = strcspn(path, "/");
+		if (!n)
+			break;
+		if (n > UINT16_MAX)
+			return 0;
+		struct dent key = { .parent = ino, .name = path, .len = (uint16_t)n };
+		const struct dent *d = w->dents.len ? bsearch(&key, w->dents.v, w->dents.len,
+							     sizeof(key), cmp_dent) : NULL;
+		if (!d)
+			return 0;
+		ino = d->child;
+		path += n;
+	}
+	return ino;
+}
+
+int blz_seed_file_ranges(int fd, const char *const *paths, size_t n, struct blz_seed_range **ret,
+			 size_t *ret_n, char *err, size_t errlen)
+{
+	struct blz_seed_info info = { 0 };
+	struct ranges_walk w = { 0 };
+	struct reader rd = { .fd = fd, .info = &info, .err = err, .errlen = errlen, .user = &w };
+	VEC(struct blz_seed_range) out = { 0 };
+	int r = load(&rd, fd, &info);
+	if (r == 0)
+		r = walk_tree(&rd, rd.fs_root, rd.fs_level, ranges_item);
+	if (r < 0)
+		goto done;
+	for (size_t i = 0; i < w.dents.len; i++)
+		w.dents.v[i].name = (const char *)w.names.data + (uintptr_t)w.dents.v[i].name;
+	blz_sort(w.dents.v, w.dents.len, sizeof(*w.dents.v), cmp_dent);
+	blz_sort(w.exts.v, w.exts.len, sizeof(*w.exts.v), cmp_fext);
+	for (size_t p = 0; p < n; p++) {
+		uint64_t ino = resolve(&w, paths[p]);
+		struct blz_seed_range none = { .path = p, .missing = true };
+		if (!ino) {
+			vec_push(&out, none);
+			continue;
+		}
+		/* the first extent of ino: a lower bound by bisection */
+		size_t lo = 0, hi = w.exts.len;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (w.exts.v[mid].ino < ino)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < w.exts.len && w.exts.v[lo].ino == ino; lo++) {
+			struct blz_seed_range g = { .path = p, .file_off = w.exts.v[lo].file_off,
+						    .len = w.exts.v[lo].len };
+			if (blz_chunk_map(info.chunks, info.nchunks, w.exts.v[lo].logical, &g.dev_off) < 0) {
+				r = fail(&rd, -EBADMSG, "an extent of '%s' is outside every chunk",
+					 paths[p]);
+				goto done;
+			}
+			vec_push(&out, g);
+		}
+	}
+	*ret = out.v;
+	*ret_n = out.len;
+	out.v = NULL;
+done:
+	vec_release(&out);
+	vec_release(&w.dents);
+	vec_release(&w.exts);
+	blz_buf_release(&w.names);
+	free(rd.seen);
+	free(rd.block);
+	blz_seed_info_release(&info);
+	return r;
 }

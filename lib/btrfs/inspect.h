@@ -3,6 +3,7 @@
 #ifndef BLZ_BTRFS_INSPECT_H
 #define BLZ_BTRFS_INSPECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,21 @@ struct blz_seed_info {
 /* Returns 0, or -errno with a message in err (e.g. -EINVAL "bad superblock checksum"). */
 int blz_seed_inspect(int fd, struct blz_seed_info *ret, char *err, size_t errlen);
 void blz_seed_info_release(struct blz_seed_info *info);
+
+/* A piece of a file's data on the device the seed describes (one regular extent). */
+struct blz_seed_range {
+	size_t path;		/* index of the path it belongs to */
+	bool missing;		/* the path names nothing (then the one entry for it) */
+	uint64_t file_off, dev_off, len;
+};
+
+/* The device ranges holding the data of the files named by paths (relative to the root
+ * directory, '/'-separated: the lines `blazy status --trace` writes): per path, in order, its
+ * regular extents (inline data and holes have none), or one entry with missing set for a path
+ * that names nothing. One walk of the fs tree, then a bisection per name. *ret is malloc'ed.
+ * 0, or -errno with a message in err. */
+int blz_seed_file_ranges(int fd, const char *const *paths, size_t n, struct blz_seed_range **ret,
+			 size_t *ret_n, char *err, size_t errlen);
 
 /* Maps a logical address through the chunk list; -ENOENT if no chunk covers it. */
 int blz_chunk_map(const struct blz_chunk_info *chunks, size_t n, uint64_t logical,

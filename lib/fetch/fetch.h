@@ -15,6 +15,8 @@
  *   line naming the chunk and, per source, the cause.
  * - Deadline: a request ends (successfully or with -EIO) at most timeout_ms after it was
  *   submitted, retries and back-off included: no reader waits longer, whatever the sources do.
+ *   One attempt at a source gets at most half of timeout_ms (at least 500 ms), so a stalled
+ *   connection is retried within the deadline.
  *   A source that failed is asked again by the next request (no circuit stays open for ever).
  * - Concurrency: concurrent requests for one digest share one fetch (the later ones join the
  *   first); at most max_inflight fetches run per source; demand requests always go before
@@ -34,9 +36,14 @@
 
 #define BLZ_FETCH_MAX_STORES 16
 
+struct blz_source;
+
 struct blz_fetch_opts {
 	const char *const *stores;   /* --store specs (source.h), tried in order */
-	size_t n_stores;             /* 1..BLZ_FETCH_MAX_STORES */
+	size_t n_stores;             /* 1..BLZ_FETCH_MAX_STORES (of stores, or of sources) */
+	/* Instead of stores: sources the caller opened (tests' fakes, embedders), taken over by
+	 * the engine (closed by blz_fetch_close, or by blz_fetch_open when it fails). */
+	struct blz_source *const *sources;
 	const char *cache_dir;       /* persistent cache; NULL: none */
 	uint64_t cache_size;         /* its bound in bytes; 0: the default (store/diskcache.h) */
 	unsigned workers;            /* fetch threads; 0: a default */
@@ -70,6 +77,7 @@ struct blz_fetch_req {
 	void *priv;
 	/* The engine's (do not touch). */
 	struct blz_fetch_req *next_waiter;
+	uint64_t deadline_ms;
 };
 
 /* Per source counters, for `blazy status`. */

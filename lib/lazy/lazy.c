@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fetch/fetch.h"
 #include "lazy/fetches.h"
 #include "map/map.h"
 #include "seedset/seedset.h"
@@ -40,55 +41,153 @@ struct blz_lazy {
 		store_reads, store_bytes, cache_hits, bad_chunks;
 	/* Fetch accounting: per map record (by seq) and per 1 MiB of the local region. */
 	struct blz_fetch_table *rec_fetches, *local_fetches;
+	struct blz_fetcher *fetcher; /* NULL: the store alone, inline */
+};
+
+/* An asynchronous request (lazy_submit): done when pending drops to 0. Bytes before fail_at
+ * are good; fail_at == len: all are. */
+struct lazy_op {
+	struct blz_lazy *l;
+	struct blz_backend_req *req;
+	_Atomic uint32_t pending;
+	_Atomic uint32_t fail_at;
+	_Atomic bool unmapped, canceled;
+};
+
+/* One chunk an asynchronous request waits for. */
+struct lazy_piece {
+	struct blz_fetch_req fr;
+	struct lazy_op *op;
+	struct blz_map_rec rec;
+	uint32_t buf_off, rec_off, copy;
 };
 
 static __thread uint8_t *chunk_buf; /* one chunk-sized buffer per queue thread */
 
-static void logf_(struct blz_lazy *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(struct blz_lazy *l, const char *fmt, ...)
+#define logf_(l, ...) blz_log_callf((l)->log, (l)->log_ctx, __VA_ARGS__)
+
+/* A chunk loaded from a store: counted and kept in the memory cache. */
+static void chunk_loaded(struct blz_lazy *l, const struct blz_map_rec *rec, const uint8_t *bytes)
 {
-	if (!l->log)
-		return;
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	l->log(l->log_ctx, msg);
+	l->store_reads++;
+	l->store_bytes += rec->data_len;
+	blz_fetch_count_store(l->rec_fetches, rec->seq, rec->area, rec->off, rec->len);
+	blz_cache_put(l->cache, rec->digest, bytes, rec->data_len);
 }
 
-/* The bytes of one chunk, verified: from the cache or the store. */
-static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, uint8_t **ret)
+/* The bytes of one chunk, verified: from the store, or through the fetch engine's inline
+ * path. -EAGAIN: only a remote store can answer (and may_wait is false). */
+static int get_chunk(struct blz_lazy *l, const struct blz_map_rec *rec, bool may_wait,
+		     uint8_t **ret)
 {
 	if (!chunk_buf)
 		chunk_buf = blz_xmalloc(BLZ_STORE_MAX_CHUNK);
 	if (rec->data_len > BLZ_STORE_MAX_CHUNK)
 		return -EIO;
-	int r = blz_store_get(l->store, rec->digest, chunk_buf, rec->data_len);
-	if (r < 0) {
-		char path[4096], hex[65];
-		blz_hex(rec->digest, 32, hex);
-		if (blz_store_path(l->store, rec->digest, path, sizeof(path)) < 0)
-			snprintf(path, sizeof(path), "%s", hex);
-		l->bad_chunks++;
-		logf_(l, "chunk %s for device range [%llu, +%u) %s: %s", path,
-		      (unsigned long long)rec->off, rec->len,
-		      r == -ENOENT ? "is missing" : r == -EBADMSG ? "is corrupt" : "cannot be read",
-		      r == -EBADMSG ? blz_store_error() : strerror(-r));
-		return -EIO;
+	if (l->fetcher) {
+		int r = blz_fetch_get_local(l->fetcher, rec->digest, chunk_buf, rec->data_len);
+		if (r == -EAGAIN && !may_wait)
+			return r;
+		if (r == -EAGAIN)
+			r = blz_fetch_get(l->fetcher, rec->digest, chunk_buf, rec->data_len,
+					  BLZ_FETCH_DEMAND);
+		if (r < 0) { /* the engine logged it */
+			l->bad_chunks++;
+			return -EIO;
+		}
+	} else {
+		int r = blz_store_get(l->store, rec->digest, chunk_buf, rec->data_len);
+		if (r < 0) {
+			char path[4096], hex[65];
+			blz_hex(rec->digest, 32, hex);
+			if (blz_store_path(l->store, rec->digest, path, sizeof(path)) < 0)
+				snprintf(path, sizeof(path), "%s", hex);
+			l->bad_chunks++;
+			logf_(l, "chunk %s for device range [%llu, +%u) %s: %s", path,
+			      (unsigned long long)rec->off, rec->len,
+			      r == -ENOENT ? "is missing" : r == -EBADMSG ? "is corrupt" : "cannot be read",
+			      r == -EBADMSG ? blz_store_error() : strerror(-r));
+			return -EIO;
+		}
 	}
-	l->store_reads++;
-	l->store_bytes += rec->data_len;
-	blz_fetch_count_store(l->rec_fetches, rec->seq, rec->area, rec->off, rec->len);
-	blz_cache_put(l->cache, rec->digest, chunk_buf, rec->data_len);
+	chunk_loaded(l, rec, chunk_buf);
 	*ret = chunk_buf;
 	return 0;
 }
 
+static void op_fail(struct lazy_op *op, uint32_t at)
+{
+	uint32_t cur = atomic_load(&op->fail_at);
+	while (at < cur && !atomic_compare_exchange_weak(&op->fail_at, &cur, at))
+		;
+}
+
+static void op_put(struct lazy_op *op)
+{
+	if (atomic_fetch_sub(&op->pending, 1) != 1)
+		return;
+	struct blz_lazy *l = op->l;
+	struct blz_backend_req *req = op->req;
+	uint32_t fa = atomic_load(&op->fail_at);
+	int res = fa >= req->len ? 0 : fa > 0 ? (int)fa : atomic_load(&op->canceled) ? -ECANCELED : -EIO;
+	if (res < 0) {
+		if (atomic_load(&op->unmapped))
+			l->unmapped++;
+		l->errors++;
+	}
+	free(op);
+	req->done(req, res);
+}
+
+static void piece_done(struct blz_fetch_req *fr, int result, const uint8_t *bytes)
+{
+	struct lazy_piece *p = (struct lazy_piece *)fr;
+	struct lazy_op *op = p->op;
+	struct blz_lazy *l = op->l;
+	if (result == 0) {
+		memcpy((uint8_t *)op->req->buf + p->buf_off, bytes + p->rec_off, p->copy);
+		chunk_loaded(l, &p->rec, bytes);
+	} else {
+		if (result == -ECANCELED)
+			op->canceled = true;
+		else
+			l->bad_chunks++;
+		op_fail(op, p->buf_off);
+		char hex[65];
+		blz_hex(p->rec.digest, 32, hex);
+		logf_(l, "chunk %s for device range [%llu, +%u) %s", hex,
+		      (unsigned long long)p->rec.off, p->rec.len,
+		      result == -ECANCELED ? "was not fetched: the server is stopping"
+					   : "cannot be fetched from any store");
+	}
+	free(p);
+	op_put(op);
+}
+
+/* Hands the copy of a chunk's bytes into buf to the fetch engine (op's request). */
+static void fetch_piece(struct lazy_op *op, const struct blz_map_seg *s, uint8_t *buf,
+			uint64_t copy)
+{
+	struct lazy_piece *p = blz_xcalloc(1, sizeof(*p));
+	p->op = op;
+	p->rec = s->rec;
+	p->buf_off = (uint32_t)(buf - (uint8_t *)op->req->buf);
+	p->rec_off = (uint32_t)s->rec_off;
+	p->copy = (uint32_t)copy;
+	memcpy(p->fr.digest, s->rec.digest, BLZ_STORE_DIGEST_LEN);
+	p->fr.len = s->rec.data_len;
+	p->fr.prio = BLZ_FETCH_DEMAND;
+	p->fr.done = piece_done;
+	atomic_fetch_add(&op->pending, 1);
+	blz_fetch_submit(op->l->fetcher, &p->fr);
+}
+
 /* Reads [off, off + len) of a lazy area, adding the bytes filled to *done as it goes, so a
  * failure leaves the readable prefix counted. -ENODATA: an unmapped byte; -EIO: a chunk
- * that cannot be read or verified. */
-static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, uint64_t *done)
+ * that cannot be read or verified. With op (an asynchronous request), a chunk only a remote
+ * store has is handed to the fetch engine and its bytes counted as done (op settles them). */
+static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, uint64_t *done,
+		     struct lazy_op *op)
 {
 	bool refreshed = false;
 	while (len) {
@@ -119,10 +218,13 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 				l->cache_hits++;
 			} else if (copy) {
 				uint8_t *chunk;
-				r = get_chunk(l, &s->rec, &chunk);
-				if (r < 0)
+				r = get_chunk(l, &s->rec, !op, &chunk);
+				if (r == -EAGAIN)
+					fetch_piece(op, s, buf, copy);
+				else if (r < 0)
 					return r;
-				memcpy(buf, chunk + s->rec_off, copy);
+				else
+					memcpy(buf, chunk + s->rec_off, copy);
 			}
 			memset(buf + copy, 0, s->len - copy);
 			l->lazy_bytes += s->len;
@@ -153,14 +255,10 @@ static void count_local(struct blz_lazy *l, uint64_t off, uint64_t n)
 	}
 }
 
-/* A request whose first bytes are readable and later ones not returns the readable prefix
- * (the backend's short count) so the kernel retries only the rest; one that starts
- * unreadable fails with EIO. */
-static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t off)
+/* Fills [off, off + len) into buf, adding the bytes filled to *done (see read_lazy). */
+static int walk(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, uint64_t *done,
+		struct lazy_op *op)
 {
-	struct blz_lazy *l = (struct blz_lazy *)b;
-	uint8_t *buf = vbuf;
-	uint64_t len = len32, done = 0;
 	int r = 0;
 	l->reads++;
 	l->read_bytes += len;
@@ -177,14 +275,14 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 			l->local_bytes += n;
 			if (r == 0) {
 				count_local(l, off, n);
-				done += n;
+				*done += n;
 			}
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
-			r = read_lazy(l, buf, n, off, &done);
+			r = read_lazy(l, buf, n, off, done, op);
 		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
 			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
-			r = read_lazy(l, buf, n, off, &done);
+			r = read_lazy(l, buf, n, off, done, op);
 		} else {
 			/* A gap: zeros up to the next region. */
 			uint64_t next = UINT64_MAX;
@@ -195,12 +293,23 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 			n = next - off < len ? next - off : len;
 			memset(buf, 0, n);
 			l->zero_bytes += n;
-			done += n;
+			*done += n;
 		}
 		buf += n;
 		off += n;
 		len -= n;
 	}
+	return r;
+}
+
+/* A request whose first bytes are readable and later ones not returns the readable prefix
+ * (the backend's short count) so the kernel retries only the rest; one that starts
+ * unreadable fails with EIO. */
+static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t off)
+{
+	struct blz_lazy *l = (struct blz_lazy *)b;
+	uint64_t done = 0;
+	int r = walk(l, vbuf, len32, off, &done, NULL);
 	if (r < 0 && done > 0)
 		return (int)done;
 	if (r < 0) {
@@ -212,9 +321,30 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 	return 0;
 }
 
+/* The asynchronous read (with a remote store): what is local completes inline, misses go to
+ * the fetch engine; the same prefix rule as lazy_read once every piece is settled. */
+static void lazy_submit(struct blz_backend *b, struct blz_backend_req *req)
+{
+	struct blz_lazy *l = (struct blz_lazy *)b;
+	struct lazy_op *op = blz_xcalloc(1, sizeof(*op));
+	op->l = l;
+	op->req = req;
+	atomic_init(&op->pending, 1);
+	atomic_init(&op->fail_at, req->len);
+	uint64_t done = 0;
+	int r = walk(l, req->buf, req->len, req->off, &done, op);
+	if (r < 0) {
+		if (r == -ENODATA && done == 0)
+			op->unmapped = true;
+		op_fail(op, (uint32_t)done);
+	}
+	op_put(op);
+}
+
 static void lazy_close(struct blz_backend *b)
 {
 	struct blz_lazy *l = (struct blz_lazy *)b;
+	blz_fetch_close(l->fetcher); /* first: it completes what is outstanding */
 	blz_seedset_close(l->set);
 	if (l->cache)
 		blz_cache_free(l->cache);
@@ -228,6 +358,103 @@ static const struct blz_backend_ops lazy_ops = {
 	.read = lazy_read,
 	.close = lazy_close,
 };
+
+static const struct blz_backend_ops lazy_async_ops = {
+	.name = "seed",
+	.read = lazy_read,
+	.submit = lazy_submit,
+	.close = lazy_close,
+};
+
+static bool spec_is_remote(const char *spec)
+{
+	return strncmp(spec, "http://", 7) == 0 || strncmp(spec, "https://", 8) == 0 ||
+	       strncmp(spec, "exec:", 5) == 0;
+}
+
+/* The engine over o->fetch's stores and the seed set's store (where `blazy map` puts new
+ * chunks), with the default persistent cache for remote stores. */
+static int open_fetcher(struct blz_lazy *l, const struct blz_lazy_opts *o, char *err,
+			size_t errlen)
+{
+	struct blz_fetch_opts fo = *o->fetch;
+	const char *specs[BLZ_FETCH_MAX_STORES];
+	const char *own = blz_seedset_store_path(l->set);
+	bool have_own = false, remote = false;
+	size_t n = 0;
+	for (size_t i = 0; i < fo.n_stores && n < BLZ_FETCH_MAX_STORES; i++) {
+		specs[n++] = fo.stores[i];
+		have_own |= strcmp(fo.stores[i], own) == 0;
+		remote |= spec_is_remote(fo.stores[i]);
+	}
+	if (!have_own) {
+		if (n == BLZ_FETCH_MAX_STORES)
+			return blz_errf(err, errlen, -EINVAL, "at most %d stores", BLZ_FETCH_MAX_STORES - 1);
+		specs[n++] = own;
+	}
+	fo.stores = specs;
+	fo.n_stores = n;
+	fo.log = l->log;
+	fo.log_ctx = l->log_ctx;
+	char cache_dir[BLZ_LAZY_CACHE_DIR_LEN];
+	if (!fo.cache_dir && remote) {
+		blz_lazy_default_cache_dir(l->fsid, cache_dir);
+		fo.cache_dir = cache_dir;
+	}
+	return blz_fetch_open(&fo, &l->fetcher, err, errlen);
+}
+
+static void prefetch_done(struct blz_fetch_req *req, int result, const uint8_t *bytes)
+{
+	free(req);
+}
+
+/* Queues the chunks behind the lazy ranges of a "fetches" list for background fetching
+ * (the engine dedups and rate-limits them; demand reads go first). */
+static int start_prefetch(struct blz_lazy *l, const char *path, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t tlen;
+	int r = blz_read_text_file(path, 64u << 20, &text, &tlen);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "cannot read prefetch list '%s': %s", path, strerror(-r));
+	struct blz_fetch_list list = { 0 };
+	char why[256];
+	r = blz_fetch_parse(text, &list, why, sizeof(why));
+	free(text);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "bad prefetch list '%s': %s", path, why);
+	if (!blz_fetch_has_remote(l->fetcher)) {
+		blz_fetch_list_release(&list);
+		return 0; /* every chunk is local: nothing to warm */
+	}
+	for (size_t i = 0; i < list.ranges.len; i++) {
+		const struct blz_fetch_range *rg = &list.ranges.v[i];
+		if (rg->area == BLZ_FETCH_LOCAL)
+			continue;
+		uint64_t off = rg->off, len = rg->len;
+		while (len) {
+			struct blz_map_seg segs[SEGS];
+			size_t n = 0;
+			if (blz_map_lookup(l->map, off, len, segs, SEGS, &n) < 0 || n == 0)
+				break;
+			for (size_t k = 0; k < n; k++) {
+				if (segs[k].mapped) {
+					struct blz_fetch_req *req = blz_xcalloc(1, sizeof(*req));
+					memcpy(req->digest, segs[k].rec.digest, BLZ_STORE_DIGEST_LEN);
+					req->len = segs[k].rec.data_len;
+					req->prio = BLZ_FETCH_PREFETCH;
+					req->done = prefetch_done;
+					blz_fetch_submit(l->fetcher, req);
+				}
+				off += segs[k].len;
+				len -= segs[k].len;
+			}
+		}
+	}
+	blz_fetch_list_release(&list);
+	return 0;
+}
 
 int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *err, size_t errlen)
 {
@@ -259,6 +486,17 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 	l->cache = blz_cache_new(o->cache_bytes ? o->cache_bytes : DEFAULT_CACHE);
 	l->rec_fetches = blz_fetch_table_new(FETCH_RECORDS);
 	l->local_fetches = blz_fetch_table_new((l->local_end + BLZ_FETCH_REGION - 1) / BLZ_FETCH_REGION);
+	if (o->fetch) {
+		r = open_fetcher(l, o, err, errlen);
+		if (r == 0 && o->prefetch_list)
+			r = start_prefetch(l, o->prefetch_list, err, errlen);
+		if (r < 0) {
+			lazy_close(&l->backend);
+			return r;
+		}
+		if (blz_fetch_has_remote(l->fetcher))
+			l->backend.ops = &lazy_async_ops;
+	}
 	*ret = l;
 	return 0;
 }
@@ -308,6 +546,14 @@ void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *s)
 	}
 }
 
+int blz_lazy_get_fetch_stats(struct blz_lazy *l, struct blz_fetch_stats *ret)
+{
+	if (!l->fetcher)
+		return -ENOENT;
+	blz_fetch_get_stats(l->fetcher, ret);
+	return 0;
+}
+
 void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out)
 {
 	struct blz_fetch_entries e = { 0 };
@@ -319,4 +565,11 @@ void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out)
 	for (size_t i = 0; i < e.len; i++)
 		blz_fetch_format_entry(out, &e.v[i]);
 	vec_release(&e);
+}
+
+void blz_lazy_default_cache_dir(const uint8_t fsid[16], char out[BLZ_LAZY_CACHE_DIR_LEN])
+{
+	char hex[33];
+	blz_hex(fsid, 16, hex);
+	snprintf(out, BLZ_LAZY_CACHE_DIR_LEN, "%s/%s", BLZ_LAZY_CACHE_ROOT, hex);
 }

@@ -18,11 +18,25 @@
 #include "backend/backend.h"
 #include "util/strbuf.h"
 
+struct blz_fetch_opts;
+struct blz_fetch_stats;
+
 struct blz_lazy_opts {
 	const char *seed;       /* the seed image */
 	const char *map_path;   /* NULL: SEED.map (created empty if missing) */
 	const char *store_dir;  /* NULL: SEED.store/ (created if missing) */
 	size_t cache_bytes;     /* chunk cache bound; 0: 256 MiB */
+	/* NULL: chunks come from store_dir alone, read inline (as ever). Else through lib/fetch
+	 * (fetch/fetch.h) from fetch->stores in order, then store_dir (where `blazy map` puts new
+	 * chunks) if not among them; fetch->cache_dir NULL with a remote store: the default
+	 * BLZ_LAZY_CACHE_ROOT/<fsid hex>; fetch->log is the log below. With a remote store (or
+	 * injected faults) the backend has a submit op: a chunk that is neither in memory, nor in
+	 * the persistent cache nor in a local store is fetched while the queue goes on, and the
+	 * request completes when its chunks are there (the readable prefix, as read, if some are
+	 * not). Chunks listed by prefetch_list (a "fetches" reply, lazy/fetches.h) are fetched in
+	 * the background. */
+	const struct blz_fetch_opts *fetch;
+	const char *prefetch_list;
 	/* Called for events worth a log line (a corrupt or missing chunk); may be NULL.
 	 * Called from queue threads. */
 	void (*log)(void *ctx, const char *msg);
@@ -44,6 +58,12 @@ struct blz_lazy_stats {
 	uint64_t fetch_untracked;         /* reads of records past the fetch table's capacity */
 };
 
+#define BLZ_LAZY_CACHE_ROOT "/var/cache/blazy"
+/* The default persistent cache of the seed with this fsid: BLZ_LAZY_CACHE_ROOT/<fsid hex>
+ * (also where `blazy store prefetch` puts chunks and `blazy store gc` trims). */
+#define BLZ_LAZY_CACHE_DIR_LEN (sizeof(BLZ_LAZY_CACHE_ROOT) + 1 + 32 + 1)
+void blz_lazy_default_cache_dir(const uint8_t fsid[16], char out[BLZ_LAZY_CACHE_DIR_LEN]);
+
 struct blz_lazy;
 
 /* Opens everything and checks it belongs together. -errno with a message in err. */
@@ -54,6 +74,8 @@ struct blz_backend *blz_lazy_backend(struct blz_lazy *l);
 /* Re-reads records other processes appended to the map. */
 int blz_lazy_refresh(struct blz_lazy *l);
 void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *ret);
+/* The fetch engine's statistics (fetch/fetch.h): 0, or -ENOENT without an engine. */
+int blz_lazy_get_fetch_stats(struct blz_lazy *l, struct blz_fetch_stats *ret);
 /* The fetch accounting (lazy/fetches.h), in its wire format: the "fetches" reply. */
 void blz_lazy_format_fetches(struct blz_lazy *l, struct blz_buf *out);
 const uint8_t *blz_lazy_fsid(const struct blz_lazy *l);

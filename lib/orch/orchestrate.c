@@ -338,7 +338,7 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 			snprintf(log + l - 6, sizeof(log) - l + 6, ".serve.log");
 			logp = log;
 		}
-		r = orch_start_server(st.seed, logp,
+		r = orch_start_server(st.seed, o, logp,
 				      o->server_timeout_ms ? o->server_timeout_ms : 120000, u.ublk,
 				      sizeof(u.ublk), &st.server_pid, err, errlen);
 		if (r < 0)

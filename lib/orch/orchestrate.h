@@ -67,11 +67,17 @@ int blz_orch_is_mountpoint(const char *path);
 /* Formats 16 bytes as 32 hex digits (buf >= 33). */
 void blz_orch_hex_fsid(const uint8_t fsid[16], char buf[33]);
 
+struct blz_fetch_opts;
+
 struct blz_orch_mount_opts {
 	const char *seed, *mountpoint, *backing;
 	uint64_t rw_size;      /* a backing file created when missing; 0 = default */
 	const char *state_dir; /* NULL: $BLAZY_STATE_DIR, else BLZ_ORCH_STATE_DIR */
 	unsigned server_timeout_ms; /* how long to wait for a started server (0 = 120 s) */
+	/* For a server started here (server/server.h): --store and the fetch options. */
+	const char *store_dir;
+	const struct blz_fetch_opts *fetch;
+	const char *prefetch_list;
 };
 
 struct blz_orch_mount_result {

@@ -14,11 +14,15 @@
 /* In the daemon, standard error is the log file. */
 static int server_log_fd = STDERR_FILENO;
 
-int orch_start_server(const char *seed, const char *log, unsigned timeout_ms, char *dev,
-		      size_t devlen, pid_t *ret_pid, char *err, size_t errlen)
+int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, const char *log,
+		      unsigned timeout_ms, char *dev, size_t devlen, pid_t *ret_pid, char *err,
+		      size_t errlen)
 {
 	struct blz_server_config cfg = {
 		.seed = seed,
+		.store_dir = o->store_dir,
+		.fetch = o->fetch,
+		.prefetch_list = o->prefetch_list,
 		.log = blz_server_log_fd,
 		.log_ctx = &server_log_fd,
 	};

@@ -173,20 +173,7 @@ const char *blz_orch_state_dir(const char *state_dir)
 
 int orch_mkdir_p(const char *path)
 {
-	char tmp[BLZ_ORCH_PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return blz_mkdir_p(path, 0755);
 }
 
 int orch_state_path(const char *dir, const char *mnt, char *buf, size_t len)

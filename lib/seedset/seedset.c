@@ -101,12 +101,12 @@ static int open_store(struct blz_seedset *s, bool write, char *err, size_t errle
 }
 
 /* The map, for this seed's fsid: read mode creates a missing one empty, then only reads it. */
-static int open_map(struct blz_seedset *s, bool write, char *err, size_t errlen)
+static int open_map(struct blz_seedset *s, bool write, bool map_only, char *err, size_t errlen)
 {
 	const char *path = s->map_path;
 	char why[256];
 	int r;
-	if (!write && access(path, F_OK) < 0 && errno == ENOENT) {
+	if (!write && !map_only && access(path, F_OK) < 0 && errno == ENOENT) {
 		struct blz_map *tmp;
 		r = blz_map_open(path, s->lay.fsid, BLZ_MAP_CREATE, &tmp, why, sizeof(why));
 		if (r < 0)
@@ -144,10 +144,11 @@ int blz_seedset_open(const struct blz_seedset_opts *o, struct blz_seedset **ret,
 		goto fail;
 	}
 	r = open_image(s, o, err, errlen);
-	if (r >= 0)
+	bool map_only = !write && (o->flags & BLZ_SEEDSET_MAP_ONLY);
+	if (r >= 0 && !map_only)
 		r = open_store(s, write, err, errlen);
 	if (r >= 0)
-		r = open_map(s, write, err, errlen);
+		r = open_map(s, write, map_only, err, errlen);
 	if (r < 0)
 		goto fail;
 	*ret = s;

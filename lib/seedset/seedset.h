@@ -38,6 +38,8 @@ struct blz_store;
 
 /* blz_seedset_opts.flags */
 #define BLZ_SEEDSET_WRITE 0x1u /* open the map and store for writing (see above) */
+#define BLZ_SEEDSET_MAP_ONLY 0x2u /* read mode without the store (blz_seedset_store: NULL) and
+				   * without creating anything: a missing map is an error */
 
 struct blz_seedset_opts {
 	const char *seed;      /* the seed image */

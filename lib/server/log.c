@@ -7,17 +7,14 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 void srv_log(const struct blz_server *s, const char *fmt, ...)
 {
-	if (!s->cfg.log)
-		return;
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	blz_log_callv(s->cfg.log, s->cfg.log_ctx, fmt, ap);
 	va_end(ap);
-	s->cfg.log(s->cfg.log_ctx, msg);
 }
 
 void blz_server_log_fd(void *ctx, const char *msg)

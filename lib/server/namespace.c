@@ -1,6 +1,9 @@
 /* The server's private mount namespace, pruned to what it needs (mount/ns.h). */
 #include "server/internal.h"
 
+#include "fetch/fetch.h"
+#include "lazy/lazy.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
@@ -21,12 +24,25 @@ int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return blz_errf(err, errlen, -errno, "cannot make the mounts private: %s",
 				strerror(errno));
-	const char *need[8] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
+	const char *need[8 + BLZ_FETCH_MAX_STORES + 5] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
 	size_t nneed = 4;
 	if (s->lazy) {
 		need[nneed++] = s->reg.seed;
 		need[nneed++] = s->reg.map;
 		need[nneed++] = s->reg.store;
+	}
+	const struct blz_fetch_opts *fo = s->cfg.fetch;
+	if (s->lazy && fo) {
+		/* Local stores, the persistent cache, TLS and auth files, /etc/hosts. */
+		for (size_t i = 0; i < fo->n_stores && i < BLZ_FETCH_MAX_STORES; i++)
+			if (fo->stores[i][0] == '/')
+				need[nneed++] = fo->stores[i];
+		need[nneed++] = fo->cache_dir ? fo->cache_dir : BLZ_LAZY_CACHE_ROOT;
+		need[nneed++] = "/etc";
+		if (fo->ca_file)
+			need[nneed++] = fo->ca_file;
+		if (fo->auth_file)
+			need[nneed++] = fo->auth_file;
 	}
 	int pruned = blz_mount_prune(need, nneed);
 	if (pruned < 0) {

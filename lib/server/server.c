@@ -36,6 +36,8 @@ static int open_seed(struct blz_server *s, char *err, size_t errlen)
 		.map_path = c->map_path,
 		.store_dir = c->store_dir,
 		.cache_bytes = c->cache_bytes,
+		.fetch = c->fetch,
+		.prefetch_list = c->prefetch_list,
 		.log = lazy_log,
 		.log_ctx = s,
 	};

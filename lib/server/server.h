@@ -23,6 +23,8 @@
 #include "server/ready.h"
 
 /* One log line (no newline). Called from the serving thread and from queue threads. */
+struct blz_fetch_opts;
+
 typedef void (*blz_server_log_fn)(void *ctx, const char *msg);
 
 struct blz_server_config {
@@ -32,6 +34,9 @@ struct blz_server_config {
 	const char *map_path;  /* NULL: SEED.map */
 	const char *store_dir; /* NULL: SEED.store */
 	size_t cache_bytes;    /* 0: the default */
+	/* --store and its options (lazy/lazy.h blz_lazy_opts.fetch); NULL: store_dir alone. */
+	const struct blz_fetch_opts *fetch;
+	const char *prefetch_list;
 	unsigned queues, depth, poll_us; /* 0: the defaults (ublk/ublk.h) */
 	blz_server_log_fn log; /* NULL: no log */
 	void *log_ctx;

@@ -18,6 +18,8 @@ static const struct field {
 	F(unmapped), F(errors), F(store_reads), F(store_bytes), F(cache_hits), F(bad_chunks),
 	F(map_records), F(mapped_bytes), F(fetch_ranges), F(fetch_untracked),
 	F(control_requests), F(control_rejected),
+	F(disk_cache_hits), F(disk_cache_misses), F(disk_cache_bytes), F(disk_cache_entries),
+	F(disk_cache_evictions), F(fetch_joined), F(fetch_failed), F(prefetched),
 };
 #undef F
 
@@ -26,6 +28,12 @@ static const struct field qcounters[] = {
 	Q(reads), Q(read_bytes), Q(writes_refused), Q(errors), Q(batches), Q(sleeps), Q(poll_hits),
 };
 #undef Q
+
+#define S(name) { #name, offsetof(struct blz_server_store_status, name) }
+static const struct field scounters[] = {
+	S(fetches), S(bytes), S(retries), S(errors), S(bad), S(inflight), S(p50_us), S(p99_us),
+};
+#undef S
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -58,6 +66,14 @@ void blz_server_status_encode_members(const struct blz_server_status *s, struct 
 		put_u64s(&s->queues[q], qcounters, NELEM(qcounters), out);
 		blz_buf_append(out, "}", 1);
 	}
+	blz_buf_append(out, "],\"stores\":[", 12);
+	for (size_t i = 0; i < s->nstores; i++) {
+		blz_buf_append(out, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		blz_json_append_str(out, s->stores[i].name);
+		blz_buf_append(out, ",", 1);
+		put_u64s(&s->stores[i], scounters, NELEM(scounters), out);
+		blz_buf_append(out, "}", 1);
+	}
 	blz_buf_append(out, "]", 1);
 }
 
@@ -84,14 +100,40 @@ static int get_u64s(const struct blz_json *obj, void *base, const struct field *
 }
 
 static int get_str(const struct blz_json *obj, const char *key, char *dst, size_t len,
-		   char *err, size_t errlen)
+		   const char *where, char *err, size_t errlen)
 {
 	const char *v = blz_json_string(blz_json_get(obj, key));
 	if (!v)
-		return blz_errf(err, errlen, -EINVAL, "the status has no string \"%s\"", key);
+		return blz_errf(err, errlen, -EINVAL, "%s has no string \"%s\"", where, key);
 	if (strlen(v) >= len)
-		return blz_errf(err, errlen, -ERANGE, "\"%s\" of the status is too long", key);
+		return blz_errf(err, errlen, -ERANGE, "\"%s\" of %s is too long", key, where);
 	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int parse_stores(const struct blz_json *root, struct blz_server_status *s, char *err,
+			size_t errlen)
+{
+	const struct blz_json *a = blz_json_get(root, "stores");
+	if (!a || a->type != BLZ_JSON_ARRAY)
+		return blz_errf(err, errlen, -EINVAL, "the status has no array \"stores\"");
+	if (a->n > BLZ_STATUS_MAX_STORES)
+		return blz_errf(err, errlen, -ERANGE, "the status has %zu stores", a->n);
+	s->nstores = a->n;
+	s->stores = a->n ? blz_xcalloc(a->n, sizeof(*s->stores)) : NULL;
+	for (size_t i = 0; i < a->n; i++) {
+		char where[32];
+		snprintf(where, sizeof(where), "store %zu", i);
+		const struct blz_json *o = &a->items[i];
+		if (o->type != BLZ_JSON_OBJECT)
+			return blz_errf(err, errlen, -EINVAL, "%s is not an object", where);
+		int r = get_str(o, "name", s->stores[i].name, sizeof(s->stores[i].name), where, err,
+				errlen);
+		if (r == 0)
+			r = get_u64s(o, &s->stores[i], scounters, NELEM(scounters), where, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -100,9 +142,9 @@ static int parse_tree(const struct blz_json *root, struct blz_server_status *s, 
 {
 	if (root->type != BLZ_JSON_OBJECT)
 		return blz_errf(err, errlen, -EINVAL, "the status is not an object");
-	int r = get_str(root, "device", s->device, sizeof(s->device), err, errlen);
+	int r = get_str(root, "device", s->device, sizeof(s->device), "the status", err, errlen);
 	if (r == 0)
-		r = get_str(root, "seed", s->seed, sizeof(s->seed), err, errlen);
+		r = get_str(root, "seed", s->seed, sizeof(s->seed), "the status", err, errlen);
 	if (r == 0)
 		r = get_u64s(root, s, counters, NELEM(counters), "the status", err, errlen);
 	if (r < 0)
@@ -124,7 +166,7 @@ static int parse_tree(const struct blz_json *root, struct blz_server_status *s, 
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return parse_stores(root, s, err, errlen);
 }
 
 int blz_server_status_parse(const char *text, size_t len, struct blz_server_status *ret,
@@ -153,4 +195,7 @@ void blz_server_status_release(struct blz_server_status *s)
 	free(s->queues);
 	s->queues = NULL;
 	s->nqueues = 0;
+	free(s->stores);
+	s->stores = NULL;
+	s->nstores = 0;
 }

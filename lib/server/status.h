@@ -7,7 +7,10 @@
  *    "reads":N,"read_bytes":N,... (every counter of blz_server_status, by the names of
  *    the table in status.c),
  *    "queues":[{"reads":N,"read_bytes":N,"writes_refused":N,"errors":N,"batches":N,
- *               "sleeps":N,"poll_hits":N},...]}
+ *               "sleeps":N,"poll_hits":N},...],
+ *    "stores":[{"name":"LOCATION","fetches":N,"bytes":N,"retries":N,"errors":N,"bad":N,
+ *               "inflight":N,"p50_us":N,"p99_us":N},...]}
+ * ("stores": the fetch engine's sources, with --store; [] without.)
  * Counters are integers in [0, 2^64). Strings are written with blz_json_append_str (bytes
  * that are not UTF-8 become U+FFFD). The parser requires every member listed here, each of
  * its type, and ignores members it does not know (a newer server may add some).
@@ -26,6 +29,14 @@ struct blz_server_qstatus {
 	uint64_t reads, read_bytes, writes_refused, errors, batches, sleeps, poll_hits;
 };
 
+/* One store of the fetch engine (fetch/fetch.h struct blz_fetch_source_stats). */
+struct blz_server_store_status {
+	char name[512];
+	uint64_t fetches, bytes, retries, errors, bad, inflight, p50_us, p99_us;
+};
+
+#define BLZ_STATUS_MAX_STORES 64
+
 struct blz_server_status {
 	char device[64];
 	uint64_t pid;
@@ -35,6 +46,12 @@ struct blz_server_status {
 	uint64_t reads, read_bytes, local_bytes, lazy_bytes, zero_bytes, unmapped, errors;
 	uint64_t store_reads, store_bytes, cache_hits, bad_chunks, map_records, mapped_bytes;
 	uint64_t fetch_ranges, fetch_untracked;
+	/* The fetch engine's, with --store (fetch/fetch.h struct blz_fetch_stats): the persistent
+	 * cache, requests that joined a running fetch or failed, prefetched chunks */
+	uint64_t disk_cache_hits, disk_cache_misses, disk_cache_bytes, disk_cache_entries;
+	uint64_t disk_cache_evictions, fetch_joined, fetch_failed, prefetched;
+	struct blz_server_store_status *stores; /* malloc'ed */
+	size_t nstores;
 	/* The control socket's */
 	uint64_t control_requests, control_rejected;
 	struct blz_server_qstatus *queues; /* malloc'ed */

@@ -3,10 +3,42 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fetch/fetch.h"
 #include "server/status.h"
+
+/* The fetch engine's counters (with --store). */
+static void fill_fetch_status(const struct blz_server *s, struct blz_server_status *st)
+{
+	struct blz_fetch_stats *fs = blz_xcalloc(1, sizeof(*fs));
+	if (!s->lazy || blz_lazy_get_fetch_stats(s->lazy, fs) < 0) {
+		free(fs);
+		return;
+	}
+	st->disk_cache_hits = fs->cache_hits;
+	st->disk_cache_misses = fs->cache_misses;
+	st->disk_cache_bytes = fs->cache_bytes;
+	st->disk_cache_entries = fs->cache_entries;
+	st->disk_cache_evictions = fs->cache_evictions;
+	st->fetch_joined = fs->joined;
+	st->fetch_failed = fs->failed;
+	st->prefetched = fs->prefetched;
+	st->nstores = fs->n_sources;
+	st->stores = blz_xcalloc(fs->n_sources ? fs->n_sources : 1, sizeof(*st->stores));
+	for (size_t i = 0; i < fs->n_sources; i++) {
+		const struct blz_fetch_source_stats *src = &fs->source[i];
+		st->stores[i] = (struct blz_server_store_status){
+			.fetches = src->fetches, .bytes = src->bytes, .retries = src->retries,
+			.errors = src->errors, .bad = src->bad, .inflight = src->inflight,
+			.p50_us = src->p50_us, .p99_us = src->p99_us,
+		};
+		snprintf(st->stores[i].name, sizeof(st->stores[i].name), "%s", src->name);
+	}
+	free(fs);
+}
 
 /* Fills st (queues malloc'ed: blz_server_status_release). */
 static void fill_status(const struct blz_server *s, struct blz_server_status *st)
@@ -37,6 +69,7 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 	st->fetch_untracked = ls.fetch_untracked;
 	if (s->ctl)
 		blz_ctl_counts(s->ctl, &st->control_requests, &st->control_rejected);
+	fill_fetch_status(s, st);
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {

@@ -7,11 +7,12 @@
 #include <string.h>
 
 #include "util/le.h"
+#include "util/list.h"
 #include "util/strbuf.h"
 
 struct entry {
 	struct entry *hnext;		/* hash chain */
-	struct entry *prev, *next;	/* LRU list, most recent first */
+	struct blz_list_node lru;	/* LRU list, most recent first */
 	unsigned refs;			/* atomic: 1 while cached, +1 per copying reader */
 	size_t len;
 	uint8_t digest[BLZ_STORE_DIGEST_LEN];
@@ -22,7 +23,7 @@ struct blz_chunk_cache {
 	pthread_mutex_t lock;
 	struct entry **buckets;
 	size_t nbuckets;		/* a power of two */
-	struct entry *head, *tail;	/* LRU list */
+	struct blz_list lru;
 	struct blz_cache_stats st;
 };
 
@@ -36,30 +37,6 @@ static void entry_unref(struct entry *e)
 {
 	if (__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(e);
-}
-
-static void lru_unlink(struct blz_chunk_cache *c, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct blz_chunk_cache *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	else
-		c->tail = e;
-	c->head = e;
 }
 
 static struct entry **find_slot(struct blz_chunk_cache *c, const uint8_t *digest)
@@ -93,10 +70,10 @@ static void grow(struct blz_chunk_cache *c)
 /* Drops the least recently used entry. Called with the lock held. */
 static void evict_one(struct blz_chunk_cache *c)
 {
-	struct entry *e = c->tail;
+	struct entry *e = blz_container_of(c->lru.tail, struct entry, lru);
 	struct entry **pp = find_slot(c, e->digest);
 	*pp = e->hnext;
-	lru_unlink(c, e);
+	blz_list_unlink(&c->lru, &e->lru);
 	c->st.bytes -= e->len;
 	c->st.entries--;
 	c->st.evictions++;
@@ -117,11 +94,9 @@ void blz_cache_free(struct blz_chunk_cache *c)
 {
 	if (!c)
 		return;
-	struct entry *e = c->head;
-	while (e) {
-		struct entry *next = e->next;
-		entry_unref(e);
-		e = next;
+	for (struct blz_list_node *l = c->lru.head, *next; l; l = next) {
+		next = l->next;
+		entry_unref(blz_container_of(l, struct entry, lru));
 	}
 	free(c->buckets);
 	pthread_mutex_destroy(&c->lock);
@@ -147,10 +122,7 @@ int blz_cache_read(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIG
 		return 0;
 	}
 	__atomic_add_fetch(&e->refs, 1, __ATOMIC_RELAXED);
-	if (c->head != e) {
-		lru_unlink(c, e);
-		lru_push_front(c, e);
-	}
+	blz_list_to_front(&c->lru, &e->lru);
 	c->st.hits++;
 	pthread_mutex_unlock(&c->lock);
 
@@ -171,18 +143,15 @@ void blz_cache_put(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIG
 	memcpy(n->digest, digest, BLZ_STORE_DIGEST_LEN);
 	n->len = len;
 	n->refs = 1;
-	n->hnext = n->prev = n->next = NULL;
+	n->hnext = NULL;
+	n->lru = (struct blz_list_node){ NULL, NULL };
 	if (len)
 		memcpy(n->data, buf, len);
 
 	pthread_mutex_lock(&c->lock);
 	struct entry **pp = find_slot(c, digest);
 	if (*pp) {
-		struct entry *e = *pp;
-		if (c->head != e) {
-			lru_unlink(c, e);
-			lru_push_front(c, e);
-		}
+		blz_list_to_front(&c->lru, &(*pp)->lru);
 		pthread_mutex_unlock(&c->lock);
 		free(n);
 		return;
@@ -190,7 +159,7 @@ void blz_cache_put(struct blz_chunk_cache *c, const uint8_t digest[BLZ_STORE_DIG
 	while (c->st.bytes + len > c->st.max_bytes)
 		evict_one(c);
 	*find_slot(c, digest) = n;	/* the slot may have moved if a chain changed */
-	lru_push_front(c, n);
+	blz_list_push_front(&c->lru, &n->lru);
 	c->st.bytes += len;
 	c->st.entries++;
 	c->st.inserts++;

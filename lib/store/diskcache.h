@@ -41,12 +41,15 @@ int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache
 void blz_diskcache_close(struct blz_diskcache *dc);
 
 /* As blz_store_get: 0 with the len verified bytes in buf; -ENOENT on a miss (also for an
- * entry found bad, which is removed). */
+ * entry found bad, which is removed; an entry whose length is not len is kept); -EINVAL if
+ * len > BLZ_STORE_MAX_CHUNK. */
 int blz_diskcache_get(struct blz_diskcache *dc, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
 		      void *buf, size_t len);
 /* Inserts a chunk file image (header + payload) that the caller has verified for digest,
- * as is (no recompression). 0 (also when present already), or -errno; a failure leaves no
- * partial entry. */
+ * as is (no recompression). 0 (also when present already); -EBADMSG if the image's header
+ * does not name digest or its length; -EFBIG if it is larger than the whole bound; or -errno.
+ * A failure leaves no partial entry. Room is made (evicting) before the file is written, so
+ * the files on disk stay within the bound throughout. */
 int blz_diskcache_put_image(struct blz_diskcache *dc, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
 			    const void *image, size_t image_len);
 /* Evicts least recently used entries until the cache holds <= target_bytes. Returns the

@@ -560,6 +560,26 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 	return 0;
 }
 
+/* Writes header + payload as the chunk named digest, whose "xx/<hex>" is name (modified):
+ * the subdirectory, the file (write_chunk), the subdirectory's entry. */
+static int write_named(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN], char *name,
+		       const uint8_t *header, const void *payload, size_t plen)
+{
+	name[2] = '\0';
+	if (mkdirat(s->dirfd, name, 0700) < 0 && errno != EEXIST)
+		return fail(-errno, "cannot create the chunk directory");
+	_cleanup_close_ int subfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (subfd < 0)
+		return fail(-errno, "cannot open the chunk directory");
+	int r = write_chunk(s, subfd, name + 3, header, payload, plen);
+	if (r < 0 || (s->flags & BLZ_STORE_BATCH))
+		return r;
+	r = sync_subdir_entry(s, digest[0]);
+	if (r < 0)
+		return fail(r, "cannot sync the store directory");
+	return 0;
+}
+
 /* Compresses len bytes (kept raw if that does not make them smaller) and writes them as the
  * chunk named digest; name is its "xx/<hex>" (modified). */
 static int put_new(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN], char *name,
@@ -592,19 +612,7 @@ static int put_new(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LE
 	}
 	blz_chunk_encode_header(&h, header);
 
-	name[2] = '\0';
-	if (mkdirat(s->dirfd, name, 0700) < 0 && errno != EEXIST)
-		return fail(-errno, "cannot create the chunk directory");
-	_cleanup_close_ int subfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (subfd < 0)
-		return fail(-errno, "cannot open the chunk directory");
-	int r = write_chunk(s, subfd, name + 3, header, payload, h.stored_length);
-	if (r < 0 || (s->flags & BLZ_STORE_BATCH))
-		return r;
-	r = sync_subdir_entry(s, digest[0]);
-	if (r < 0)
-		return fail(r, "cannot sync the store directory");
-	return 0;
+	return write_named(s, digest, name, header, payload, h.stored_length);
 }
 
 int blz_store_put(struct blz_store *s, const void *data, size_t len,
@@ -636,5 +644,49 @@ int blz_store_put(struct blz_store *s, const void *data, size_t len,
 	/* else dedup: a chunk file's contents are fixed by its name */
 	if (ret_digest)
 		memcpy(ret_digest, digest, sizeof(digest));
+	return 0;
+}
+
+int blz_store_put_image(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+			const void *image, size_t image_len)
+{
+	struct blz_chunk_header h;
+	char name[NAME_LEN];
+	struct stat st;
+
+	last_error = "";
+	if (s->flags & BLZ_STORE_RDONLY)
+		return fail(-EROFS, "store opened read-only");
+	if (s->flags & BLZ_STORE_BATCH)
+		return fail(-EINVAL, "put_image on a batch store");
+	if (image_len < BLZ_CHUNK_HEADER_LEN)
+		return fail(-EBADMSG, "chunk shorter than its header");
+	int r = blz_chunk_decode_header(image, &h);
+	if (r < 0)
+		return r;
+	if (memcmp(h.digest, digest, BLZ_STORE_DIGEST_LEN))
+		return fail(-EBADMSG, "chunk header names another digest");
+	if (image_len != BLZ_CHUNK_HEADER_LEN + (size_t)h.stored_length)
+		return fail(-EBADMSG, "chunk image length differs from its header's");
+	chunk_name(digest, name);
+	if (fstatat(s->dirfd, name, &st, 0) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return fail(-errno, "cannot stat the chunk file");
+	return write_named(s, digest, name, image, (const uint8_t *)image + BLZ_CHUNK_HEADER_LEN,
+			   h.stored_length);
+}
+
+int blz_store_remove(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN])
+{
+	char name[NAME_LEN];
+
+	last_error = "";
+	if (s->flags & BLZ_STORE_RDONLY)
+		return fail(-EROFS, "store opened read-only");
+	chunk_name(digest, name);
+	if (unlinkat(s->dirfd, name, 0) < 0)
+		return fail(-errno, errno == ENOENT ? "chunk not in the store"
+						    : "cannot remove the chunk file");
 	return 0;
 }

@@ -84,6 +84,18 @@ int blz_store_usage(struct blz_store *store, uint64_t *ret_chunks, uint64_t *ret
 int blz_store_put(struct blz_store *store, const void *data, size_t len,
 		  uint8_t ret_digest[BLZ_STORE_DIGEST_LEN]);
 
+/* Writes a chunk file image (header + payload, as blz_chunk_decode accepts it) that the caller
+ * has verified for digest, as is (no recompression), crash-safely like put (temporary file,
+ * fsync, rename, directory fsync; -EINVAL on a BLZ_STORE_BATCH store). 0, also when the chunk is present already;
+ * -EBADMSG if the image's header is not a valid header naming digest (the payload is not
+ * checked: that is the caller's verification); -EROFS; other -errno. No partial file remains. */
+int blz_store_put_image(struct blz_store *store, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+			const void *image, size_t image_len);
+
+/* Removes the chunk file named digest (a bad chunk found by a reader, an evicted cache entry).
+ * 0, -ENOENT if it is not there, -EROFS, or -errno. */
+int blz_store_remove(struct blz_store *store, const uint8_t digest[BLZ_STORE_DIGEST_LEN]);
+
 /* Reads the chunk named digest into buf, which has room for len bytes: len must be the
  * chunk's uncompressed length (the caller knows it from the map). Returns 0 with buf holding
  * exactly the len bytes whose SHA-256 is digest; -ENOENT if the chunk is not in the store;

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <poll.h>
 #include <string.h>
@@ -170,5 +172,23 @@ int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len
 	buf[n] = 0;
 	*ret = buf;
 	*ret_len = (size_t)n;
+	return 0;
+}
+
+int blz_mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
 	return 0;
 }

@@ -25,6 +25,9 @@ int blz_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads the first max - 1 bytes (at most) of a small file (/proc, /sys, state files) into a
  * malloc'ed NUL-terminated *ret of *ret_len bytes. 0 or -errno. */
 int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* mkdir -p: creates path and its missing parents with mode (less the umask); 0 also when it
+ * exists already (as a directory or not: the caller's open says), -ENAMETOOLONG, -errno. */
+int blz_mkdir_p(const char *path, mode_t mode);
 
 /* Close-on-scope helpers (see style.md). */
 static inline void blz_closep(int *fd)

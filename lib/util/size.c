@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int blz_parse_size(const char *s, uint64_t *ret)
@@ -62,4 +63,28 @@ char *blz_format_size(uint64_t v, char *buf, size_t len)
 			snprintf(buf, len, "%.1f %s", (double)v / (double)unit, units[u]);
 	}
 	return buf;
+}
+
+int blz_parse_duration_ms(const char *s, uint32_t *ret)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	unsigned long long mul;
+	if (strcmp(end, "ms") == 0 || *end == '\0')
+		mul = 1;
+	else if (strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else
+		return -EINVAL;
+	if (v > UINT32_MAX / mul)
+		return -ERANGE;
+	*ret = (uint32_t)(v * mul);
+	return 0;
 }

@@ -93,6 +93,24 @@ int blz_errf(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
+void blz_log_callv(void (*log)(void *ctx, const char *msg), void *ctx, const char *fmt,
+		   va_list ap)
+{
+	if (!log)
+		return;
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log(ctx, msg);
+}
+
+void blz_log_callf(void (*log)(void *ctx, const char *msg), void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	blz_log_callv(log, ctx, fmt, ap);
+	va_end(ap);
+}
+
 void blz_buf_printf(struct blz_buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -3,6 +3,7 @@
 #ifndef BLZ_UTIL_STRBUF_H
 #define BLZ_UTIL_STRBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,12 @@ void blz_buf_printf(struct blz_buf *b, const char *fmt, ...) __attribute__((form
 int blz_errf(char *err, size_t errlen, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Formats a message (at most 1 KiB) and hands it to a library's log callback (the
+ * `void (*log)(void *ctx, const char *msg)` its options carry); nothing when log is NULL. */
+void blz_log_callf(void (*log)(void *ctx, const char *msg), void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void blz_log_callv(void (*log)(void *ctx, const char *msg), void *ctx, const char *fmt,
+		   va_list ap) __attribute__((format(printf, 3, 0)));
 /* VEC(type) name; vec_push(&name, v); name.len, name.v[i]; vec_release(&name). */
 #define VEC(T) struct { T *v; size_t len, cap; }
 #define vec_reserve(vp, n) do { \

@@ -1,7 +1,7 @@
 /* httpfault: a small fault-injecting HTTP/1.1 server for the tests (never shipped).
  *
  *   httpfault --root DIR [--port N] [--port-file FILE] [--lifetime SECS] [--log FILE]
- *             [--close] [--proxy] [--rule PATH=SPEC]...
+ *             [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--rule PATH=SPEC]...
  *
  * Serves the files under DIR on 127.0.0.1 (GET and HEAD; port 0, the default, picks one; the
  * port is printed on stdout and written to --port-file), one thread per connection, persistent
@@ -22,6 +22,9 @@
  *   trickle=N/MS     N body bytes every MS milliseconds
  *   chunked          chunked transfer coding (chunks of 1000 bytes, an extension, a trailer)
  *   auth-file=F      require "Authorization: <first line of F>" (read per request), else 401
+ * --rate limits the body bytes the whole server sends to BYTES per second, over all
+ * connections (a shared schedule, in pieces of 16 KiB); --delay waits MS milliseconds before
+ * answering each request (a network's round trip): for benchmarks of remote stores.
  * --proxy also accepts absolute-form requests and CONNECT to 127.0.0.1/localhost and relays
  * the bytes (logged as "proxy TARGET").
  * Exit: 0 never (killed by its lifetime alarm or a signal), 1 on a setup error, 2 misuse. */
@@ -34,6 +37,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +68,8 @@ static struct rule rules[MAX_RULES];
 static int nrules;
 static const char *root;
 static bool opt_close, opt_proxy;
+static long opt_rate, opt_delay_ms;	/* --rate BYTES/S, --delay MS; 0: off */
+static uint64_t rate_next_ns;		/* --rate: when the server may send its next piece */
 static FILE *log_file;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int next_conn;
@@ -175,6 +181,39 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* send_all under --rate: each piece takes its turn on the server-wide schedule. */
+static int send_rated(int fd, const void *buf, size_t len)
+{
+	if (opt_rate <= 0)
+		return send_all(fd, buf, len);
+	const char *p = buf;
+	while (len) {
+		size_t k = len < 16384 ? len : 16384;
+		pthread_mutex_lock(&mu);
+		uint64_t now = mono_ns(), start = rate_next_ns > now ? rate_next_ns : now;
+		rate_next_ns = start + (uint64_t)k * 1000000000u / (uint64_t)opt_rate;
+		uint64_t until = rate_next_ns;
+		pthread_mutex_unlock(&mu);
+		if (start > now)
+			sleep_ms((long)((start - now) / 1000000u));
+		if (send_all(fd, p, k) < 0)
+			return -1;
+		now = mono_ns();
+		if (until > now && len == k)
+			sleep_ms((long)((until - now) / 1000000u)); /* the last piece's time too */
+		p += k;
+		len -= k;
+	}
+	return 0;
 }
 
 static void stall_forever(int fd)
@@ -301,7 +340,7 @@ static int send_body(int fd, const struct rule *r, char *data, size_t len, bool 
 			size_t k = len - off < 1000 ? len - off : 1000;
 			n = snprintf(h, sizeof(h), "%zx;piece=%zu\r\n", k, off / 1000);
 			send_all(fd, h, (size_t)n);
-			send_all(fd, data + off, k);
+			send_rated(fd, data + off, k);
 			send_all(fd, "\r\n", 2);
 		}
 		const char *end = "0\r\nX-Trailer: done\r\n\r\n";
@@ -324,7 +363,7 @@ static int send_body(int fd, const struct rule *r, char *data, size_t len, bool 
 			sleep_ms(r->trickle_ms);
 		}
 	} else {
-		send_all(fd, data, upto);
+		send_rated(fd, data, upto);
 	}
 	if (r && r->stall_body >= 0) {
 		stall_forever(fd);
@@ -425,6 +464,8 @@ static void *serve_conn(void *arg)
 			close_ = true;
 		bool head_only = !strcmp(method, "HEAD");
 		char what[64];
+		if (opt_delay_ms > 0)
+			sleep_ms(opt_delay_ms);
 		if (r && r->auth_file[0] && !auth_ok(r, find_header(head, "authorization", hv, sizeof(hv)))) {
 			logline(conn, req, method, target, "401");
 			send_status(fd, 401, r, close_);
@@ -465,7 +506,7 @@ out:
 static void usage(void)
 {
 	fprintf(stderr, "usage: httpfault --root DIR [--port N] [--port-file FILE] [--lifetime SECS] "
-			"[--log FILE] [--close] [--proxy] [--rule PATH=SPEC]...\n");
+			"[--log FILE] [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--rule PATH=SPEC]...\n");
 	exit(2);
 }
 
@@ -489,6 +530,10 @@ int main(int argc, char **argv)
 			port_file = v, i++;
 		else if (!strcmp(a, "--lifetime"))
 			lifetime = atoi(v), i++;
+		else if (!strcmp(a, "--rate"))
+			opt_rate = atol(v), i++;
+		else if (!strcmp(a, "--delay"))
+			opt_delay_ms = atol(v), i++;
 		else if (!strcmp(a, "--log")) {
 			if (!(log_file = fopen(v, "ae"))) {
 				perror("httpfault: log");
@@ -504,7 +549,7 @@ int main(int argc, char **argv)
 		} else
 			usage();
 	}
-	if (!root || lifetime <= 0)
+	if (!root || lifetime <= 0 || opt_rate < 0 || opt_delay_ms < 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	alarm((unsigned)lifetime);

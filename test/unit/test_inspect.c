@@ -301,9 +301,37 @@ static void test_sprout_other_device(void **state)
 	close(fd);
 }
 
+static void test_file_ranges(void **state)
+{
+	int fd = make_seed();
+	const char *paths[] = { "f0", "/f2", "nope", "f1/x", "f1" };
+	struct blz_seed_range *g = NULL;
+	size_t n = 0;
+	char err[256];
+	assert_int_equal(blz_seed_file_ranges(fd, paths, 5, &g, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 5);
+	const size_t want_path[] = { 0, 1, 2, 3, 4 };
+	const char fill[] = { 'a', 'c', 0, 0, 'b' };
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(g[i].path, want_path[i]);
+		assert_int_equal(g[i].missing, fill[i] == 0);
+		if (g[i].missing)
+			continue;
+		assert_int_equal(g[i].file_off, 0);
+		assert_true(g[i].len >= 5000);
+		uint8_t buf[5000], want[5000];
+		memset(want, fill[i], sizeof(want));
+		assert_int_equal(blz_pread_full(fd, buf, sizeof(buf), g[i].dev_off), 0);
+		assert_memory_equal(buf, want, sizeof(buf));
+	}
+	free(g);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_ranges),
 		cmocka_unit_test(test_converging_pointers),
 		cmocka_unit_test(test_failure_releases_chunks),
 		cmocka_unit_test(test_sprout_plain),

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "btrfs/writer.h"
 #include "lazy/fetches.h"
+#include "fetch/fetch.h"
 #include "lazy/lazy.h"
 #include "lazywrite/mapper.h"
 #include "util/fileio.h"
@@ -267,6 +269,107 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(err, "other.map"));
 }
 
+/* ---- chunks through lib/fetch ---- */
+
+struct areq {
+	struct blz_backend_req req;
+	atomic_int done;
+	int result;
+};
+
+static void areq_done(struct blz_backend_req *req, int result)
+{
+	struct areq *a = (struct areq *)req;
+	a->result = result;
+	atomic_store(&a->done, 1);
+}
+
+/* Submits a read and waits for it (at most 10 s). */
+static int async_read(struct blz_backend *b, void *buf, uint32_t len, uint64_t off)
+{
+	struct areq a = { .req = { .buf = buf, .len = len, .off = off, .done = areq_done } };
+	blz_backend_submit(b, &a.req);
+	for (int i = 0; i < 10000 && !atomic_load(&a.done); i++)
+		usleep(1000);
+	assert_true(atomic_load(&a.done));
+	return a.result;
+}
+
+/* With --store given: a directory alone keeps the synchronous path; injected faults (like a
+ * remote store) make the backend asynchronous: a request spanning the local region and
+ * several chunks completes with every byte, a mapped-then-unmapped one with the prefix, and
+ * failing fetches end in EIO; the persistent cache keeps what was fetched. */
+static void test_fetch_stores(void **state)
+{
+	size_t n = (2u << 20) + 100;
+	uint8_t *data = malloc(n);
+	fill(data, n, 77);
+	struct blz_mapped mp = map_bytes(data, n);
+	char store[160], cache[160], efile[160], inject[200];
+	snprintf(store, sizeof(store), "%s.store", seed);
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
+	snprintf(efile, sizeof(efile), "%s/fail", dir);
+	snprintf(inject, sizeof(inject), "delay=20ms,error-file=%s", efile);
+	const char *stores[] = { store };
+	struct blz_fetch_opts fo = { .stores = stores, .n_stores = 1, .retries = 0,
+				     .timeout_ms = 3000 };
+	struct blz_lazy_opts lo = { .seed = seed, .log = log_cb, .fetch = &fo };
+	struct blz_lazy *l;
+	char err[256];
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	struct blz_backend *b = blz_lazy_backend(l);
+	assert_false(blz_backend_is_async(b));
+	uint8_t *out = malloc(n + 8192);
+	assert_int_equal(blz_backend_read(b, out, (uint32_t)n, mp.device_off), 0);
+	assert_memory_equal(out, data, n);
+	struct blz_fetch_stats fs;
+	assert_int_equal(blz_lazy_get_fetch_stats(l, &fs), 0);
+	assert_int_equal(fs.n_sources, 1);
+	assert_true(fs.source[0].fetches >= 3);
+	blz_backend_close(b);
+
+	fo.inject = inject;
+	fo.cache_dir = cache;
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	b = blz_lazy_backend(l);
+	assert_true(blz_backend_is_async(b));
+	assert_int_equal(async_read(b, out, (uint32_t)n, mp.device_off), 0);
+	assert_memory_equal(out, data, n);
+	assert_int_equal(async_read(b, out, 8192, 65536), 0);
+	/* The last 4 KiB mapped, then unmapped bytes: the prefix. */
+	uint64_t end = mp.device_off + ((n + 4095) & ~4095ull);
+	assert_int_equal(async_read(b, out, 8192, end - 4096), 4096);
+	assert_memory_equal(out, data + (end - 4096 - mp.device_off), n - (end - 4096 - mp.device_off));
+	assert_int_equal(async_read(b, out, 4096, end), -EIO);
+	blz_backend_close(b);
+
+	/* Faults while the file exists: a fresh cache, so every chunk must be fetched: EIO;
+	 * the local region still reads; then the cache of the run above answers. */
+	char cache2[170];
+	snprintf(cache2, sizeof(cache2), "%s2", cache);
+	fo.cache_dir = cache2;
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	b = blz_lazy_backend(l);
+	write_file(efile, (const uint8_t *)"", 0);
+	logged = 0;
+	assert_int_equal(async_read(b, out, 4096, mp.device_off), -EIO);
+	assert_true(logged >= 1);
+	assert_int_equal(async_read(b, out, 4096, 65536), 0);
+	blz_backend_close(b);
+	fo.cache_dir = cache;
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	b = blz_lazy_backend(l);
+	assert_int_equal(async_read(b, out, (uint32_t)n, mp.device_off), 0);
+	assert_memory_equal(out, data, n);
+	assert_int_equal(blz_lazy_get_fetch_stats(l, &fs), 0);
+	assert_true(fs.cache_hits >= 3);
+	assert_int_equal(fs.source[0].fetches, 0);
+	blz_backend_close(b);
+	unlink(efile);
+	free(out);
+	free(data);
+}
+
 /* ---- fetch accounting (lazy/fetches.h) ---- */
 
 static char *format_table(struct blz_fetch_table *t)
@@ -440,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_serve_local_and_mapped),
 		cmocka_unit_test(test_corrupt_chunk),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_fetch_stores),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -309,6 +309,14 @@ static void fill(struct blz_server_status *s, const char *seed, size_t nq)
 		s->queues[i].reads = i + 1;
 		s->queues[i].poll_hits = UINT64_MAX - i;
 	}
+	s->disk_cache_evictions = 5;
+	s->prefetched = UINT64_MAX;
+	s->nstores = nq ? 2 : 0;
+	s->stores = calloc(2, sizeof(*s->stores));
+	snprintf(s->stores[0].name, sizeof(s->stores[0].name), "https://h.example/st \"x\"");
+	snprintf(s->stores[1].name, sizeof(s->stores[1].name), "/srv/store");
+	s->stores[0].p99_us = 123456;
+	s->stores[1].fetches = UINT64_MAX;
 }
 
 static void roundtrip(const char *seed, const char *want_seed)
@@ -328,6 +336,13 @@ static void roundtrip(const char *seed, const char *want_seed)
 	assert_int_equal(got.nqueues, 3);
 	assert_int_equal(got.queues[2].reads, 3);
 	assert_true(got.queues[2].poll_hits == UINT64_MAX - 2);
+	assert_int_equal(got.disk_cache_evictions, 5);
+	assert_true(got.prefetched == UINT64_MAX);
+	assert_int_equal(got.nstores, 2);
+	assert_string_equal(got.stores[0].name, "https://h.example/st \"x\"");
+	assert_int_equal(got.stores[0].p99_us, 123456);
+	assert_string_equal(got.stores[1].name, "/srv/store");
+	assert_true(got.stores[1].fetches == UINT64_MAX);
 	blz_server_status_release(&got);
 	blz_server_status_release(&s);
 	blz_buf_release(&b);
@@ -350,6 +365,7 @@ static void test_status_roundtrip(void **state)
 	blz_server_status_encode(&s, &b);
 	assert_int_equal(blz_server_status_parse((char *)b.data, b.len, &got, err, sizeof(err)), 0);
 	assert_int_equal(got.nqueues, 0);
+	assert_int_equal(got.nstores, 0);
 	blz_server_status_release(&got);
 	blz_server_status_release(&s);
 	blz_buf_release(&b);
@@ -413,6 +429,22 @@ static void test_status_hostile(void **state)
 	free(t);
 	t = replace(good, "{\"reads\":1,", "{");
 	expect_bad(t, -EINVAL, "queue 0 has no \"reads\"");
+	free(t);
+	/* The stores: each an object with a name and every counter. */
+	t = replace(good, "\"stores\":[", "\"stores\":[[],");
+	expect_bad(t, -EINVAL, "store 0 is not an object");
+	free(t);
+	t = replace(good, "{\"name\":\"/srv/store\",", "{");
+	expect_bad(t, -EINVAL, "store 1 has no string \"name\"");
+	free(t);
+	t = replace(good, "\"p99_us\":123456", "\"p99_us\":-5");
+	expect_bad(t, -EINVAL, "\"p99_us\" of store 0");
+	free(t);
+	t = replace(good, "\"stores\":", "\"stores_\":");
+	expect_bad(t, -EINVAL, "no array \"stores\"");
+	free(t);
+	t = replace(good, "\"disk_cache_hits\":0,", "");
+	expect_bad(t, -EINVAL, "no \"disk_cache_hits\"");
 	free(t);
 	/* Numbers beyond 64 bits. */
 	t = replace(good, "\"size\":18446744073709551615", "\"size\":18446744073709551616");
