@@ -124,20 +124,17 @@ static int parse_args(const struct blz_cmd *cmd, int argc, char **argv, struct v
 		return r;
 	/* A blazy mount point: its device, plus what the mount adds (backing use, files). */
 	const char *arg = argv[optind];
-	char err[512];
 	struct stat st;
-	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (!realpath(arg, v->mnt) ||
-		    blz_orch_state_read(NULL, v->mnt, &v->ms, err, sizeof(err)) < 0 || !v->ms.mounted)
-			return blz_die("'%s' is not a blazy mount point", arg);
-		if (blz_ublk_parse_dev(v->ms.ublk, &v->id) < 0)
-			return blz_die("the state of '%s' names no device", v->mnt);
+	r = blz_dev_or_mount(arg, v->mnt, &v->ms, &v->id);
+	if (r == -1)
+		return 1;
+	if (r == -2)
+		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
+				  "nor a blazy mount point", arg);
+	if (r == 1) {
 		v->is_mount = true;
 		if (stat(v->ms.backing, &st) == 0 && S_ISREG(st.st_mode))
 			v->backing_used = (uint64_t)st.st_blocks * 512;
-	} else if (blz_ublk_parse_dev(arg, &v->id) < 0) {
-		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
-				  "nor a blazy mount point", arg);
 	}
 	if (v->trace.path && !v->is_mount)
 		return blz_misuse(cmd, "--trace needs a blazy MOUNTPOINT: the ranges of a bare "

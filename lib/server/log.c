@@ -8,16 +8,29 @@
 
 #include "util/fileio.h"
 
-void srv_log(const struct blz_server *s, const char *fmt, ...)
+static void cfg_vlog(const struct blz_server_config *c, const char *fmt, va_list ap)
 {
-	if (!s->cfg.log)
+	if (!c->log)
 		return;
 	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	c->log(c->log_ctx, msg);
+}
+
+void srv_log(const struct blz_server *s, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cfg_vlog(&s->cfg, fmt, ap);
 	va_end(ap);
-	s->cfg.log(s->cfg.log_ctx, msg);
+}
+
+void srv_cfg_log(const struct blz_server_config *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cfg_vlog(c, fmt, ap);
+	va_end(ap);
 }
 
 void blz_server_log_fd(void *ctx, const char *msg)

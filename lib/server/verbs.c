@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/registry.h"
 #include "server/status.h"
 
 /* Fills st (queues malloc'ed: blz_server_status_release). */
@@ -37,6 +38,14 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 	st->fetch_untracked = ls.fetch_untracked;
 	if (s->ctl)
 		blz_ctl_counts(s->ctl, &st->control_requests, &st->control_rejected);
+	struct blz_super_state sup;
+	snprintf(st->state, sizeof(st->state), "live");
+	if (blz_reg_super_read(blz_ublk_dev_id(s->dev), &sup) == 0) {
+		snprintf(st->state, sizeof(st->state), "%s", sup.state);
+		st->supervisor = blz_ublk_pid_alive(sup.supervisor) ? (uint64_t)sup.supervisor : 0;
+		st->restarts = sup.restarts;
+		snprintf(st->last_cause, sizeof(st->last_cause), "%s", sup.cause);
+	}
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {

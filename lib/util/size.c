@@ -63,3 +63,31 @@ char *blz_format_size(uint64_t v, char *buf, size_t len)
 	}
 	return buf;
 }
+
+int blz_parse_duration_ms(const char *s, uint32_t *ret)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > UINT32_MAX)
+			return -ERANGE;
+	}
+	uint64_t mul;
+	if (!strcmp(p, "ms"))
+		mul = 1;
+	else if (!*p || !strcmp(p, "s"))
+		mul = 1000;
+	else if (!strcmp(p, "m"))
+		mul = 60 * 1000;
+	else if (!strcmp(p, "h"))
+		mul = 3600 * 1000;
+	else
+		return -EINVAL;
+	if (v * mul > UINT32_MAX - 1)
+		return -ERANGE;
+	*ret = (uint32_t)(v * mul);
+	return 0;
+}
