@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "orch/orchestrate.h"
+#include "server/server.h"
 #include "util/size.h"
 
 int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
@@ -15,6 +16,7 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
 		{ "rw-size", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_orch_mount_opts o = { 0 };
@@ -37,6 +39,14 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case 'R':
+			if (blz_parse_duration_ms(optarg, &o.recovery_timeout_ms) < 0 ||
+			    o.recovery_timeout_ms > 24 * 3600 * 1000)
+				return blz_misuse(cmd, "invalid --recovery-timeout '%s' (0 to 24h)",
+						  optarg);
+			if (o.recovery_timeout_ms == 0)
+				o.recovery_timeout_ms = BLZ_RECOVERY_OFF;
+			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default:
@@ -56,7 +66,10 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
 	r = blz_orch_mount(&o, &res, err, sizeof(err));
 	if (r < 0)
 		return blz_die("%s", err);
-	if (!quiet)
+	if (!quiet && res.adopted)
+		printf("adopted %s on %s: a new server took %s over\n", o.seed, o.mountpoint,
+		       res.ublk);
+	else if (!quiet)
 		printf("%s %s on %s: %s%s, backing %s, sprout fsid %s\n",
 		       res.first ? "sprouted and mounted" : "mounted", o.seed, o.mountpoint,
 		       res.ublk, res.started_server ? " (server started)" : " (server already running)",

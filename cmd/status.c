@@ -15,6 +15,7 @@
 #include "orch/fetched.h"
 #include "orch/orchestrate.h"
 #include "server/client.h"
+#include "server/registry.h"
 #include "util/json.h"
 #include "ublk/ublk.h"
 #include "util/fileio.h"
@@ -56,6 +57,8 @@ static void print_counters(const struct blz_server_status *s)
 {
 	char b[8][32];
 	printf("device:        %s (server pid %" PRIu64 ")\n", s->device, s->pid);
+	printf("server:        %s, supervisor %" PRIu64 ", %" PRIu64 " restarts%s%s\n", s->state,
+	       s->supervisor, s->restarts, s->last_cause[0] ? "; last: " : "", s->last_cause);
 	if (s->seed[0])
 		printf("seed:          %s\n", s->seed);
 	printf("reads:         %" PRIu64 " requests, %s\n", s->reads, sz(s->read_bytes, b[0]));
@@ -226,8 +229,13 @@ int cmd_status(const struct blz_cmd *cmd, int argc, char **argv)
 	if (r)
 		return r;
 	char err[768];
-	if (blz_server_ask_status(v.id, &v.ss, err, sizeof(err)) < 0)
+	struct blz_super_state sup;
+	if (blz_server_ask_status(v.id, &v.ss, err, sizeof(err)) < 0) {
+		/* A device whose supervisor gave up: say why. */
+		if (blz_reg_super_read(v.id, &sup) == 0 && !strcmp(sup.state, "failed"))
+			return blz_die("/dev/ublkb%u failed: %s", v.id, sup.cause);
 		return blz_die("%s", err);
+	}
 	gather_fetches(&v);
 	int rc = 0;
 	if (v.trace.path && !v.have_files)

@@ -34,6 +34,11 @@ void orch_read_boot_id(char buf[40]);
  * waits at most timeout_ms for its readiness message: its device path in dev, its pid. */
 int orch_start_server(const char *seed, const char *log, unsigned timeout_ms, char *dev,
 		      size_t devlen, pid_t *ret_pid, char *err, size_t errlen);
+/* The same, supervised, with the recovery timeout (server.h); recover_id >= 0: taking that
+ * quiesced device over. */
+int orch_start_server_rec(const char *seed, const char *log, unsigned timeout_ms,
+			  unsigned recovery_timeout_ms, int64_t recover_id, char *dev, size_t devlen,
+			  pid_t *ret_pid, char *err, size_t errlen);
 /* Stops device id with the stop policy of server/stop.h (forced: the mount is gone). 0 when
  * the device is gone (or was not there), -errno otherwise. */
 int orch_stop_server(uint32_t id, char *err, size_t errlen);

@@ -17,10 +17,22 @@ static int server_log_fd = STDERR_FILENO;
 int orch_start_server(const char *seed, const char *log, unsigned timeout_ms, char *dev,
 		      size_t devlen, pid_t *ret_pid, char *err, size_t errlen)
 {
+	return orch_start_server_rec(seed, log, timeout_ms, 0, -1, dev, devlen, ret_pid, err,
+				     errlen);
+}
+
+int orch_start_server_rec(const char *seed, const char *log, unsigned timeout_ms,
+			  unsigned recovery_timeout_ms, int64_t recover_id, char *dev, size_t devlen,
+			  pid_t *ret_pid, char *err, size_t errlen)
+{
 	struct blz_server_config cfg = {
 		.seed = seed,
 		.log = blz_server_log_fd,
 		.log_ctx = &server_log_fd,
+		.recovery_timeout_ms = recovery_timeout_ms,
+		.supervise = recovery_timeout_ms != BLZ_RECOVERY_OFF,
+		.recover = recover_id >= 0,
+		.recover_id = recover_id >= 0 ? (uint32_t)recover_id : 0,
 	};
 	int lfd = -1;
 	if (log)
