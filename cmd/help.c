@@ -128,7 +128,8 @@ const char blz_help_serve[] =
 	"makes a server that is to take a device over kill itself first.\n"
 	"\n"
 	"Writes, discards and write-zeroes fail with EROFS; flushes succeed. Logical and\n"
-	"physical block size 4096. SIGUSR1 logs the per-queue counters.\n"
+	"physical block size 4096. SIGUSR1 logs the per-queue counters; SIGUSR2 hands the\n"
+	"device over (the server exits with status 75, leaving it to a new server: blazy upgrade).\n"
 	"\n"
 	"exit status: 0 success (device stopped cleanly), 1 failure, 2 misuse\n";
 
