@@ -3,6 +3,7 @@
 #define BLZ_CMD_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct blz_cmd {
@@ -26,6 +27,7 @@ extern const char blz_help_mount[];
 extern const char blz_help_umount[];
 extern const char blz_help_doctor[];
 extern const char blz_help_store[];
+extern const char blz_help_upgrade[];
 
 const struct blz_cmd *blz_find_command(const char *name);
 
@@ -48,6 +50,13 @@ struct blz_flag {
 int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
 		    const struct blz_flag *flags);
 
+/* ARG names a blazy mount point (a directory): 1, its canonical path in mnt (PATH_MAX
+ * bytes), its state in ms and its device's id in *ret_id; or a device (/dev/ublkbN, ublkbN,
+ * N): 0 with *ret_id; else -1 after the message (blz_die: a directory that is no blazy
+ * mount) or -2 (neither: the caller reports misuse). */
+struct blz_orch_state;
+int blz_dev_or_mount(const char *arg, char *mnt, struct blz_orch_state *ms, uint32_t *ret_id);
+
 /* Writes s as a JSON string literal. */
 void blz_json_str(FILE *f, const char *s);
 void blz_format_uuid(const unsigned char uuid[16], char out[37]);
@@ -65,5 +74,6 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_doctor(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_store(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_upgrade(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -3,7 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "cmd.h"
+#include "orch/orchestrate.h"
+#include "ublk/ublk.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 
@@ -93,4 +98,23 @@ void blz_format_uuid(const unsigned char u[16], char out[37])
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
 		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
 		 u[14], u[15]);
+}
+
+int blz_dev_or_mount(const char *arg, char *mnt, struct blz_orch_state *ms, uint32_t *ret_id)
+{
+	char err[512];
+	struct stat st;
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!realpath(arg, mnt) || blz_orch_state_read(NULL, mnt, ms, err, sizeof(err)) < 0 ||
+		    !ms->mounted) {
+			blz_die("'%s' is not a blazy mount point", arg);
+			return -1;
+		}
+		if (blz_ublk_parse_dev(ms->ublk, ret_id) < 0) {
+			blz_die("the state of '%s' names no device", mnt);
+			return -1;
+		}
+		return 1;
+	}
+	return blz_ublk_parse_dev(arg, ret_id) < 0 ? -2 : 0;
 }

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "server/registry.h"
+#include "server/status.h"
 #include "ublk/ublk.h"
+#include "util/json.h"
 #include "util/size.h"
 
 int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
@@ -50,6 +53,11 @@ int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
 			continue;
 		}
 		bool alive = blz_ublk_server_alive(&s);
+		struct blz_super_state sup = { 0 };
+		if (blz_reg_super_read(s.id, &sup) < 0 ||
+		    (strcmp(sup.state, "failed") && !blz_ublk_pid_alive(sup.supervisor)))
+			memset(&sup, 0, sizeof(sup)); /* none, or its supervisor is gone */
+		const char *state = blz_server_state_name(s.state, sup.state);
 		char dev[32], sz[32];
 		snprintf(dev, sizeof(dev), "/dev/ublkb%u", s.id);
 		if (json) {
@@ -58,19 +66,23 @@ int cmd_list(const struct blz_cmd *cmd, int argc, char **argv)
 			printf("%s{\"id\":%u,\"device\":\"%s\",\"char_device\":\"/dev/ublkc%u\","
 			       "\"size\":%llu,\"queues\":%u,\"depth\":%u,\"max_io_bytes\":%u,"
 			       "\"state\":\"%s\",\"pid\":%d,\"server_alive\":%s,\"blazy\":%s,"
-			       "\"flags\":%llu,\"features\":[%s%s%s]}",
+			       "\"flags\":%llu,\"features\":[%s%s%s],\"supervisor\":%d,"
+			       "\"restarts\":%llu,\"last_cause\":",
 			       first ? "" : ",", s.id, dev, s.id, (unsigned long long)s.size,
-			       s.nr_queues, s.depth, s.max_io_buf_bytes, blz_ublk_state_name(s.state),
+			       s.nr_queues, s.depth, s.max_io_buf_bytes, state,
 			       (int)(s.server_pid > 0 ? s.server_pid : 0), alive ? "true" : "false",
 			       s.by_blazy ? "true" : "false", (unsigned long long)s.flags,
-			       names[0] ? "\"" : "", names, names[0] ? "\"" : "");
+			       names[0] ? "\"" : "", names, names[0] ? "\"" : "", (int)sup.supervisor,
+			       (unsigned long long)sup.restarts);
+			blz_json_str(stdout, sup.cause);
+			printf("}");
 		} else {
 			char pid[16] = "-";
 			if (s.server_pid > 0)
 				snprintf(pid, sizeof(pid), "%d", (int)s.server_pid);
 			printf("%-4u %-14s %10s %6u %5u %-8s %7s %s\n", s.id, dev,
 			       s.size ? blz_format_size(s.size, sz, sizeof(sz)) : "-", s.nr_queues,
-			       s.depth, blz_ublk_state_name(s.state), pid,
+			       s.depth, state, pid,
 			       s.server_pid > 0 ? (alive ? "alive" : "gone") : "-");
 		}
 		first = false;

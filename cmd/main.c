@@ -24,6 +24,8 @@ const struct blz_cmd blz_commands[] = {
 	  blz_help_mount },
 	{ "umount", cmd_umount, 1, 1, "unmount a blazy mount, detach its backing, stop its server",
 	  blz_help_umount },
+	{ "upgrade", cmd_upgrade, 1, 1, "replace a supervised server by a new binary, no I/O error",
+	  blz_help_upgrade },
 	{ "doctor", cmd_doctor, 0, 0, "check what this system offers blazy, and whether it can serve",
 	  blz_help_doctor },
 	{ "store", cmd_store, 1, 2, "check a seed's stores, warm its cache before a mount, trim a cache",

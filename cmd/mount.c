@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "fetchopts.h"
 #include "orch/orchestrate.h"
+#include "server/server.h"
 #include "util/size.h"
 
 /* Options into o and f; 0 or the misuse status. */
@@ -19,6 +20,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		BLZ_FETCH_LONGOPTS,
+		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -39,6 +41,14 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
 			break;
 		case 'q':
 			*quiet = 1;
+			break;
+		case 'R':
+			if (blz_parse_duration_ms(optarg, &o->recovery_timeout_ms) < 0 ||
+			    o->recovery_timeout_ms > 24 * 3600 * 1000)
+				return blz_misuse(cmd, "invalid --recovery-timeout '%s' (0 to 24h)",
+						  optarg);
+			if (o->recovery_timeout_ms == 0)
+				o->recovery_timeout_ms = BLZ_RECOVERY_OFF;
 			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
@@ -86,7 +96,10 @@ int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv)
 	blz_cmd_fetch_release(&f);
 	if (r < 0)
 		return blz_die("%s", err);
-	if (!quiet)
+	if (!quiet && res.adopted)
+		printf("adopted %s on %s: a new server took %s over\n", o.seed, o.mountpoint,
+		       res.ublk);
+	else if (!quiet)
 		printf("%s %s on %s: %s%s, backing %s, sprout fsid %s\n",
 		       res.first ? "sprouted and mounted" : "mounted", o.seed, o.mountpoint,
 		       res.ublk, res.started_server ? " (server started)" : " (server already running)",

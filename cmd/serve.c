@@ -9,6 +9,7 @@
 
 #include "cmd.h"
 #include "fetchopts.h"
+#include "server/registry.h"
 #include "server/server.h"
 #include "ublk/ublk.h"
 #include "util/size.h"
@@ -36,6 +37,10 @@ struct serve_args {
 	struct blz_cmd_fetch fetch;
 	const char *log_path;
 	int foreground;
+	/* recovery */
+	int no_supervise;
+	const char *recover;
+	struct blz_reg reg; /* --recover DEV without SEED: what the device served */
 };
 
 /* Parses the options into a; 0 or the misuse status. */
@@ -51,6 +56,9 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		{ "map", required_argument, NULL, 'm' },
 		{ "cache", required_argument, NULL, 'c' },
 		BLZ_FETCH_LONGOPTS,
+		{ "recovery-timeout", required_argument, NULL, 'R' },
+		{ "no-supervise", no_argument, NULL, 'N' },
+		{ "recover", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_server_config *c = &a->cfg;
@@ -86,6 +94,22 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 				return blz_misuse(cmd, "invalid --cache '%s' (4M to 64G)", optarg);
 			c->cache_bytes = (size_t)v;
 			break;
+		case 'R':
+			if (blz_parse_duration_ms(optarg, &c->recovery_timeout_ms) < 0 ||
+			    c->recovery_timeout_ms > 24 * 3600 * 1000)
+				return blz_misuse(cmd, "invalid --recovery-timeout '%s' (0 to 24h)",
+						  optarg);
+			if (c->recovery_timeout_ms == 0)
+				c->recovery_timeout_ms = BLZ_RECOVERY_OFF;
+			break;
+		case 'N': a->no_supervise = 1; break;
+		case 'V':
+			if (blz_ublk_parse_dev(optarg, &c->recover_id) < 0)
+				return blz_misuse(cmd, "invalid --recover '%s' (/dev/ublkbN, ublkbN or N)",
+						  optarg);
+			c->recover = true;
+			a->recover = optarg;
+			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: {
@@ -110,6 +134,22 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 	if (c->prefetch_list && !c->fetch)
 		return blz_misuse(cmd, "--prefetch needs a remote --store");
 	c->seed = optind < argc ? argv[optind] : NULL;
+	if (c->recover && c->recovery_timeout_ms == BLZ_RECOVERY_OFF)
+		return blz_misuse(cmd, "--recover takes over a recoverable device: not with "
+				  "--recovery-timeout 0");
+	if (c->recover && !c->seed && !c->backend) {
+		/* The seed the device served, as its registry entry names it. */
+		if (blz_reg_read(c->recover_id, &a->reg) < 0)
+			return blz_die("/dev/ublkb%u has no entry in %s: give the SEED it serves "
+				       "(or --backend SPEC)", c->recover_id, BLZ_RUN_DIR);
+		c->seed = a->reg.seed;
+		if (!c->map_path)
+			c->map_path = a->reg.map;
+		if (!c->store_dir)
+			c->store_dir = a->reg.store;
+	}
+	c->supervise = !a->foreground && !a->no_supervise &&
+		       c->recovery_timeout_ms != BLZ_RECOVERY_OFF;
 	if (c->seed && c->backend)
 		return blz_misuse(cmd, "give either SEED or --backend, not both");
 	if (!c->seed && !c->backend)
@@ -152,6 +192,8 @@ static int serve(const struct blz_cmd *cmd, struct serve_args *ap)
 			return blz_misuse(cmd, "bad --backend '%s': %s", a.cfg.backend, err);
 		if (r == 0)
 			r = blz_server_run(s, print_ready, NULL, err, sizeof(err));
+		if (r == BLZ_SERVER_HANDOVER)
+			_exit(BLZ_SERVER_EXIT_HANDOVER); /* queue threads may still run */
 		blz_server_free(s);
 		return r < 0 ? blz_die("%s", err) : 0;
 	}

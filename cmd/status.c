@@ -15,6 +15,7 @@
 #include "orch/fetched.h"
 #include "orch/orchestrate.h"
 #include "server/client.h"
+#include "server/registry.h"
 #include "util/json.h"
 #include "ublk/ublk.h"
 #include "util/fileio.h"
@@ -56,6 +57,8 @@ static void print_counters(const struct blz_server_status *s)
 {
 	char b[8][32];
 	printf("device:        %s (server pid %" PRIu64 ")\n", s->device, s->pid);
+	printf("server:        %s, supervisor %" PRIu64 ", %" PRIu64 " restarts%s%s\n", s->state,
+	       s->supervisor, s->restarts, s->last_cause[0] ? "; last: " : "", s->last_cause);
 	if (s->seed[0])
 		printf("seed:          %s\n", s->seed);
 	printf("reads:         %" PRIu64 " requests, %s\n", s->reads, sz(s->read_bytes, b[0]));
@@ -138,20 +141,17 @@ static int parse_args(const struct blz_cmd *cmd, int argc, char **argv, struct v
 		return r;
 	/* A blazy mount point: its device, plus what the mount adds (backing use, files). */
 	const char *arg = argv[optind];
-	char err[512];
 	struct stat st;
-	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (!realpath(arg, v->mnt) ||
-		    blz_orch_state_read(NULL, v->mnt, &v->ms, err, sizeof(err)) < 0 || !v->ms.mounted)
-			return blz_die("'%s' is not a blazy mount point", arg);
-		if (blz_ublk_parse_dev(v->ms.ublk, &v->id) < 0)
-			return blz_die("the state of '%s' names no device", v->mnt);
+	r = blz_dev_or_mount(arg, v->mnt, &v->ms, &v->id);
+	if (r == -1)
+		return 1;
+	if (r == -2)
+		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
+				  "nor a blazy mount point", arg);
+	if (r == 1) {
 		v->is_mount = true;
 		if (stat(v->ms.backing, &st) == 0 && S_ISREG(st.st_mode))
 			v->backing_used = (uint64_t)st.st_blocks * 512;
-	} else if (blz_ublk_parse_dev(arg, &v->id) < 0) {
-		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
-				  "nor a blazy mount point", arg);
 	}
 	if (v->trace.path && !v->is_mount)
 		return blz_misuse(cmd, "--trace needs a blazy MOUNTPOINT: the ranges of a bare "
@@ -243,8 +243,13 @@ int cmd_status(const struct blz_cmd *cmd, int argc, char **argv)
 	if (r)
 		return r;
 	char err[768];
-	if (blz_server_ask_status(v.id, &v.ss, err, sizeof(err)) < 0)
+	struct blz_super_state sup;
+	if (blz_server_ask_status(v.id, &v.ss, err, sizeof(err)) < 0) {
+		/* A device whose supervisor gave up: say why. */
+		if (blz_reg_super_read(v.id, &sup) == 0 && !strcmp(sup.state, "failed"))
+			return blz_die("/dev/ublkb%u failed: %s", v.id, sup.cause);
 		return blz_die("%s", err);
+	}
 	gather_fetches(&v);
 	int rc = 0;
 	if (v.trace.path && !v.have_files)

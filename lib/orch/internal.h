@@ -31,11 +31,13 @@ void orch_read_boot_id(char buf[40]);
 
 /* ---- server.c ---- */
 
-/* Spawns the server of seed (server/server.h, its log appended to log when not NULL) and
- * waits at most timeout_ms for its readiness message: its device path in dev, its pid. */
+/* Spawns the server of seed (server/server.h, its log appended to log when not NULL; the
+ * store, fetch and recovery options of o), supervised unless recovery is off, and waits at
+ * most timeout_ms for its readiness message: its device path in dev, its pid. recover_id >=
+ * 0: the server takes that quiesced device over. */
 int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, const char *log,
-		      unsigned timeout_ms, char *dev, size_t devlen, pid_t *ret_pid, char *err,
-		      size_t errlen);
+		      unsigned timeout_ms, int64_t recover_id, char *dev, size_t devlen,
+		      pid_t *ret_pid, char *err, size_t errlen);
 /* Stops device id with the stop policy of server/stop.h (forced: the mount is gone). 0 when
  * the device is gone (or was not there), -errno otherwise. */
 int orch_stop_server(uint32_t id, char *err, size_t errlen);

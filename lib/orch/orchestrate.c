@@ -208,6 +208,55 @@ static void rollback(const struct blz_orch_mount_opts *o, const char *mnt, const
 		unlink(backing);
 }
 
+/* The log of the server of mount point mnt: the state file's name, ".serve.log". */
+static const char *server_log(const char *dir, const char *mnt, char *log, size_t len)
+{
+	if (orch_mkdir_p(dir) < 0 || orch_state_path(dir, mnt, log, len) < 0)
+		return NULL;
+	size_t l = strlen(log);
+	snprintf(log + l - 6, len - l + 6, ".serve.log");
+	return log;
+}
+
+/* st->mountpoint is mounted: when blazy mounted it from st->seed and its device waits,
+ * quiesced, for a server (its server and supervisor died), a new server takes the device
+ * over. 1 adopted, 0 not the case (the mount point is busy), -errno with err. */
+static int adopt(const char *dir, const struct blz_orch_mount_opts *o, struct blz_orch_state *st,
+		 struct blz_orch_mount_result *res, char *err, size_t errlen)
+{
+	static struct blz_orch_state old;
+	char sp[BLZ_ORCH_PATH_MAX + 600], e[256];
+	uint32_t id;
+	if (orch_state_path(dir, st->mountpoint, sp, sizeof(sp)) < 0 ||
+	    orch_state_load(sp, &old, e, sizeof(e)) < 0 || !old.mounted ||
+	    strcmp(old.seed, st->seed) || blz_ublk_parse_dev(old.ublk, &id) < 0)
+		return 0;
+	struct blz_ublk_ctrl *c;
+	struct blz_ublk_status us;
+	if (blz_ublk_ctrl_open(&c) < 0)
+		return 0;
+	int r = blz_ublk_status(c, id, &us);
+	blz_ublk_ctrl_close(c);
+	if (r < 0 || us.state != BLZ_UBLK_S_DEV_QUIESCED || blz_ublk_server_alive(&us))
+		return 0;
+	char log[BLZ_ORCH_PATH_MAX + 600];
+	r = orch_start_server(old.seed, o, server_log(dir, old.mountpoint, log, sizeof(log)),
+			      o->server_timeout_ms ? o->server_timeout_ms : 120000, id, res->ublk,
+			      sizeof(res->ublk), &old.server_pid, err, errlen);
+	if (r < 0)
+		return r;
+	old.server_owned = true;
+	r = orch_state_save(dir, &old, err, errlen);
+	if (r < 0)
+		return r;
+	res->adopted = res->started_server = true;
+	snprintf(res->loop, sizeof(res->loop), "%s", old.loop);
+	snprintf(res->sprout_fsid, sizeof(res->sprout_fsid), "%s", old.sprout_fsid);
+	snprintf(res->backing_dev, sizeof(res->backing_dev), "%s",
+		 old.loop[0] ? old.loop : old.backing);
+	return 1;
+}
+
 int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_result *res,
 		   char *err, size_t errlen)
 {
@@ -254,7 +303,9 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 		goto out_info;
 	}
 	if (r == 1) {
-		r = blz_errf(err, errlen, -EBUSY, "%s is already a mount point", st.mountpoint);
+		r = adopt(dir, o, &st, res, err, errlen);
+		if (r == 0)
+			r = blz_errf(err, errlen, -EBUSY, "%s is already a mount point", st.mountpoint);
 		goto out_info;
 	}
 
@@ -332,14 +383,9 @@ int blz_orch_mount(const struct blz_orch_mount_opts *o, struct blz_orch_mount_re
 		snprintf(st.store, sizeof(st.store), "%s", reg.store);
 	} else {
 		char log[BLZ_ORCH_PATH_MAX + 600];
-		const char *logp = NULL;
-		if (orch_mkdir_p(dir) == 0 && orch_state_path(dir, st.mountpoint, log, sizeof(log)) == 0) {
-			size_t l = strlen(log);
-			snprintf(log + l - 6, sizeof(log) - l + 6, ".serve.log");
-			logp = log;
-		}
+		const char *logp = server_log(dir, st.mountpoint, log, sizeof(log));
 		r = orch_start_server(st.seed, o, logp,
-				      o->server_timeout_ms ? o->server_timeout_ms : 120000, u.ublk,
+				      o->server_timeout_ms ? o->server_timeout_ms : 120000, -1, u.ublk,
 				      sizeof(u.ublk), &st.server_pid, err, errlen);
 		if (r < 0)
 			goto fail;

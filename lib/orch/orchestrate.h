@@ -78,11 +78,16 @@ struct blz_orch_mount_opts {
 	const char *store_dir;
 	const struct blz_fetch_opts *fetch;
 	const char *prefetch_list;
+	/* The server's --recovery-timeout (server.h: 0 the default, BLZ_RECOVERY_OFF none).
+	 * A mount point still mounted from this seed whose device is quiesced (its server and
+	 * supervisor died) is adopted: a new server takes the device over (res->adopted). */
+	unsigned recovery_timeout_ms;
 };
 
 struct blz_orch_mount_result {
 	bool first;            /* the seed was sprouted now */
 	bool started_server;
+	bool adopted; /* an orphaned device of this mount was taken over, nothing else done */
 	char ublk[64], loop[64], sprout_fsid[33];
 	char backing_dev[BLZ_ORCH_PATH_MAX];
 };

@@ -15,9 +15,10 @@
 static int server_log_fd = STDERR_FILENO;
 
 int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, const char *log,
-		      unsigned timeout_ms, char *dev, size_t devlen, pid_t *ret_pid, char *err,
-		      size_t errlen)
+		      unsigned timeout_ms, int64_t recover_id, char *dev, size_t devlen,
+		      pid_t *ret_pid, char *err, size_t errlen)
 {
+	unsigned recovery_timeout_ms = o->recovery_timeout_ms;
 	struct blz_server_config cfg = {
 		.seed = seed,
 		.store_dir = o->store_dir,
@@ -25,6 +26,10 @@ int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, con
 		.prefetch_list = o->prefetch_list,
 		.log = blz_server_log_fd,
 		.log_ctx = &server_log_fd,
+		.recovery_timeout_ms = recovery_timeout_ms,
+		.supervise = recovery_timeout_ms != BLZ_RECOVERY_OFF,
+		.recover = recover_id >= 0,
+		.recover_id = recover_id >= 0 ? (uint32_t)recover_id : 0,
 	};
 	int lfd = -1;
 	if (log)

@@ -54,40 +54,49 @@ static void send_ready(void *ctx, uint32_t dev_id)
 	*fd = -1;
 }
 
-static void send_fail(int fd, int r, const char *msg)
+void srv_send_fail(int fd, int r, const char *msg)
 {
 	struct blz_ready m = { .err = r < 0 && r > -4096 ? r : -EIO };
 	snprintf(m.msg, sizeof(m.msg), "%s", msg);
 	blz_ready_send(fd, &m);
 }
 
-/* The daemon's life after fork. Does not return. */
+void srv_serve_child(const struct blz_server_config *cfg, int ready_fd)
+{
+	char err[BLZ_READY_MSG_MAX + 1] = "";
+	int fd = ready_fd;
+	struct blz_server *s = NULL;
+	int r = blz_server_open(cfg, &s, err, sizeof(err));
+	if (r == 0 && chdir("/") < 0)
+		r = blz_errf(err, sizeof(err), -errno, "cannot chdir to /: %s", strerror(errno));
+	if (r == 0)
+		r = blz_server_run(s, send_ready, &fd, err, sizeof(err));
+	if (r == BLZ_SERVER_HANDOVER)
+		_exit(BLZ_SERVER_EXIT_HANDOVER); /* queue threads may still run: no clean-up */
+	if (r < 0 && cfg->log)
+		cfg->log(cfg->log_ctx, err);
+	if (r < 0 && fd >= 0)
+		srv_send_fail(fd, r, err);
+	blz_server_free(s);
+	_exit(r < 0 ? 1 : 0);
+}
+
+/* The daemon's life after fork: the server, or its supervisor. Does not return. */
 static void __attribute__((noreturn)) child(const struct blz_server_config *cfg, int ready_fd,
 					    int log_fd)
 {
-	char err[BLZ_READY_MSG_MAX + 1] = "";
 	setsid();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	int r = child_fds(ready_fd, log_fd);
-	int fd = READY_FD;
 	if (r < 0) {
-		send_fail(ready_fd, r, "cannot set up the server's descriptors");
+		srv_send_fail(ready_fd, r, "cannot set up the server's descriptors");
 		_exit(1);
 	}
-	struct blz_server *s = NULL;
-	r = blz_server_open(cfg, &s, err, sizeof(err));
-	if (r == 0 && chdir("/") < 0)
-		r = blz_errf(err, sizeof(err), -errno, "cannot chdir to /: %s", strerror(errno));
-	if (r == 0)
-		r = blz_server_run(s, send_ready, &fd, err, sizeof(err));
-	if (r < 0 && cfg->log)
-		cfg->log(cfg->log_ctx, err);
-	if (r < 0 && fd >= 0)
-		send_fail(fd, r, err);
-	blz_server_free(s);
-	_exit(r < 0 ? 1 : 0);
+	if (cfg->supervise)
+		_exit(srv_supervise(cfg, READY_FD));
+	srv_serve_child(cfg, READY_FD);
 }
 
 /* The message for a child that ended without a readiness message. */

@@ -23,6 +23,8 @@ struct blz_server {
 
 /* log.c: formats and sends one line to the configured sink. */
 void srv_log(const struct blz_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void srv_cfg_log(const struct blz_server_config *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* server.c: the device's configuration for the backend. */
 void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg);
@@ -37,6 +39,20 @@ int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen);
  * signalfd for them, or -errno with err; reads the next one (its number, 0 if none). */
 int srv_signals_open(char *err, size_t errlen);
 int srv_signal_read(int sfd);
+
+/* recover.c: takes over device s->cfg.recover_id (checks that it serves the same seed or
+ * the same size) into s->dev and starts it. -errno with err. */
+int srv_take_over(struct blz_server *s, const struct blz_ublk_dev_config *cfg, char *err,
+		  size_t errlen);
+
+/* supervise.c: the supervisor's life (the daemon of a supervised server): starts the
+ * server, relays its readiness message to ready_fd, restarts it. Returns the exit status. */
+int srv_supervise(const struct blz_server_config *cfg, int ready_fd);
+/* daemon.c: the server's life in a child process, the readiness message to ready_fd. Does
+ * not return. */
+void srv_serve_child(const struct blz_server_config *cfg, int ready_fd) __attribute__((noreturn));
+/* daemon.c: a readiness message saying the server could not start. */
+void srv_send_fail(int fd, int r, const char *msg);
 
 /* server.c: opens /dev/ublk-control; -errno with a message (how to load ublk_drv). */
 int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);

@@ -17,6 +17,14 @@ void srv_log(const struct blz_server *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+void srv_cfg_log(const struct blz_server_config *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	blz_log_callv(c->log, c->log_ctx, fmt, ap);
+	va_end(ap);
+}
+
 void blz_server_log_fd(void *ctx, const char *msg)
 {
 	char line[1200], ts[32];

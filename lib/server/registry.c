@@ -33,19 +33,42 @@ int blz_reg_make_dir(void)
 	return 0;
 }
 
-int blz_reg_write(const struct blz_reg *reg)
+/* Calls fn(ctx, key, value) for each "key=value" line of path. 0 or -errno. */
+static int read_kv(const char *path, void (*fn)(void *ctx, const char *key, const char *val),
+		   void *ctx)
 {
-	int r = blz_reg_make_dir();
-	if (r < 0)
-		return r;
-	char path[128], tmp[160];
-	info_path(reg->dev_id, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
+	char line[4200];
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	fprintf(f, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
-		(unsigned)reg->owner, reg->seed, reg->map, reg->store);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq++ = 0;
+		fn(ctx, line, eq);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Opens path.tmp for writing (tmp receives its name), BLZ_RUN_DIR made first. */
+static FILE *open_tmp(const char *path, char *tmp, size_t len, int *ret)
+{
+	*ret = blz_reg_make_dir();
+	if (*ret < 0)
+		return NULL;
+	snprintf(tmp, len, "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		*ret = -errno;
+	return f;
+}
+
+/* Closes f (written at tmp) and renames it to path. */
+static int commit_file(FILE *f, const char *tmp, const char *path)
+{
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
@@ -54,33 +77,47 @@ int blz_reg_write(const struct blz_reg *reg)
 	return 0;
 }
 
+int blz_reg_write(const struct blz_reg *reg)
+{
+	int r;
+	char path[128], tmp[160];
+	info_path(reg->dev_id, path, sizeof(path));
+	FILE *f = open_tmp(path, tmp, sizeof(tmp), &r);
+	if (!f)
+		return r;
+	fprintf(f, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
+		(unsigned)reg->owner, reg->seed, reg->map, reg->store);
+	if (reg->fsid[0])
+		fprintf(f, "fsid=%s\n", reg->fsid);
+	return commit_file(f, tmp, path);
+}
+
+static void reg_kv(void *ctx, const char *key, const char *val)
+{
+	struct blz_reg *r = ctx;
+	if (!strcmp(key, "pid"))
+		r->pid = (pid_t)atoi(val);
+	else if (!strcmp(key, "owner"))
+		r->owner = (uid_t)strtoul(val, NULL, 10);
+	else if (!strcmp(key, "seed"))
+		snprintf(r->seed, sizeof(r->seed), "%s", val);
+	else if (!strcmp(key, "map"))
+		snprintf(r->map, sizeof(r->map), "%s", val);
+	else if (!strcmp(key, "store"))
+		snprintf(r->store, sizeof(r->store), "%s", val);
+	else if (!strcmp(key, "fsid"))
+		snprintf(r->fsid, sizeof(r->fsid), "%s", val);
+}
+
 int blz_reg_read(uint32_t dev_id, struct blz_reg *ret)
 {
-	char path[128], line[4200];
+	char path[128];
 	info_path(dev_id, path, sizeof(path));
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
 	memset(ret, 0, sizeof(*ret));
 	ret->dev_id = dev_id;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq++ = 0;
-		if (!strcmp(line, "pid"))
-			ret->pid = (pid_t)atoi(eq);
-		else if (!strcmp(line, "owner"))
-			ret->owner = (uid_t)strtoul(eq, NULL, 10);
-		else if (!strcmp(line, "seed"))
-			snprintf(ret->seed, sizeof(ret->seed), "%s", eq);
-		else if (!strcmp(line, "map"))
-			snprintf(ret->map, sizeof(ret->map), "%s", eq);
-		else if (!strcmp(line, "store"))
-			snprintf(ret->store, sizeof(ret->store), "%s", eq);
-	}
-	fclose(f);
+	int r = read_kv(path, reg_kv, ret);
+	if (r < 0)
+		return r;
 	return ret->pid > 0 && ret->seed[0] ? 0 : -EBADMSG;
 }
 
@@ -117,3 +154,69 @@ int blz_reg_find_seed(const char *seed, struct blz_reg *ret)
 	return found;
 }
 
+
+static void super_path(uint32_t dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublkb%u.super", BLZ_RUN_DIR, dev_id);
+}
+
+void blz_reg_upgrade_path(uint32_t dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/ublkb%u.upgrade", BLZ_RUN_DIR, dev_id);
+}
+
+int blz_reg_super_write(uint32_t dev_id, const struct blz_super_state *st)
+{
+	int r;
+	char path[128], tmp[160];
+	super_path(dev_id, path, sizeof(path));
+	FILE *f = open_tmp(path, tmp, sizeof(tmp), &r);
+	if (!f)
+		return r;
+	char cause[sizeof(st->cause)];
+	snprintf(cause, sizeof(cause), "%s", st->cause);
+	cause[strcspn(cause, "\n")] = 0;
+	fprintf(f, "supervisor=%d\nserver=%d\nstate=%s\nrestarts=%llu\ncause=%s\n",
+		(int)st->supervisor, (int)st->server, st->state, (unsigned long long)st->restarts,
+		cause);
+	return commit_file(f, tmp, path);
+}
+
+static void super_kv(void *ctx, const char *key, const char *val)
+{
+	struct blz_super_state *st = ctx;
+	if (!strcmp(key, "supervisor"))
+		st->supervisor = (pid_t)atoi(val);
+	else if (!strcmp(key, "server"))
+		st->server = (pid_t)atoi(val);
+	else if (!strcmp(key, "state"))
+		snprintf(st->state, sizeof(st->state), "%s", val);
+	else if (!strcmp(key, "restarts"))
+		st->restarts = strtoull(val, NULL, 10);
+	else if (!strcmp(key, "cause"))
+		snprintf(st->cause, sizeof(st->cause), "%s", val);
+}
+
+int blz_reg_super_read(uint32_t dev_id, struct blz_super_state *ret)
+{
+	char path[128];
+	super_path(dev_id, path, sizeof(path));
+	struct blz_super_state st;
+	memset(&st, 0, sizeof(st));
+	int r = read_kv(path, super_kv, &st);
+	if (r < 0)
+		return r;
+	if (!st.state[0])
+		return -EBADMSG;
+	*ret = st;
+	return 0;
+}
+
+void blz_reg_super_remove(uint32_t dev_id)
+{
+	char path[128];
+	super_path(dev_id, path, sizeof(path));
+	unlink(path);
+	blz_reg_upgrade_path(dev_id, path, sizeof(path));
+	unlink(path);
+}

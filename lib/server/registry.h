@@ -19,6 +19,7 @@ struct blz_reg {
 	pid_t pid;
 	uid_t owner;
 	char seed[4096], map[4096], store[4096];
+	char fsid[33]; /* the seed's fsid in hex ("" when unknown) */
 };
 
 /* Creates BLZ_RUN_DIR (mode 0755) if missing. 0 or -errno. */
@@ -30,5 +31,23 @@ int blz_reg_read(uint32_t dev_id, struct blz_reg *ret);
 void blz_reg_remove(uint32_t dev_id);
 /* Finds a live server serving the seed at path (same file: st_dev/st_ino). 1 found, 0 not. */
 int blz_reg_find_seed(const char *seed, struct blz_reg *ret);
+
+/*
+ * A supervised device's state, `ublkbN.super` (key=value lines: supervisor, server, state,
+ * restarts, cause), written by its supervisor (supervise.c) and read by the status verb,
+ * `blazy list` and `blazy upgrade`. Kept after the supervisor gave up (state "failed", with
+ * the cause) until the device is stopped. `ublkbN.upgrade` holds the binary a requested
+ * upgrade runs (written by blz_server_upgrade, taken by the supervisor).
+ */
+struct blz_super_state {
+	pid_t supervisor, server;
+	char state[16]; /* "live", "recovering", "failed" */
+	uint64_t restarts;
+	char cause[200]; /* the last crash or why the supervisor gave up; "" none */
+};
+int blz_reg_super_write(uint32_t dev_id, const struct blz_super_state *st);
+int blz_reg_super_read(uint32_t dev_id, struct blz_super_state *ret);
+void blz_reg_super_remove(uint32_t dev_id);
+void blz_reg_upgrade_path(uint32_t dev_id, char *buf, size_t len);
 
 #endif

@@ -32,6 +32,8 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 	blz_ublk_ctrl_close(probe);
 	struct blz_ublk_dev_config cfg;
 	srv_dev_config(s, &cfg);
+	if (s->cfg.recover)
+		return srv_take_over(s, &cfg, err, errlen);
 	r = blz_ublk_dev_create(&cfg, &s->dev);
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot create the ublk device: %s", strerror(-r));
@@ -70,6 +72,9 @@ static int register_server(struct blz_server *s, char *err, size_t errlen)
 	char sock[128];
 	s->reg.dev_id = id;
 	s->reg.pid = getpid();
+	const uint8_t *fsid = blz_lazy_fsid(s->lazy);
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(s->reg.fsid + 2 * i, 3, "%02x", fsid[i]);
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	int r = blz_ctl_listen(sock, s->reg.owner, &s->ctl);
 	if (r >= 0)
@@ -104,6 +109,9 @@ static int serve_loop(struct blz_server *s, int sfd, char *err, size_t errlen)
 		int sig = pr > 0 && (p[0].revents & POLLIN) ? srv_signal_read(sfd) : 0;
 		if (sig == SIGUSR1) {
 			srv_log_stats(s);
+		} else if (sig == SIGUSR2) {
+			srv_log(s, "handing /dev/ublkb%u over to a new server", id);
+			return BLZ_SERVER_HANDOVER;
 		} else if (sig) {
 			srv_log(s, "%s received, stopping /dev/ublkb%u", strsignal(sig), id);
 			return 0;
@@ -177,5 +185,12 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 		ready(ctx, blz_ublk_dev_id(s->dev));
 	r = serve_loop(s, sfd, err, errlen);
 	close(sfd);
+	if (r == BLZ_SERVER_HANDOVER) {
+		/* The successor finds the registry entry and the device (quiesced) as they are. */
+		int q = blz_ublk_dev_quiesce(s->dev);
+		if (q < 0 && q != -EOPNOTSUPP)
+			srv_log(s, "QUIESCE_DEV: %s (exiting is the handover)", strerror(-q));
+		return r;
+	}
 	return take_down(s, r, err, errlen);
 }

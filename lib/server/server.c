@@ -95,6 +95,7 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.logical_bs_shift = 12,
 		.backend = s->backend,
 		.no_read_ahead = s->lazy != NULL, /* unmapped ranges */
+		.recoverable = s->cfg.recovery_timeout_ms != BLZ_RECOVERY_OFF,
 	};
 }
 

@@ -16,6 +16,7 @@
 #ifndef BLZ_SERVER_SERVER_H
 #define BLZ_SERVER_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,7 +41,24 @@ struct blz_server_config {
 	unsigned queues, depth, poll_us; /* 0: the defaults (ublk/ublk.h) */
 	blz_server_log_fn log; /* NULL: no log */
 	void *log_ctx;
+	/* Recovery (docs/recovery.md). While no server runs, I/O waits at most
+	 * recovery_timeout_ms for a new one, then fails with EIO: 0 the default
+	 * (BLZ_RECOVERY_TIMEOUT_MS), BLZ_RECOVERY_OFF a device that is not recoverable (the
+	 * kernel fails I/O and removes the disk as soon as the server dies). */
+	unsigned recovery_timeout_ms;
+	bool supervise;     /* blz_server_spawn: run the server under a supervisor */
+	bool recover;       /* take over device recover_id instead of creating one */
+	uint32_t recover_id;
 };
+
+#define BLZ_RECOVERY_TIMEOUT_MS 30000u
+#define BLZ_RECOVERY_OFF 0xffffffffu
+/* The exit status of a server that handed its device over (blazy upgrade). */
+#define BLZ_SERVER_EXIT_HANDOVER 75
+#define BLZ_SERVER_HANDOVER 1 /* blz_server_run: handed over, exit now */
+/* Test hook (tests only): with BLAZY_TEST_CRASH_ON_RECOVER=1 in its environment a server
+ * that is to take a device over kills itself (SIGKILL) before it does. */
+#define BLZ_SERVER_CRASH_ENV "BLAZY_TEST_CRASH_ON_RECOVER"
 
 /* Writes "YYYY-MM-DD HH:MM:SS blazy serve[PID]: MSG\n" to the fd that ctx points to (int *). */
 void blz_server_log_fd(void *ctx, const char *msg);
@@ -58,8 +76,14 @@ typedef void (*blz_server_ready_fn)(void *ctx, uint32_t dev_id);
 
 /*
  * Enters a private mount namespace pruned to what the server needs, creates and starts the
- * device, registers it (seed servers), calls ready, and serves until SIGTERM, SIGINT,
- * SIGHUP or a "stop" request (SIGUSR1 logs the queue counters); then takes it all down.
+ * device (or, with cfg->recover, takes the quiesced device over: for a seed, the registry
+ * entry of the device must name the same seed file and fsid, -ESTALE otherwise), registers
+ * it (seed servers), calls ready, and serves until SIGTERM, SIGINT, SIGHUP or a "stop"
+ * request (SIGUSR1 logs the queue counters); then takes it all down. SIGUSR2 hands the
+ * device over instead (quiesced where the kernel can, left to the next server): the
+ * caller must then exit at once (_exit(BLZ_SERVER_EXIT_HANDOVER), without
+ * blz_server_free: queue threads may still run), as blz_server_run returns
+ * BLZ_SERVER_HANDOVER.
  * 0 after a clean stop; -errno with a message in err when it could not start (ready was not
  * called), stopped serving on an error, or could not take the device down.
  */
@@ -72,6 +96,8 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
  * caller's, working directory "/", opens cfg and runs it. Waits at most timeout_ms for its
  * readiness message. 0 with the device and pid in *ret; -errno with a message in err (the
  * server's own, or how it ended). cfg->log should write to fd 2 (blz_server_log_fd).
+ * With cfg->supervise the daemon is a supervisor (supervise.c, docs/recovery.md) whose
+ * child is the server; ret->pid is the server's.
  */
 int blz_server_spawn(const struct blz_server_config *cfg, int log_fd, unsigned timeout_ms,
 		     struct blz_ready *ret, char *err, size_t errlen);

@@ -2,11 +2,13 @@
 #include "server/status.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ublk/ublk.h"
 #include "util/json.h"
 
 #define F(name) { #name, offsetof(struct blz_server_status, name) }
@@ -21,6 +23,8 @@ static const struct field {
 	F(disk_cache_hits), F(disk_cache_misses), F(disk_cache_bytes), F(disk_cache_entries),
 	F(disk_cache_evictions), F(fetch_joined), F(fetch_failed), F(prefetched),
 };
+
+static const struct field recovery_counters[] = { F(supervisor), F(restarts) };
 #undef F
 
 #define Q(name) { #name, offsetof(struct blz_server_qstatus, name) }
@@ -75,6 +79,12 @@ void blz_server_status_encode_members(const struct blz_server_status *s, struct 
 		blz_buf_append(out, "}", 1);
 	}
 	blz_buf_append(out, "]", 1);
+	blz_buf_append(out, ",\"state\":", 9);
+	blz_json_append_str(out, s->state);
+	blz_buf_append(out, ",", 1);
+	put_u64s(s, recovery_counters, NELEM(recovery_counters), out);
+	blz_buf_append(out, ",\"last_cause\":", 14);
+	blz_json_append_str(out, s->last_cause);
 }
 
 void blz_server_status_encode(const struct blz_server_status *s, struct blz_buf *out)
@@ -147,6 +157,15 @@ static int parse_tree(const struct blz_json *root, struct blz_server_status *s, 
 		r = get_str(root, "seed", s->seed, sizeof(s->seed), "the status", err, errlen);
 	if (r == 0)
 		r = get_u64s(root, s, counters, NELEM(counters), "the status", err, errlen);
+	if (r == 0)
+		r = get_str(root, "state", s->state, sizeof(s->state), "the status", err,
+			    errlen);
+	if (r == 0)
+		r = get_u64s(root, s, recovery_counters, NELEM(recovery_counters), "the status", err,
+			     errlen);
+	if (r == 0)
+		r = get_str(root, "last_cause", s->last_cause, sizeof(s->last_cause), "the status",
+			    err, errlen);
 	if (r < 0)
 		return r;
 	const struct blz_json *q = blz_json_get(root, "queues");
@@ -198,4 +217,14 @@ void blz_server_status_release(struct blz_server_status *s)
 	free(s->stores);
 	s->stores = NULL;
 	s->nstores = 0;
+}
+
+const char *blz_server_state_name(int kernel_state, const char *super_state)
+{
+	bool super = super_state && super_state[0];
+	if (super && !strcmp(super_state, "failed"))
+		return "failed";
+	if (super && !strcmp(super_state, "recovering") && kernel_state != BLZ_UBLK_S_DEV_LIVE)
+		return "recovering";
+	return blz_ublk_state_name(kernel_state);
 }

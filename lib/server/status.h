@@ -9,7 +9,8 @@
  *    "queues":[{"reads":N,"read_bytes":N,"writes_refused":N,"errors":N,"batches":N,
  *               "sleeps":N,"poll_hits":N},...],
  *    "stores":[{"name":"LOCATION","fetches":N,"bytes":N,"retries":N,"errors":N,"bad":N,
- *               "inflight":N,"p50_us":N,"p99_us":N},...]}
+ *               "inflight":N,"p50_us":N,"p99_us":N},...],
+ *    "state":"live|recovering|failed","supervisor":N,"restarts":N,"last_cause":"TEXT"}
  * ("stores": the fetch engine's sources, with --store; [] without.)
  * Counters are integers in [0, 2^64). Strings are written with blz_json_append_str (bytes
  * that are not UTF-8 become U+FFFD). The parser requires every member listed here, each of
@@ -56,6 +57,12 @@ struct blz_server_status {
 	uint64_t control_requests, control_rejected;
 	struct blz_server_qstatus *queues; /* malloc'ed */
 	size_t nqueues;
+	/* Recovery (docs/recovery.md), from the supervisor's ublkbN.super: "live",
+	 * "recovering", "failed" ("live" and zeros for an unsupervised server); the
+	 * supervisor's pid, the restarts after crashes, the last crash ("" none). */
+	char state[16];
+	uint64_t supervisor, restarts;
+	char last_cause[200];
 };
 
 /* Appends the members of s's object, without its braces ("\"device\":...,\"queues\":[...]"),
@@ -69,5 +76,11 @@ void blz_server_status_encode(const struct blz_server_status *s, struct blz_buf 
 int blz_server_status_parse(const char *text, size_t len, struct blz_server_status *ret,
 			    char *err, size_t errlen);
 void blz_server_status_release(struct blz_server_status *s);
+
+/* The state `blazy list` shows for a device: the kernel's ("live", "quiesced", "dead",
+ * "fail-io"), unless a supervisor's state file says more: "recovering" while it takes a
+ * quiesced device over, "failed" once it gave up. super_state: NULL or "" when there is
+ * none (or its supervisor is gone and it is not "failed"). */
+const char *blz_server_state_name(int kernel_state, const char *super_state);
 
 #endif

@@ -111,8 +111,19 @@ static int real_in_use(void *ctx, uint32_t id, char *what, size_t len)
 	return blz_blockdev_in_use(dev, what, len);
 }
 
+/* A supervisor would take a stopping device over again: it goes first (SIGTERM). */
+static void retire_supervisor(uint32_t id)
+{
+	struct blz_super_state st;
+	if (blz_reg_super_read(id, &st) < 0 || st.supervisor <= 0 || st.supervisor == getpid())
+		return;
+	if (kill(st.supervisor, SIGTERM) == 0)
+		blz_ublk_pid_wait_gone(st.supervisor, 2000);
+}
+
 static int real_ctl_stop(void *ctx, uint32_t id)
 {
+	retire_supervisor(id);
 	char sock[128], *reply = NULL;
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	int r = blz_ctl_request(sock, "stop", &reply, BLZ_CTL_TIMEOUT_MS);
@@ -124,6 +135,7 @@ static int real_signal(void *ctx, pid_t pid, int sig)
 {
 	if (pid <= 0)
 		return -ESRCH;
+
 	return kill(pid, sig) < 0 ? -errno : 0;
 }
 
@@ -139,6 +151,7 @@ static bool real_pid_wait_gone(void *ctx, pid_t pid, unsigned ms)
 
 static int real_stop_dev(void *ctx, uint32_t id)
 {
+	retire_supervisor(id);
 	return blz_ublk_ctrl_stop_dev(ctx, id);
 }
 
@@ -162,6 +175,9 @@ static bool real_clean_registry(void *ctx, uint32_t id)
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	bool had = r == 0 || access(sock, F_OK) == 0;
 	blz_reg_remove(id);
+	struct blz_super_state st;
+	if (blz_reg_super_read(id, &st) == 0 && !blz_ublk_pid_alive(st.supervisor))
+		blz_reg_super_remove(id);
 	return had;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fetch/fetch.h"
+#include "server/registry.h"
 #include "server/status.h"
 
 /* The fetch engine's counters (with --store). */
@@ -70,6 +71,14 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 	if (s->ctl)
 		blz_ctl_counts(s->ctl, &st->control_requests, &st->control_rejected);
 	fill_fetch_status(s, st);
+	struct blz_super_state sup;
+	snprintf(st->state, sizeof(st->state), "live");
+	if (blz_reg_super_read(blz_ublk_dev_id(s->dev), &sup) == 0) {
+		snprintf(st->state, sizeof(st->state), "%s", sup.state);
+		st->supervisor = blz_ublk_pid_alive(sup.supervisor) ? (uint64_t)sup.supervisor : 0;
+		st->restarts = sup.restarts;
+		snprintf(st->last_cause, sizeof(st->last_cause), "%s", sup.cause);
+	}
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {

@@ -43,6 +43,9 @@ static const struct ctrl_op op_stop_dev = { BLZ_UBLK_CMD_STOP_DEV, false, false 
 static const struct ctrl_op op_set_params = { BLZ_UBLK_CMD_SET_PARAMS, false, false };
 static const struct ctrl_op op_get_params = { BLZ_UBLK_CMD_GET_PARAMS, true, false };
 static const struct ctrl_op op_get_features = { BLZ_UBLK_CMD_GET_FEATURES, true, true };
+static const struct ctrl_op op_start_recovery = { BLZ_UBLK_CMD_START_USER_RECOVERY, false, false };
+static const struct ctrl_op op_end_recovery = { BLZ_UBLK_CMD_END_USER_RECOVERY, false, false };
+static const struct ctrl_op op_quiesce_dev = { BLZ_UBLK_CMD_QUIESCE_DEV, false, true };
 
 int blz_ublk_parse_kernel_version(const char *release)
 {
@@ -317,6 +320,21 @@ int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id)
 int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id)
 {
 	return ctrl_cmd(c, &op_del_dev, id, NULL, 0, 0, c->timeout_ms);
+}
+
+int blz_ublk_ctrl_start_recovery(struct blz_ublk_ctrl *c, uint32_t id)
+{
+	return ctrl_cmd(c, &op_start_recovery, id, NULL, 0, 0, c->timeout_ms);
+}
+
+int blz_ublk_ctrl_end_recovery(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid)
+{
+	return ctrl_cmd(c, &op_end_recovery, id, NULL, 0, (uint64_t)pid, long_timeout(c));
+}
+
+int blz_ublk_ctrl_quiesce_dev(struct blz_ublk_ctrl *c, uint32_t id, unsigned ms)
+{
+	return ctrl_cmd(c, &op_quiesce_dev, id, NULL, 0, ms, c->timeout_ms + ms);
 }
 
 /* ---- enumeration and status ---- */

@@ -82,6 +82,7 @@ struct blz_ublk_dev {
 	unsigned stop_grace_ms;
 	int cfd;
 	bool added, stopped;
+	bool recovering; /* taken over: START ends the recovery */
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
 	int stop_rc;
 	struct queue *queues;
@@ -99,6 +100,7 @@ struct blz_ublk_dev {
 #define JOIN_TIMEOUT_MS 30000
 #define OPEN_RETRY_MS 5000
 #define DEL_TIMEOUT_MS 5000
+#define QUIESCE_WAIT_MS 10000
 /* user_data of the eventfd read (tags are below 4096) */
 #define WAKE_DATA 0xffffffffffffffffULL
 
@@ -471,7 +473,11 @@ static void unmap_queues(struct blz_ublk_dev *d)
 	}
 }
 
-int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret)
+static int setup_queues(struct blz_ublk_dev *d);
+static void dev_discard(struct blz_ublk_dev *d);
+
+/* A device handle with cfg's defaults filled in and /dev/ublk-control open. */
+static int dev_alloc(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret)
 {
 	unsigned lbs_shift = cfg->logical_bs_shift ? cfg->logical_bs_shift : 12;
 	unsigned depth = cfg->depth ? cfg->depth : DEFAULT_DEPTH;
@@ -488,6 +494,9 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		return -ENOMEM;
 	d->cfg = *cfg;
 	d->cfg.logical_bs_shift = lbs_shift;
+	d->cfg.depth = depth;
+	d->cfg.nr_queues = nrq;
+	d->cfg.max_io_bytes = max_io;
 	d->cfd = -1;
 	d->stop_grace_ms = cfg->stop_grace_ms ? cfg->stop_grace_ms : BLZ_UBLK_STOP_GRACE_MS;
 	if (cfg->poll_us != BLZ_UBLK_POLL_NEVER)
@@ -500,31 +509,54 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	pthread_condattr_destroy(&ca);
 
 	int r = blz_ublk_ctrl_open(&d->ctrl);
-	if (r < 0)
-		goto fail;
+	if (r < 0) {
+		dev_discard(d);
+		return r;
+	}
 	if (blz_ublk_ctrl_get_features(d->ctrl, &d->features) < 0)
 		d->features = 0;
+	d->legacy = blz_ublk_ctrl_legacy(d->ctrl);
+	*ret = d;
+	return 0;
+}
 
+/* What the kernel granted: queues capped at the CPU count, the buffer size rounded down to
+ * a page, unknown flags cleared. */
+static int take_info(struct blz_ublk_dev *d)
+{
+	const struct blz_ublk_dev_info *info = &d->info;
+	if (info->nr_hw_queues == 0 || info->queue_depth == 0 || info->max_io_buf_bytes < 4096)
+		return -EPROTO;
+	d->nr_queues = info->nr_hw_queues;
+	d->depth = info->queue_depth;
+	d->buf_size = info->max_io_buf_bytes;
+	return 0;
+}
+
+int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret)
+{
+	struct blz_ublk_dev *d;
+	int r = dev_alloc(cfg, &d);
+	if (r < 0)
+		return r;
+	unsigned lbs_shift = d->cfg.logical_bs_shift;
 	struct blz_ublk_dev_info *info = &d->info;
-	info->nr_hw_queues = (uint16_t)nrq;
-	info->queue_depth = (uint16_t)depth;
-	info->max_io_buf_bytes = max_io;
+	info->nr_hw_queues = (uint16_t)d->cfg.nr_queues;
+	info->queue_depth = (uint16_t)d->cfg.depth;
+	info->max_io_buf_bytes = d->cfg.max_io_bytes;
 	info->dev_id = UINT32_MAX;
 	info->ublksrv_flags = BLZ_UBLK_SRV_MAGIC | (uint64_t)(uint32_t)getpid();
+	if (cfg->recoverable)
+		info->flags |= d->features & (BLZ_UBLK_F_USER_RECOVERY |
+					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)
 		goto fail;
 	d->added = true;
 	d->legacy = blz_ublk_ctrl_legacy(d->ctrl);
-	/* What the kernel granted: queues capped at the CPU count, the buffer size rounded
-	 * down to a page, unknown flags cleared. */
-	if (info->nr_hw_queues == 0 || info->queue_depth == 0 || info->max_io_buf_bytes < 4096) {
-		r = -EPROTO;
+	r = take_info(d);
+	if (r < 0)
 		goto fail;
-	}
-	d->nr_queues = info->nr_hw_queues;
-	d->depth = info->queue_depth;
-	d->buf_size = info->max_io_buf_bytes;
 
 	struct blz_ublk_params p;
 	memset(&p, 0, sizeof(p));
@@ -541,15 +573,72 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	if (r < 0)
 		goto fail;
 
-	r = open_char_dev(info->dev_id, &d->cfd);
+	r = setup_queues(d);
 	if (r < 0)
 		goto fail;
+	*ret = d;
+	return 0;
 
-	d->queues = calloc(d->nr_queues, sizeof(*d->queues));
-	if (!d->queues) {
-		r = -ENOMEM;
+fail:
+	dev_discard(d);
+	return r;
+}
+
+int blz_ublk_dev_recover(const struct blz_ublk_dev_config *cfg, uint32_t id, unsigned wait_ms,
+			 struct blz_ublk_dev **ret)
+{
+	struct blz_ublk_dev *d;
+	int r = dev_alloc(cfg, &d);
+	if (r < 0)
+		return r;
+	r = blz_ublk_ctrl_get_info(d->ctrl, id, &d->info);
+	if (r < 0)
+		goto fail;
+	r = take_info(d);
+	if (r < 0)
+		goto fail;
+	struct blz_ublk_params p;
+	r = blz_ublk_ctrl_get_params(d->ctrl, id, &p);
+	if (r < 0)
+		goto fail;
+	if (!(d->info.flags & BLZ_UBLK_F_USER_RECOVERY)) {
+		r = -EINVAL;
 		goto fail;
 	}
+	if (!(p.types & BLZ_UBLK_PARAM_TYPE_BASIC) || p.basic.dev_sectors != cfg->size >> 9 ||
+	    p.basic.logical_bs_shift != d->cfg.logical_bs_shift) {
+		r = -ESTALE;
+		goto fail;
+	}
+	uint64_t end = blz_now_ms() + wait_ms;
+	while ((r = blz_ublk_ctrl_start_recovery(d->ctrl, id)) == -EBUSY && blz_now_ms() < end)
+		usleep(20 * 1000);
+	if (r < 0)
+		goto fail;
+	d->recovering = true;
+	r = setup_queues(d);
+	if (r < 0)
+		goto fail;
+	d->added = true; /* ours now: a clean stop deletes it */
+	*ret = d;
+	return 0;
+
+fail:
+	dev_discard(d);
+	return r;
+}
+
+/* Opens /dev/ublkcN, maps every queue's descriptors and makes its buffers and dispatcher. */
+static int setup_queues(struct blz_ublk_dev *d)
+{
+	const struct blz_ublk_dev_config *cfg = &d->cfg;
+	int r = open_char_dev(d->info.dev_id, &d->cfd);
+	if (r < 0)
+		return r;
+
+	d->queues = calloc(d->nr_queues, sizeof(*d->queues));
+	if (!d->queues)
+		return -ENOMEM;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	for (unsigned i = 0; i < d->nr_queues; i++) {
 		struct queue *q = &d->queues[i];
@@ -559,18 +648,14 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		q->descs_len = (descs + page - 1) / page * page;
 		void *m = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE, d->cfd,
 			       (off_t)blz_ublk_desc_offset(i, page));
-		if (m == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
+		if (m == MAP_FAILED)
+			return -errno;
 		q->descs = m;
 		q->bufs_len = (size_t)d->depth * d->buf_size;
 		m = mmap(NULL, q->bufs_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
-		if (m == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
+		if (m == MAP_FAILED)
+			return -errno;
 		q->bufs = m;
 		struct blz_ublk_disp_config dc = {
 			.backend = cfg->backend,
@@ -583,12 +668,15 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 		};
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
-	*ret = d;
 	return 0;
+}
 
-fail:
+/* Undoes a failed create or recover: a device added here is deleted, one taken over is
+ * left to the kernel (quiesced). */
+static void dev_discard(struct blz_ublk_dev *d)
+{
 	if (d->queues)
 		unmap_queues(d);
 	for (unsigned i = 0; d->queues && i < d->nr_queues; i++)
@@ -602,7 +690,6 @@ fail:
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
-	return r;
 }
 
 /* read_ahead_kb 0 for /dev/ublkb<id> (see no_read_ahead in ublk.h); best effort. */
@@ -652,14 +739,35 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 			r = d->queues[i].setup_rc;
 	pthread_mutex_unlock(&d->lock);
 
-	if (!r)
+	if (!r && d->recovering)
+		r = blz_ublk_ctrl_end_recovery(d->ctrl, d->info.dev_id, getpid());
+	else if (!r)
 		r = blz_ublk_ctrl_start_dev(d->ctrl, d->info.dev_id, getpid());
 	if (r < 0) {
 		blz_ublk_dev_stop(d);
 		return r;
 	}
-	if (d->cfg.no_read_ahead)
+	if (d->cfg.no_read_ahead && !d->recovering)
 		no_read_ahead(d->info.dev_id);
+	return 0;
+}
+
+int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
+{
+	if (!(d->info.flags & BLZ_UBLK_F_QUIESCE) || d->legacy)
+		return -EOPNOTSUPP;
+	/* The queues see their fetches aborted: not an error of the device. */
+	atomic_store(&d->stopping, true);
+	int r = blz_ublk_ctrl_quiesce_dev(d->ctrl, d->info.dev_id, QUIESCE_WAIT_MS);
+	if (r < 0)
+		return r;
+	struct timespec ts;
+	deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		if (q->thread_started && !q->joined && pthread_timedjoin_np(q->thread, NULL, &ts) == 0)
+			q->joined = true;
+	}
 	return 0;
 }
 

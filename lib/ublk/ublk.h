@@ -76,6 +76,17 @@ int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
  * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens). */
 int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id);
 
+/* Recovery (USER_RECOVERY devices). START_USER_RECOVERY: -EBUSY while the old server's
+ * /dev/ublkcN is still open or the device is not yet quiesced (retry), -EINVAL when the
+ * device is not recoverable. END_USER_RECOVERY with the new server's pid: like START_DEV,
+ * it waits until every tag of every queue has a fetch outstanding, then the device is live
+ * again and the requests that waited are served. QUIESCE_DEV (only with UBLK_F_QUIESCE,
+ * 6.16): the live server's fetches are aborted and the device quiesced, for a handover;
+ * ms bounds the kernel's wait for in-flight requests (0: no bound). */
+int blz_ublk_ctrl_start_recovery(struct blz_ublk_ctrl *c, uint32_t id);
+int blz_ublk_ctrl_end_recovery(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
+int blz_ublk_ctrl_quiesce_dev(struct blz_ublk_ctrl *c, uint32_t id, unsigned ms);
+
 /* ---- enumeration and status ---- */
 
 /* Ids of every ublk device (from /sys/class/ublk-char, else /dev/ublkc*), ascending.
@@ -156,6 +167,12 @@ struct blz_ublk_dev_config {
 	 * and unreadable bytes cannot arise (from 7.x the page cache reads ahead in large
 	 * folios, and a folio with one unreadable byte fails as a whole). */
 	bool no_read_ahead;
+	/* Make the device recoverable where the kernel can (USER_RECOVERY | REISSUE, and
+	 * QUIESCE for handovers): when the server dies, the kernel quiesces the device and
+	 * requeues the requests it held; they wait for a new server (blz_ublk_dev_recover)
+	 * instead of failing. Whoever runs the server must then bound that wait (the
+	 * supervisor, lib/server). */
+	bool recoverable;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u
@@ -184,8 +201,22 @@ struct blz_ublk_dev;
  * block sizes, max_sectors from max_io_buf_bytes), opens /dev/ublkcN (retrying while udev
  * holds it) and maps the queues' descriptors. On failure nothing is left behind. */
 int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_dev **ret);
+/* Takes over device id, a recoverable device whose server died: checks that it is
+ * recoverable (-EINVAL) and that its size is cfg->size (-ESTALE), START_USER_RECOVERY
+ * (retried for up to wait_ms while the kernel answers -EBUSY: the old server still
+ * exiting), opens /dev/ublkcN and maps the queues (nr_queues and depth are the device's).
+ * blz_ublk_dev_start() then ends the recovery instead of starting the device. On failure
+ * the device is left as it was (quiesced, recoverable again). */
+int blz_ublk_dev_recover(const struct blz_ublk_dev_config *cfg, uint32_t id, unsigned wait_ms,
+			 struct blz_ublk_dev **ret);
+/* Hands the device over to a successor: QUIESCE_DEV where the device has UBLK_F_QUIESCE
+ * (in-flight requests complete, the fetches are aborted, the queue threads end), then
+ * nothing else: the caller must exit without blz_ublk_dev_stop, and the kernel keeps the
+ * device quiesced for the next server. -EOPNOTSUPP without QUIESCE (exiting is then the
+ * handover: the kernel requeues what the server held). */
+int blz_ublk_dev_quiesce(struct blz_ublk_dev *d);
 /* Starts one thread per queue, waits until each has every fetch submitted, then
- * START_DEV. On failure the device is stopped (but not freed: call blz_ublk_dev_free). */
+ * START_DEV (END_USER_RECOVERY for a device taken over). On failure the device is stopped (but not freed: call blz_ublk_dev_free). */
 int blz_ublk_dev_start(struct blz_ublk_dev *d);
 /* STOP_DEV (queues serve until it returns), joins the threads, closes the rings, unmaps,
  * closes /dev/ublkcN, DEL_DEV. STOP_DEV waits for every request in flight: reads an

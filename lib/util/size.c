@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int blz_parse_size(const char *s, uint64_t *ret)
@@ -69,21 +68,25 @@ int blz_parse_duration_ms(const char *s, uint32_t *ret)
 {
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	unsigned long long mul;
-	if (strcmp(end, "ms") == 0 || *end == '\0')
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > UINT32_MAX)
+			return -ERANGE;
+	}
+	uint64_t mul;
+	if (!strcmp(p, "ms"))
 		mul = 1;
-	else if (strcmp(end, "s") == 0)
+	else if (!*p || !strcmp(p, "s"))
 		mul = 1000;
-	else if (strcmp(end, "m") == 0)
-		mul = 60000;
+	else if (!strcmp(p, "m"))
+		mul = 60 * 1000;
+	else if (!strcmp(p, "h"))
+		mul = 3600 * 1000;
 	else
 		return -EINVAL;
-	if (v > UINT32_MAX / mul)
+	if (v * mul > UINT32_MAX - 1)
 		return -ERANGE;
 	*ret = (uint32_t)(v * mul);
 	return 0;

@@ -11,9 +11,13 @@
  */
 int blz_parse_size(const char *s, uint64_t *ret);
 
-/* Parse a duration: decimal digits with an optional unit ms, s or m (none: milliseconds),
- * e.g. "250ms", "30s", "2m". Returns 0, -EINVAL, or -ERANGE past UINT32_MAX ms. */
+/*
+ * Parse a duration: decimal digits with an optional unit "ms", "s" (the default), "m" or
+ * "h", e.g. "30", "30s", "500ms", "2m". Into milliseconds. 0, -EINVAL for malformed text,
+ * -ERANGE beyond 2^32 - 2 ms (about 49 days).
+ */
 int blz_parse_duration_ms(const char *s, uint32_t *ret);
+
 /* Format a byte count as "4 EiB", "1.5 MiB", "512 B" into buf. Returns buf. */
 char *blz_format_size(uint64_t v, char *buf, size_t len);
 

@@ -592,7 +592,7 @@ static void test_inject(void **state)
 	assert_int_equal(inj.delay_ms, 2000);
 	assert_int_equal(inj.error_rate == 0, 1);
 	const char *bad[] = { "delay=x", "error-rate=2", "error-rate=-0.1", "colour=red", "delay",
-			      "error-file=", "delay=5h" };
+			      "error-file=", "delay=5d" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		assert_int_equal(blz_fetch_inject_parse(bad[i], &inj, err, sizeof(err)), -EINVAL);

@@ -303,6 +303,10 @@ static void fill(struct blz_server_status *s, const char *seed, size_t nq)
 	s->read_bytes = UINT64_MAX - 1;
 	s->fetch_untracked = 17;
 	s->control_rejected = 3;
+	snprintf(s->state, sizeof(s->state), "recovering");
+	s->supervisor = 77;
+	s->restarts = UINT64_MAX - 5;
+	snprintf(s->last_cause, sizeof(s->last_cause), "server 12 killed by \"signal\" 9\n");
 	s->nqueues = nq;
 	s->queues = calloc(nq ? nq : 1, sizeof(*s->queues));
 	for (size_t i = 0; i < nq; i++) {
@@ -333,6 +337,10 @@ static void roundtrip(const char *seed, const char *want_seed)
 	assert_int_equal(got.pid, 4242);
 	assert_int_equal(got.fetch_untracked, 17);
 	assert_int_equal(got.control_rejected, 3);
+	assert_string_equal(got.state, "recovering");
+	assert_int_equal(got.supervisor, 77);
+	assert_true(got.restarts == UINT64_MAX - 5);
+	assert_string_equal(got.last_cause, s.last_cause);
 	assert_int_equal(got.nqueues, 3);
 	assert_int_equal(got.queues[2].reads, 3);
 	assert_true(got.queues[2].poll_hits == UINT64_MAX - 2);
@@ -446,6 +454,19 @@ static void test_status_hostile(void **state)
 	t = replace(good, "\"disk_cache_hits\":0,", "");
 	expect_bad(t, -EINVAL, "no \"disk_cache_hits\"");
 	free(t);
+	/* The recovery members. */
+	t = replace(good, "\"state\":\"recovering\",", "");
+	expect_bad(t, -EINVAL, "\"state\"");
+	free(t);
+	t = replace(good, "\"restarts\":", "\"restart\":");
+	expect_bad(t, -EINVAL, "no \"restarts\"");
+	free(t);
+	t = replace(good, "\"last_cause\":\"", "\"last_cause\":7,\"x\":\"");
+	expect_bad(t, -EINVAL, "\"last_cause\"");
+	free(t);
+	t = replace(good, "\"state\":\"recovering\"", "\"state\":\"recovering-for-far-too-long\"");
+	expect_bad(t, -ERANGE, "\"state\"");
+	free(t);
 	/* Numbers beyond 64 bits. */
 	t = replace(good, "\"size\":18446744073709551615", "\"size\":18446744073709551616");
 	expect_bad(t, -ERANGE, "\"size\"");
@@ -481,6 +502,21 @@ static void test_status_hostile(void **state)
 	}
 	blz_server_status_release(&s);
 	blz_buf_release(&b);
+}
+
+static void test_state_name(void **state)
+{
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_LIVE, NULL), "live");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_LIVE, "live"), "live");
+	/* a takeover that is over: the kernel knows best */
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_LIVE, "recovering"), "live");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_QUIESCED, "recovering"),
+			    "recovering");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_QUIESCED, ""), "quiesced");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_QUIESCED, "live"), "quiesced");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_DEAD, "failed"), "failed");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_LIVE, "failed"), "failed");
+	assert_string_equal(blz_server_state_name(BLZ_UBLK_S_DEV_DEAD, NULL), "dead");
 }
 
 /* ---- the stop policy (server/stop.h) with fake steps ---- */
@@ -682,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_ready_pipe),
 		cmocka_unit_test(test_status_roundtrip),
 		cmocka_unit_test(test_status_hostile),
+		cmocka_unit_test(test_state_name),
 		cmocka_unit_test(test_stop_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

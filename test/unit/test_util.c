@@ -280,6 +280,36 @@ static void test_le(void **state)
 	assert_memory_equal(b, "_BHRfS_M", 8);
 }
 
+static void test_duration_parse(void **state)
+{
+	uint32_t v = 7;
+	assert_int_equal(blz_parse_duration_ms("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(blz_parse_duration_ms("30", &v), 0);
+	assert_int_equal(v, 30000);
+	assert_int_equal(blz_parse_duration_ms("30s", &v), 0);
+	assert_int_equal(v, 30000);
+	assert_int_equal(blz_parse_duration_ms("250ms", &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(blz_parse_duration_ms("2m", &v), 0);
+	assert_int_equal(v, 120000);
+	assert_int_equal(blz_parse_duration_ms("1h", &v), 0);
+	assert_int_equal(v, 3600000);
+	assert_int_equal(blz_parse_duration_ms("4294967294ms", &v), 0);
+	assert_true(v == 4294967294u);
+	v = 7;
+	assert_int_equal(blz_parse_duration_ms("4294967295ms", &v), -ERANGE);
+	assert_int_equal(blz_parse_duration_ms("2000h", &v), -ERANGE);
+	assert_int_equal(blz_parse_duration_ms("99999999999", &v), -ERANGE);
+	assert_int_equal(blz_parse_duration_ms("", &v), -EINVAL);
+	assert_int_equal(blz_parse_duration_ms("-1", &v), -EINVAL);
+	assert_int_equal(blz_parse_duration_ms("1.5s", &v), -EINVAL);
+	assert_int_equal(blz_parse_duration_ms("5sec", &v), -EINVAL);
+	assert_int_equal(blz_parse_duration_ms("s", &v), -EINVAL);
+	assert_int_equal(blz_parse_duration_ms(NULL, &v), -EINVAL);
+	assert_int_equal(v, 7); /* untouched on failure */
+}
+
 static void test_size_parse(void **state)
 {
 	uint64_t v;
@@ -485,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_json_fuzz),
 		cmocka_unit_test(test_le),
 		cmocka_unit_test(test_size_parse),
+		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_size_format),
 		cmocka_unit_test(test_buf_vec),
 		cmocka_unit_test(test_write_file_atomic),

@@ -8,7 +8,8 @@ set -u
 ublk_setup
 
 M=$((1024 * 1024))
-serve_bg --backend "null,size=1G" --log /tmp/030-serve.log
+# (not recoverable: recovery has its own tests, 110-114)
+serve_bg --backend "null,size=1G" --log /tmp/030-serve.log --recovery-timeout 0
 check "blazy serve exits 0" [ -n "$dev" ]
 [ -n "$dev" ] || finish
 n=$(dev_id "$dev")
@@ -55,7 +56,7 @@ check "$dev is gone" dev_gone "$n"
 
 # Killed while a reader holds the disk open: DEL_DEV waits for the last reference, so
 # `blazy stop` must give up after its timeout rather than hang; the device goes on close.
-serve_bg --backend "null,size=64M"
+serve_bg --backend "null,size=64M" --recovery-timeout 0
 n=$(dev_id "$dev")
 pid=$(list_pid "$n")
 wait_until 5 test -b "$dev"

@@ -36,7 +36,9 @@ hurt() {
 }
 
 for c in healthy hung dead; do
-	serve_bg --log "$W/serve-$c.log" "$W/seed.img" || { fail "$c: serve"; continue; }
+	# (not recoverable: a dead server stays dead; recovery has its own tests, 110-114)
+	serve_bg --log "$W/serve-$c.log" --recovery-timeout 0 "$W/seed.img" ||
+		{ fail "$c: serve"; continue; }
 	n=$(dev_id "$dev")
 	pid=$(list_pid "$n")
 	check "$c: the server is registered" test -S "/run/blazy/ublkb$n.sock"
@@ -54,7 +56,7 @@ check "healthy: it went through the control socket" \
 	grep -q "stop requested over the control socket" "$W/serve-healthy.log"
 
 for c in healthy hung dead; do
-	out=$(blazy mount "$W/seed.img" "$M" --rw "$W/rw.img" --rw-size 256M 2>&1)
+	out=$(blazy mount "$W/seed.img" "$M" --rw "$W/rw.img" --rw-size 256M --recovery-timeout 0 2>&1)
 	rc=$?
 	check "$c: blazy mount" [ "$rc" = 0 ]
 	[ "$rc" = 0 ] || { echo "$out"; cat "$W/state/"*.serve.log; continue; }

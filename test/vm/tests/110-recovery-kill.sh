@@ -1,0 +1,71 @@
+#!/bin/sh
+# Recovery (docs/recovery.md): the supervised server of a pattern device is killed with
+# SIGKILL again and again while verifying readers (randcheck) read it at random: no I/O
+# error, no wrong byte; every time a new server takes the device over. The pause the
+# readers see per takeover is reported. Then `blazy stop` takes it all down.
+set -u
+. "$(dirname "$0")/ublk-lib.inc"
+ublk_setup
+command -v randcheck >/dev/null || skip "randcheck (test/vm/tools) not in the VM"
+KILLS=${BLAZY_RECOVERY_KILLS:-20}
+
+serve_bg --backend "pattern,size=256M" --log /tmp/110-serve.log --recovery-timeout 30s
+check "blazy serve exits 0" [ -n "$dev" ]
+[ -n "$dev" ] || finish
+n=$(dev_id "$dev")
+wait_until 5 test -b "$dev"
+rm -f /tmp/110-stop
+randcheck --seconds 600 --stop /tmp/110-stop --seed 1 "$dev" >/tmp/110-r1 2>&1 &
+r1=$!
+randcheck --seconds 600 --stop /tmp/110-stop --seed 2 --bs 65536 "$dev" >/tmp/110-r2 2>&1 &
+r2=$!
+sleep 1
+
+# live_other N PID: device N is live with a server other than PID
+live_other() {
+	blazy list --json | tr '{' '\n' | grep "\"id\":$1," | grep -q '"state":"live"' &&
+		[ "$(list_pid "$1")" != "$2" ] && [ -n "$(list_pid "$1")" ]
+}
+i=0
+ok=0
+t0=$(now_cs)
+while [ "$i" -lt "$KILLS" ]; do
+	i=$((i + 1))
+	pid=$(list_pid "$n")
+	kill -KILL "$pid"
+	if wait_until 20 live_other "$n" "$pid"; then
+		ok=$((ok + 1))
+	else
+		echo "kill $i: no new server within 20 s"
+		blazy list
+	fi
+	# a random moment: 0.6 to 2.1 s of serving before the next kill
+	s=$((6 + $(od -An -N1 -tu1 /dev/urandom) % 16))
+	sleep "$((s / 10)).$((s % 10))"
+done
+t1=$(now_cs)
+echo "info: $KILLS kills in $(((t1 - t0) / 100)) s"
+check "a new server took the device over after each of the $KILLS kills ($ok)" [ "$ok" = "$KILLS" ]
+touch /tmp/110-stop
+wait "$r1"
+rc1=$?
+wait "$r2"
+rc2=$?
+cat /tmp/110-r1 /tmp/110-r2
+check "reader 1 (4 KiB): no I/O error, no wrong byte" [ "$rc1" = 0 ]
+check "reader 2 (64 KiB): no I/O error, no wrong byte" [ "$rc2" = 0 ]
+echo "info: takeover pause seen by reader 1: $(sed 's/.*\(pause_median_ms [0-9]*\) \(pause_max_ms [0-9]*\).*/\1 \2/' /tmp/110-r1)"
+echo "info: takeover pause seen by reader 2: $(sed 's/.*\(pause_median_ms [0-9]*\) \(pause_max_ms [0-9]*\).*/\1 \2/' /tmp/110-r2)"
+out=$(blazy list --json)
+echo "$out"
+check "blazy list: live, $KILLS restarts" \
+	sh -c "echo '$out' | tr '{' '\n' | grep '\"id\":$n,' | grep '\"state\":\"live\"' | grep -q '\"restarts\":$KILLS,'"
+grep -c "took /dev/ublkb$n over" /tmp/110-serve.log
+check "the log shows each takeover" \
+	sh -c "[ \$(grep -c 'took /dev/ublkb$n over' /tmp/110-serve.log) = $KILLS ]"
+timeout 60 blazy stop "$n"
+check "blazy stop exits 0" [ $? = 0 ]
+check "$dev is gone" wait_until 10 dev_gone "$n"
+check "no blazy process is left (supervisor included)" wait_until 10 sh -c '[ -z "$(pidof blazy)" ]'
+tail -5 /tmp/110-serve.log
+finish
