@@ -25,6 +25,8 @@ extern const char blz_help_stop[];
 extern const char blz_help_mount[];
 extern const char blz_help_umount[];
 extern const char blz_help_doctor[];
+extern const char blz_help_log[];
+extern const char blz_help_trace[];
 
 const struct blz_cmd *blz_find_command(const char *name);
 
@@ -47,6 +49,13 @@ struct blz_flag {
 int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
 		    const struct blz_flag *flags);
 
+/* A decimal count in [min, max] (digits only): 0, or -EINVAL. */
+int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret);
+
+/* path made absolute against the working directory (it need not exist) into buf: buf,
+ * or NULL when it does not fit. */
+const char *blz_abs_path(const char *path, char *buf, size_t len);
+
 /* Writes s as a JSON string literal. */
 void blz_json_str(FILE *f, const char *s);
 void blz_format_uuid(const unsigned char uuid[16], char out[37]);
@@ -63,5 +72,7 @@ int cmd_status(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_mount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_doctor(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_log(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

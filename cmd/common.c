@@ -1,7 +1,10 @@
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "util/json.h"
@@ -93,4 +96,25 @@ void blz_format_uuid(const unsigned char u[16], char out[37])
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
 		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
 		 u[14], u[15]);
+}
+
+const char *blz_abs_path(const char *path, char *buf, size_t len)
+{
+	char cwd[4096];
+	int n = path[0] == '/' ? snprintf(buf, len, "%s", path)
+	      : getcwd(cwd, sizeof(cwd)) ? snprintf(buf, len, "%s/%s", cwd, path) : -1;
+	return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
 }

@@ -108,6 +108,7 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 					if (blz_map_refresh(l->map) == 0)
 						goto again;
 				}
+				blz_backend_note(NULL, 0, BLZ_OUT_UNMAPPED);
 				return -ENODATA;
 			}
 			/* Bytes past the chunk's data (up to the 4 KiB-rounded record) are zeros. */
@@ -117,12 +118,16 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 			if (copy && blz_cache_read(l->cache, s->rec.digest, s->rec.data_len, s->rec_off,
 						   buf, copy) == 1) {
 				l->cache_hits++;
+				blz_backend_note(NULL, 0, BLZ_OUT_CACHE);
 			} else if (copy) {
 				uint8_t *chunk;
 				r = get_chunk(l, &s->rec, &chunk);
+				blz_backend_note(NULL, 0, r < 0 ? BLZ_OUT_ERROR : BLZ_OUT_FETCH);
 				if (r < 0)
 					return r;
 				memcpy(buf, chunk + s->rec_off, copy);
+			} else {
+				blz_backend_note(NULL, 0, BLZ_OUT_ZERO);
 			}
 			memset(buf + copy, 0, s->len - copy);
 			l->lazy_bytes += s->len;
@@ -175,15 +180,18 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 				r = blz_pread_full(l->image_fd, buf, rd, off);
 			memset(buf + rd, 0, n - rd);
 			l->local_bytes += n;
+			blz_backend_note(NULL, BLZ_AREA_LOCAL, r < 0 ? BLZ_OUT_ERROR : BLZ_OUT_IMAGE);
 			if (r == 0) {
 				count_local(l, off, n);
 				done += n;
 			}
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
+			blz_backend_note(NULL, BLZ_AREA_VIRTUAL, BLZ_OUT_OK);
 			r = read_lazy(l, buf, n, off, &done);
 		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
 			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
+			blz_backend_note(NULL, BLZ_AREA_IMPORT, BLZ_OUT_OK);
 			r = read_lazy(l, buf, n, off, &done);
 		} else {
 			/* A gap: zeros up to the next region. */
@@ -194,6 +202,7 @@ static int lazy_read(struct blz_backend *b, void *vbuf, uint32_t len32, uint64_t
 				next = l->virt_off;
 			n = next - off < len ? next - off : len;
 			memset(buf, 0, n);
+			blz_backend_note(NULL, BLZ_AREA_GAP, BLZ_OUT_ZERO);
 			l->zero_bytes += n;
 			done += n;
 		}

@@ -22,6 +22,8 @@
 
 #include "server/ready.h"
 
+#define BLZ_SERVER_MAX_FILTERS 8
+
 /* One log line (no newline). Called from the serving thread and from queue threads. */
 typedef void (*blz_server_log_fn)(void *ctx, const char *msg);
 
@@ -35,6 +37,13 @@ struct blz_server_config {
 	unsigned queues, depth, poll_us; /* 0: the defaults (ublk/ublk.h) */
 	blz_server_log_fn log; /* NULL: no log */
 	void *log_ctx;
+	/* Request filters over what is served, innermost first (backend.h: "delay:ms=N",
+	 * "error:rate=P[,file=PATH]"); a trigger file's directory stays in the namespace. */
+	const char *filters[BLZ_SERVER_MAX_FILTERS];
+	unsigned nfilters;
+	/* The request log (backend/reqlog.h) from the start: an absolute path, created or
+	 * truncated; NULL: none (the "log-start" request starts one later). */
+	const char *log_requests;
 };
 
 /* Writes "YYYY-MM-DD HH:MM:SS blazy serve[PID]: MSG\n" to the fd that ctx points to (int *). */

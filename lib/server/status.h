@@ -7,7 +7,14 @@
  *    "reads":N,"read_bytes":N,... (every counter of blz_server_status, by the names of
  *    the table in status.c),
  *    "queues":[{"reads":N,"read_bytes":N,"writes_refused":N,"errors":N,"batches":N,
- *               "sleeps":N,"poll_hits":N},...]}
+ *               "sleeps":N,"poll_hits":N},...],
+ *    "requests":{"size_hist":[33 counts],"align_hist":[65 counts],
+ *                "area_bytes":{"none":N,"local":N,"import":N,"virtual":N,"gap":N},
+ *                "latency":{"ok":{"count":N,"p50_ns":N,"p90_ns":N,"p99_ns":N,"max_ns":N},
+ *                           ... one member per outcome of backend/reqlog.h},
+ *                "log":{"active":0|1,"lines":N,"dropped":N}}}
+ * (the histograms as backend/reqlog.h defines them; the log's counts are the current or
+ * last request log's)
  * Counters are integers in [0, 2^64). Strings are written with blz_json_append_str (bytes
  * that are not UTF-8 become U+FFFD). The parser requires every member listed here, each of
  * its type, and ignores members it does not know (a newer server may add some).
@@ -18,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/reqlog.h"
 #include "util/strbuf.h"
 
 #define BLZ_STATUS_MAX_QUEUES 4096
@@ -39,7 +47,19 @@ struct blz_server_status {
 	uint64_t control_requests, control_rejected;
 	struct blz_server_qstatus *queues; /* malloc'ed */
 	size_t nqueues;
+	/* The requests observed (backend/reqlog.h) and the request log */
+	struct blz_server_reqstatus {
+		uint64_t size_hist[BLZ_REQ_SIZE_N], align_hist[BLZ_REQ_ALIGN_N];
+		uint64_t area_bytes[BLZ_AREA_N];
+		struct blz_server_latency {
+			uint64_t count, p50_ns, p90_ns, p99_ns, max_ns;
+		} latency[BLZ_OUT_N];
+		uint64_t log_active, log_lines, log_dropped;
+	} requests;
 };
+
+/* Fills r from summed statistics (the percentiles computed) and a log's counts. */
+void blz_server_reqstatus_fill(struct blz_server_reqstatus *r, const struct blz_reqstats *st);
 
 /* Appends the members of s's object, without its braces ("\"device\":...,\"queues\":[...]"),
  * for callers that add members of their own. */

@@ -580,6 +580,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 			.commit = ring_commit,
 			.ctx = q,
 			.block_size = 1u << d->cfg.logical_bs_shift,
+			.rec = cfg->recorder ? blz_recorder_queue(cfg->recorder, i) : NULL,
 		};
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "backend/backend.h"
+#include "backend/recorder.h"
 #include "ublk/ublk_features.h"
 #include "ublk/ublk_abi.h"
 
@@ -156,6 +157,9 @@ struct blz_ublk_dev_config {
 	 * and unreadable bytes cannot arise (from 7.x the page cache reads ahead in large
 	 * folios, and a folio with one unreadable byte fails as a whole). */
 	bool no_read_ahead;
+	/* Records every request (statistics, the request log), one slot per queue; NULL: none.
+	 * The caller's; it must outlive the device. */
+	struct blz_recorder *recorder;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u
