@@ -11,20 +11,33 @@
 
 int srv_recorder_open(struct blz_server *s, char *err, size_t errlen)
 {
+	s->reqlog_fd = -1;
 	int r = blz_recorder_new(BLZ_UBLK_MAX_NR_QUEUES, &s->rec);
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot set up the request statistics: %s",
 				strerror(-r));
 	if (!s->cfg.log_requests)
 		return 0;
-	int fd = open(s->cfg.log_requests, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	r = fd < 0 ? -errno : blz_recorder_log_start(s->rec, fd);
-	if (r < 0) {
+	s->reqlog_fd = open(s->cfg.log_requests, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->reqlog_fd < 0) {
+		r = -errno;
 		blz_recorder_free(s->rec);
 		s->rec = NULL;
-		return blz_errf(err, errlen, r, "cannot start the request log '%s': %s",
+		return blz_errf(err, errlen, r, "cannot open the request log '%s': %s",
 				s->cfg.log_requests, strerror(-r));
 	}
+	return 0;
+}
+
+int srv_log_requests_start(struct blz_server *s, char *err, size_t errlen)
+{
+	if (s->reqlog_fd < 0)
+		return 0;
+	int r = blz_recorder_log_start(s->rec, s->reqlog_fd);
+	s->reqlog_fd = -1; /* taken over */
+	if (r < 0)
+		return blz_errf(err, errlen, r, "cannot start the request log '%s': %s",
+				s->cfg.log_requests, strerror(-r));
 	srv_log(s, "request log on: %s", s->cfg.log_requests);
 	return 0;
 }
@@ -44,6 +57,9 @@ static int stop_log(struct blz_server *s, struct blz_recorder_log_info *info)
 void srv_log_requests_stop(struct blz_server *s)
 {
 	struct blz_recorder_log_info info;
+	if (s->reqlog_fd >= 0)
+		close(s->reqlog_fd);
+	s->reqlog_fd = -1;
 	if (s->rec)
 		stop_log(s, &info);
 }

@@ -161,8 +161,11 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 	if (r < 0)
 		return r;
 	int pruned = srv_enter_namespace(s, err, errlen);
-	int sfd = pruned < 0 ? pruned : srv_signals_open(err, errlen);
+	int sfd = pruned < 0 ? pruned : srv_log_requests_start(s, err, errlen);
+	if (sfd == 0)
+		sfd = srv_signals_open(err, errlen);
 	if (sfd < 0) {
+		srv_log_requests_stop(s);
 		blz_recorder_free(s->rec);
 		s->rec = NULL;
 		return sfd;
@@ -178,6 +181,7 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 	}
 	if (r < 0) {
 		close(sfd);
+		srv_log_requests_stop(s);
 		blz_recorder_free(s->rec);
 		s->rec = NULL;
 		return r;
