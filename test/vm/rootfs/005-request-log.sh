@@ -13,15 +13,9 @@ D=/disk
 M=/mnt/root
 export BLAZY_STATE_DIR=/tmp/state-reqlog
 
-reqlog_cleanup() {
-	_rc=$?
-	blazy umount "$M" >/dev/null 2>&1
-	grep -q " $M " /proc/mounts && umount "$M"
-	grep -q " $D " /proc/mounts && umount "$D"
-	(exit "$_rc")
-	ublk_cleanup
-}
-trap reqlog_cleanup EXIT
+W=/tmp/005 # no loop devices of its own
+# the mount (blazy_mount_cleanup) once the disk under it is unmounted too
+trap '_r=$?; blazy umount "$M" >/dev/null 2>&1; grep -q " $D " /proc/mounts && umount "$D"; (exit $_r); blazy_mount_cleanup' EXIT
 
 mkdir -p "$D" "$M"
 wait_until 10 test -b /dev/vda || { fail "no /dev/vda"; finish; }
