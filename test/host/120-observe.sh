@@ -3,7 +3,9 @@
 # synthetic log of 200000 requests over a 4 EiB layout (local region, import area, a few
 # GiB used of a virtual area at 2 EiB) becomes an SVG that is well-formed XML with one
 # group per outcome, bounded in size, and that headless chromium opens and screenshots
-# without an error. A malformed log is refused with the line named; misuse exits 2.
+# without an error. A malformed log is refused with the line named; misuse exits 2. The
+# parts of `blazy log` and `blazy serve --filter` that need no ublk: misuse exits 2 before
+# anything starts, and no server means exit 1.
 . "$(dirname "$0")/lib.sh"
 requires chromium python3
 
@@ -97,4 +99,20 @@ rc=0
 rc=0
 "$BLAZY" trace --svg x.svg --files list "$log" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--files without --mount: exit $rc (want 2)"
-echo "trace ok"
+# blazy serve --filter: a bad filter is misuse, checked before anything is started
+run_mustfail_msg "bad --filter 'error:rate=2'" "$BLAZY" serve --backend null,size=1G --filter error:rate=2
+for f in delay:ms=x error: slow:ms=1 "error:rate=0.5,bogus=1"; do
+	rc=0
+	"$BLAZY" serve --backend null,size=1G --filter "$f" >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "serve --filter $f: exit $rc (want 2)"
+done
+# blazy log
+for args in "" "--start" "--stop" "--start x --stop 0" "--stop nodev" "--stop 0 1"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$BLAZY" log $args >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "blazy log $args: exit $rc (want 2)"
+done
+run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --stop 4095
+run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/l.log" 4095
+echo "observe ok"
