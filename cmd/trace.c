@@ -9,8 +9,6 @@
 #include "trace/trace.h"
 #include "util/fileio.h"
 
-#define MAX_LOG (16ull << 30)
-
 int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -51,9 +49,8 @@ int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv)
 	const char *path = argv[optind];
 	char *text, err[512];
 	size_t len;
-	r = blz_read_text_file(path, MAX_LOG, &text, &len);
-	if (r < 0)
-		return blz_die("cannot read '%s': %s", path, strerror(-r));
+	if (blz_trace_text_load(path, &text, &len, err, sizeof(err)) < 0)
+		return blz_die("%s", err);
 	struct blz_trace_log log;
 	r = blz_trace_log_parse(text, len, &log, err, sizeof(err));
 	free(text);

@@ -9,9 +9,6 @@
 #include <unistd.h>
 
 #include "mount/btrfs_ioctl.h"
-#include "util/fileio.h"
-
-#define MAX_LIST (256u << 20)
 
 int blz_trace_names_from_files(const char *mnt, const char *list_path,
 			       struct blz_trace_names *ret, size_t *ret_skipped, char *err,
@@ -19,9 +16,9 @@ int blz_trace_names_from_files(const char *mnt, const char *list_path,
 {
 	char *text;
 	size_t len, skipped = 0;
-	int r = blz_read_text_file(list_path, MAX_LIST, &text, &len);
+	int r = blz_trace_text_load(list_path, &text, &len, err, errlen);
 	if (r < 0)
-		return blz_errf(err, errlen, r, "cannot read '%s': %s", list_path, strerror(-r));
+		return r;
 	int dfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "util/fileio.h"
 #include "util/size.h"
 
 #define CELL 3       /* pixels per cell, both ways */
@@ -65,6 +67,17 @@ int blz_trace_log_parse(const char *text, size_t len, struct blz_trace_log *ret,
 		return blz_errf(err, errlen, -EINVAL, "the log is empty (no header)");
 	*ret = l;
 	return 0;
+}
+
+int blz_trace_text_load(const char *path, char **ret, size_t *ret_len, char *err,
+			size_t errlen)
+{
+	struct stat st;
+	int r = stat(path, &st) < 0 ? -errno : 0;
+	/* read what is there (the reader allocates its bound at once) */
+	if (r == 0)
+		r = blz_read_text_file(path, (size_t)st.st_size + 1, ret, ret_len);
+	return r < 0 ? blz_errf(err, errlen, r, "cannot read '%s': %s", path, strerror(-r)) : 0;
 }
 
 void blz_trace_names_add(struct blz_trace_names *n, uint64_t off, uint64_t len,

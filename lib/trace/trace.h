@@ -43,6 +43,10 @@ struct blz_trace_log {
 int blz_trace_log_parse(const char *text, size_t len, struct blz_trace_log *ret, char *err,
 			size_t errlen);
 void blz_trace_log_release(struct blz_trace_log *l);
+/* The whole text of the file at path (a log, a file list), NUL-terminated, malloc'ed.
+ * -errno with err. */
+int blz_trace_text_load(const char *path, char **ret, size_t *ret_len, char *err,
+			size_t errlen);
 /* Appends one record (for callers that build a log in memory). */
 void blz_trace_log_add(struct blz_trace_log *l, const struct blz_reqrec *r);
 
