@@ -28,6 +28,8 @@ extern const char blz_help_umount[];
 extern const char blz_help_doctor[];
 extern const char blz_help_store[];
 extern const char blz_help_upgrade[];
+extern const char blz_help_log[];
+extern const char blz_help_trace[];
 
 const struct blz_cmd *blz_find_command(const char *name);
 
@@ -56,6 +58,12 @@ int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
  * mount) or -2 (neither: the caller reports misuse). */
 struct blz_orch_state;
 int blz_dev_or_mount(const char *arg, char *mnt, struct blz_orch_state *ms, uint32_t *ret_id);
+/* A decimal count in [min, max] (digits only): 0, or -EINVAL. */
+int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret);
+
+/* path made absolute against the working directory (it need not exist) into buf: buf,
+ * or NULL when it does not fit. */
+const char *blz_abs_path(const char *path, char *buf, size_t len);
 
 /* Writes s as a JSON string literal. */
 void blz_json_str(FILE *f, const char *s);
@@ -75,5 +83,7 @@ int cmd_umount(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_doctor(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_store(const struct blz_cmd *cmd, int argc, char **argv);
 int cmd_upgrade(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_log(const struct blz_cmd *cmd, int argc, char **argv);
+int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -1,7 +1,10 @@
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -117,4 +120,25 @@ int blz_dev_or_mount(const char *arg, char *mnt, struct blz_orch_state *ms, uint
 		return 1;
 	}
 	return blz_ublk_parse_dev(arg, ret_id) < 0 ? -2 : 0;
+}
+
+const char *blz_abs_path(const char *path, char *buf, size_t len)
+{
+	char cwd[4096];
+	int n = path[0] == '/' ? snprintf(buf, len, "%s", path)
+	      : getcwd(cwd, sizeof(cwd)) ? snprintf(buf, len, "%s/%s", cwd, path) : -1;
+	return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
 }

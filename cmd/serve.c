@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "cmd.h"
 #include "fetchopts.h"
 #include "server/registry.h"
@@ -19,19 +20,6 @@
 
 static int log_fd = STDERR_FILENO;
 
-static int parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
-{
-	char *end;
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
-}
-
 struct serve_args {
 	struct blz_server_config cfg;
 	struct blz_cmd_fetch fetch;
@@ -41,6 +29,7 @@ struct serve_args {
 	int no_supervise;
 	const char *recover;
 	struct blz_reg reg; /* --recover DEV without SEED: what the device served */
+	char reqlog_abs[4096];
 };
 
 /* Parses the options into a; 0 or the misuse status. */
@@ -59,6 +48,8 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ "no-supervise", no_argument, NULL, 'N' },
 		{ "recover", required_argument, NULL, 'V' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "log-requests", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_server_config *c = &a->cfg;
@@ -72,18 +63,39 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		case 'F': a->foreground = 1; break;
 		case 'l': a->log_path = optarg; break;
 		case 'm': c->map_path = optarg; break;
+		case 'f': {
+			if (c->nfilters == BLZ_SERVER_MAX_FILTERS)
+				return blz_misuse(cmd, "at most %d --filter", BLZ_SERVER_MAX_FILTERS);
+			/* checked here, over a stand-in, so that a bad one is misuse */
+			struct blz_backend *b = NULL;
+			char e[256] = "";
+			int fr = blz_backend_null_open(4096, &b);
+			if (fr == 0)
+				fr = blz_backend_filter_spec(optarg, &b, e, sizeof(e));
+			blz_backend_close(b);
+			if (fr < 0)
+				return blz_misuse(cmd, "bad --filter '%s': %s", optarg, e);
+			c->filters[c->nfilters++] = optarg;
+			break;
+		}
+		case 'r':
+			/* the daemon works in "/": an absolute path */
+			if (!*optarg || !(c->log_requests = blz_abs_path(optarg, a->reqlog_abs,
+									 sizeof(a->reqlog_abs))))
+				return blz_misuse(cmd, "bad --log-requests '%s'", optarg);
+			break;
 		case 'q':
-			if (parse_count(optarg, 1, BLZ_UBLK_MAX_NR_QUEUES, &c->queues) < 0)
+			if (blz_parse_count(optarg, 1, BLZ_UBLK_MAX_NR_QUEUES, &c->queues) < 0)
 				return blz_misuse(cmd, "invalid --queues '%s' (want 1 to %u)", optarg,
 						  BLZ_UBLK_MAX_NR_QUEUES);
 			break;
 		case 'd':
-			if (parse_count(optarg, 1, BLZ_UBLK_MAX_QUEUE_DEPTH, &c->depth) < 0)
+			if (blz_parse_count(optarg, 1, BLZ_UBLK_MAX_QUEUE_DEPTH, &c->depth) < 0)
 				return blz_misuse(cmd, "invalid --depth '%s' (want 1 to %u)", optarg,
 						  BLZ_UBLK_MAX_QUEUE_DEPTH);
 			break;
 		case 'p':
-			if (parse_count(optarg, 0, BLZ_UBLK_MAX_POLL_US, &c->poll_us) < 0)
+			if (blz_parse_count(optarg, 0, BLZ_UBLK_MAX_POLL_US, &c->poll_us) < 0)
 				return blz_misuse(cmd, "invalid --poll '%s' (want 0 to %u µs)", optarg,
 						  BLZ_UBLK_MAX_POLL_US);
 			if (c->poll_us == 0)

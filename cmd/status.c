@@ -52,6 +52,54 @@ static int write_trace(const struct blz_fetched *f, struct trace_result *t)
 	return 0;
 }
 
+/* A histogram's non-empty buckets of powers of two, as "4 KiB: N, 8 KiB: M". */
+static void print_hist(const char *title, const uint64_t *h, size_t n)
+{
+	char b[32];
+	printf("%-15s", title);
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!h[i])
+			continue;
+		printf("%s%s%s: %" PRIu64, any ? ", " : "", i == 64 ? "offset 0" : "",
+		       i == 64 ? "" : sz((uint64_t)1 << i, b), h[i]);
+		any = true;
+	}
+	printf("%s\n", any ? "" : "none");
+}
+
+static const char *ns_str(uint64_t ns, char *buf)
+{
+	if (ns >= 1000000)
+		snprintf(buf, 32, "%.1f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, 32, "%.1f us", (double)ns / 1e3);
+	return buf;
+}
+
+/* The requests' statistics (lib/backend/reqlog.h), as text. */
+static void print_requests(const struct blz_server_reqstatus *r)
+{
+	char b[4][32];
+	print_hist("read sizes:", r->size_hist, BLZ_REQ_SIZE_N);
+	print_hist("alignments:", r->align_hist, BLZ_REQ_ALIGN_N);
+	printf("area bytes:    ");
+	for (unsigned a = 0; a < BLZ_AREA_N; a++)
+		printf("%s%s %s", a ? ", " : "", a ? blz_area_name(a) : "none",
+		       sz(r->area_bytes[a], b[0]));
+	printf("\n");
+	for (unsigned o = 0; o < BLZ_OUT_N; o++) {
+		const struct blz_server_latency *l = &r->latency[o];
+		if (l->count)
+			printf("latency %-7s%" PRIu64 " requests: p50 %s, p90 %s, p99 %s, max %s\n",
+			       blz_outcome_name(o), l->count, ns_str(l->p50_ns, b[0]),
+			       ns_str(l->p90_ns, b[1]), ns_str(l->p99_ns, b[2]),
+			       ns_str(l->max_ns, b[3]));
+	}
+	printf("request log:   %s, %" PRIu64 " lines, %" PRIu64 " dropped\n",
+	       r->log_active ? "on" : "off", r->log_lines, r->log_dropped);
+}
+
 /* The server's counters, as text. */
 static void print_counters(const struct blz_server_status *s)
 {
@@ -88,6 +136,7 @@ static void print_counters(const struct blz_server_status *s)
 		       " prefetched\n", s->disk_cache_hits, s->disk_cache_misses, s->disk_cache_entries,
 		       sz(s->disk_cache_bytes, b[1]), s->disk_cache_evictions, s->fetch_joined,
 		       s->fetch_failed, s->prefetched);
+	print_requests(&s->requests);
 }
 
 /* What `blazy status` shows about one device or mount. */

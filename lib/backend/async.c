@@ -87,7 +87,7 @@ static void *worker(void *arg)
 		if (a->head == a->tail)
 			a->head = a->tail = 0;
 		pthread_mutex_unlock(&a->lock);
-		req->done(req, blz_backend_read(a->next, req->buf, req->len, req->off));
+		req->done(req, blz_backend_read_req(a->next, req));
 		pthread_mutex_lock(&a->lock);
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -13,6 +13,17 @@ void blz_backend_close(struct blz_backend *b)
 		b->ops->close(b);
 }
 
+__thread struct blz_backend_req *blz_backend_current;
+
+int blz_backend_read_req(struct blz_backend *b, struct blz_backend_req *req)
+{
+	struct blz_backend_req *outer = blz_backend_current;
+	blz_backend_current = req;
+	int r = blz_backend_read(b, req->buf, req->len, req->off);
+	blz_backend_current = outer;
+	return r;
+}
+
 void blz_backend_submit(struct blz_backend *b, struct blz_backend_req *req)
 {
 	if (req->off > b->size || req->len > b->size - req->off)
@@ -20,7 +31,7 @@ void blz_backend_submit(struct blz_backend *b, struct blz_backend_req *req)
 	else if (b->ops->submit)
 		b->ops->submit(b, req);
 	else
-		req->done(req, b->ops->read(b, req->buf, req->len, req->off));
+		req->done(req, blz_backend_read_req(b, req));
 }
 
 static int spec_error(char *err, size_t errlen, const char *fmt, ...)

@@ -13,6 +13,11 @@
  * and a filter over either:
  *   ...,async=N[,stall=OFF]  requests completed by N worker threads reading the layer
  *                    below, out of order; reads covering byte OFF are held until close
+ * Request filters over any backend (filter.c; blz_backend_filter_spec):
+ *   delay:ms=N              every read is delayed by N ms (0..60000)
+ *   error:rate=P[,file=PATH]  each read fails with EIO with probability P (0..1); with
+ *                    file (last: the rest of the spec), only while PATH exists (looked
+ *                    at at most every 10 ms)
  */
 #ifndef BLZ_BACKEND_BACKEND_H
 #define BLZ_BACKEND_BACKEND_H
@@ -36,7 +41,52 @@ struct blz_backend_req {
 	uint64_t off;
 	void (*done)(struct blz_backend_req *req, int result);
 	void *priv; /* the submitter's */
+	/* Out: what the read met (enum blz_area, enum blz_outcome), for the request log and
+	 * statistics (reqlog.h). The submitter zeroes them; the backend sets them before done
+	 * (blz_backend_note()); 0 and 0 mean it did not say. */
+	uint8_t area, outcome;
 };
+
+/* The area of a device a request's first byte lies in (the lazy device's layout). */
+enum blz_area {
+	BLZ_AREA_NONE,    /* the backend has no areas (null, pattern) */
+	BLZ_AREA_LOCAL,   /* the local region: the seed image */
+	BLZ_AREA_IMPORT,  /* the import area */
+	BLZ_AREA_VIRTUAL, /* the virtual area */
+	BLZ_AREA_GAP,     /* between regions: zeros */
+	BLZ_AREA_N
+};
+
+/* How a read was served, in rising order of cost: a request that met several gets the
+ * last (highest) of them. */
+enum blz_outcome {
+	BLZ_OUT_OK,       /* served; the backend did not say how */
+	BLZ_OUT_ZERO,     /* zeros between regions */
+	BLZ_OUT_IMAGE,    /* from the seed image */
+	BLZ_OUT_CACHE,    /* lazy bytes from the chunk cache */
+	BLZ_OUT_FETCH,    /* lazy bytes fetched from the store */
+	BLZ_OUT_UNMAPPED, /* an unmapped lazy byte (EIO) */
+	BLZ_OUT_ERROR,    /* failed otherwise */
+	BLZ_OUT_N
+};
+
+/* The request being read synchronously on this thread (set by blz_backend_read_req). */
+extern __thread struct blz_backend_req *blz_backend_current;
+
+/* Records on req what the read met: the area of its first byte (the first note wins) and
+ * the costliest outcome. NULL req: the request read on this thread, if any. */
+static inline void blz_backend_note(struct blz_backend_req *req, unsigned area,
+				    unsigned outcome)
+{
+	if (!req)
+		req = blz_backend_current;
+	if (!req)
+		return;
+	if (!req->area)
+		req->area = (uint8_t)area;
+	if (outcome > req->outcome)
+		req->outcome = (uint8_t)outcome;
+}
 
 /*
  * Results, of read and of an asynchronous request alike: 0 or len, all len bytes; n with
@@ -70,6 +120,10 @@ static inline int blz_backend_read(struct blz_backend *b, void *buf, uint32_t le
 	return b->ops->read(b, buf, len, off);
 }
 
+/* Reads req's range with b's read op (synchronously, on this thread), so that the
+ * backend's notes reach req. Returns a result as above. */
+int blz_backend_read_req(struct blz_backend *b, struct blz_backend_req *req);
+
 /* A result as above turned into the bytes served: len, a short count in (0, len), or
  * -errno (-EIO for a count past len). */
 static inline int blz_backend_result(int r, uint32_t len)
@@ -102,6 +156,15 @@ int blz_backend_pattern_open(uint64_t size, struct blz_backend **ret);
  * it holds with -ECANCELED. */
 int blz_backend_async_open(struct blz_backend *next, unsigned threads, uint64_t stall_off,
 			   struct blz_backend **ret);
+
+/* Wraps *b (taken over on success, replaced by the filter) in the filter spec names:
+ * "delay:ms=N" or "error:rate=P[,file=PATH]". -EINVAL with the reason in err for a bad
+ * spec (*b untouched), -ENOMEM. */
+int blz_backend_filter_spec(const char *spec, struct blz_backend **b, char *err,
+			    size_t errlen);
+
+/* The trigger file of an error filter spec (the rest of the spec after "file="), or NULL. */
+const char *blz_backend_filter_file(const char *spec);
 
 /* The byte at offset off of the pattern backend. */
 static inline uint8_t blz_pattern_byte(uint64_t off)

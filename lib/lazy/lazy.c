@@ -148,6 +148,7 @@ static void piece_done(struct blz_fetch_req *fr, int result, const uint8_t *byte
 		memcpy((uint8_t *)op->req->buf + p->buf_off, bytes + p->rec_off, p->copy);
 		chunk_loaded(l, &p->rec, bytes);
 	} else {
+		blz_backend_note(op->req, 0, BLZ_OUT_ERROR);
 		if (result == -ECANCELED)
 			op->canceled = true;
 		else
@@ -207,6 +208,7 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 					if (blz_map_refresh(l->map) == 0)
 						goto again;
 				}
+				blz_backend_note(NULL, 0, BLZ_OUT_UNMAPPED);
 				return -ENODATA;
 			}
 			/* Bytes past the chunk's data (up to the 4 KiB-rounded record) are zeros. */
@@ -216,15 +218,21 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 			if (copy && blz_cache_read(l->cache, s->rec.digest, s->rec.data_len, s->rec_off,
 						   buf, copy) == 1) {
 				l->cache_hits++;
+				blz_backend_note(NULL, 0, BLZ_OUT_CACHE);
 			} else if (copy) {
 				uint8_t *chunk;
 				r = get_chunk(l, &s->rec, !op, &chunk);
-				if (r == -EAGAIN)
+				if (r == -EAGAIN) {
+					blz_backend_note(NULL, 0, BLZ_OUT_FETCH);
 					fetch_piece(op, s, buf, copy);
-				else if (r < 0)
-					return r;
-				else
+				} else {
+					blz_backend_note(NULL, 0, r < 0 ? BLZ_OUT_ERROR : BLZ_OUT_FETCH);
+					if (r < 0)
+						return r;
 					memcpy(buf, chunk + s->rec_off, copy);
+				}
+			} else {
+				blz_backend_note(NULL, 0, BLZ_OUT_ZERO);
 			}
 			memset(buf + copy, 0, s->len - copy);
 			l->lazy_bytes += s->len;
@@ -273,15 +281,18 @@ static int walk(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, ui
 				r = blz_pread_full(l->image_fd, buf, rd, off);
 			memset(buf + rd, 0, n - rd);
 			l->local_bytes += n;
+			blz_backend_note(NULL, BLZ_AREA_LOCAL, r < 0 ? BLZ_OUT_ERROR : BLZ_OUT_IMAGE);
 			if (r == 0) {
 				count_local(l, off, n);
 				*done += n;
 			}
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
+			blz_backend_note(NULL, BLZ_AREA_VIRTUAL, BLZ_OUT_OK);
 			r = read_lazy(l, buf, n, off, done, op);
 		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
 			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
+			blz_backend_note(NULL, BLZ_AREA_IMPORT, BLZ_OUT_OK);
 			r = read_lazy(l, buf, n, off, done, op);
 		} else {
 			/* A gap: zeros up to the next region. */
@@ -292,6 +303,7 @@ static int walk(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, ui
 				next = l->virt_off;
 			n = next - off < len ? next - off : len;
 			memset(buf, 0, n);
+			blz_backend_note(NULL, BLZ_AREA_GAP, BLZ_OUT_ZERO);
 			l->zero_bytes += n;
 			*done += n;
 		}
@@ -332,7 +344,11 @@ static void lazy_submit(struct blz_backend *b, struct blz_backend_req *req)
 	atomic_init(&op->pending, 1);
 	atomic_init(&op->fail_at, req->len);
 	uint64_t done = 0;
+	/* What the walk meets is noted on req (blz_backend_note), as for a synchronous read. */
+	struct blz_backend_req *outer = blz_backend_current;
+	blz_backend_current = req;
 	int r = walk(l, req->buf, req->len, req->off, &done, op);
+	blz_backend_current = outer;
 	if (r < 0) {
 		if (r == -ENODATA && done == 0)
 			op->unmapped = true;

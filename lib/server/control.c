@@ -22,6 +22,7 @@ struct blz_ctl_server {
 	uid_t owner;
 	char path[108];
 	uint64_t ok, rejected;
+	int passed_fd; /* a file passed with the request being answered, or -1 */
 };
 
 int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret)
@@ -53,6 +54,7 @@ int blz_ctl_listen(const char *path, uid_t owner, struct blz_ctl_server **ret)
 	}
 	s->fd = fd;
 	s->owner = owner;
+	s->passed_fd = -1;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	*ret = s;
 	return 0;
@@ -78,9 +80,35 @@ void blz_ctl_close(struct blz_ctl_server *s)
 	free(s);
 }
 
+/* Reads like read(2), keeping the first file descriptor passed (SCM_RIGHTS) in *passed
+ * (when it is -1; any other is closed). */
+static ssize_t read_fds(int fd, char *buf, size_t len, int *passed)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *c = n < 0 ? NULL : CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (passed && *passed < 0)
+				*passed = f;
+			else
+				close(f);
+		}
+	}
+	return n;
+}
+
 /* Reads one line of at most max bytes before the deadline. Returns its length (without the
- * newline), -E2BIG if too long, -ETIMEDOUT, -EPROTO on EOF without a newline. */
-static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms)
+ * newline), -E2BIG if too long, -ETIMEDOUT, -EPROTO on EOF without a newline. A file
+ * passed with it goes to *passed (may be NULL: closed). */
+static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms, int *passed)
 {
 	size_t got = 0;
 	int64_t deadline = blz_now_ms() + timeout_ms;
@@ -94,7 +122,7 @@ static ssize_t read_line(int fd, char *buf, size_t max, int timeout_ms)
 			continue;
 		if (r <= 0)
 			return r < 0 ? -errno : -ETIMEDOUT;
-		ssize_t n = read(fd, buf + got, max - got);
+		ssize_t n = read_fds(fd, buf + got, max - got, passed);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
@@ -136,7 +164,18 @@ static void reply(int fd, const char *status, const struct blz_buf *payload)
 	blz_buf_release(&out);
 }
 
+static int serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx);
+
 int blz_ctl_serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx)
+{
+	int r = serve_one(s, fn, ctx);
+	int fd = blz_ctl_take_fd(s); /* not taken by the handler */
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx)
 {
 	int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c < 0)
@@ -146,14 +185,14 @@ int blz_ctl_serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx)
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
 	    (cred.uid != 0 && cred.uid != s->owner)) {
 		char junk[BLZ_CTL_MAX_REQUEST + 1];
-		read_line(c, junk, BLZ_CTL_MAX_REQUEST, 200); /* consume it so the reply arrives */
+		read_line(c, junk, BLZ_CTL_MAX_REQUEST, 200, NULL); /* consume it: the reply arrives */
 		s->rejected++;
 		reply(c, "error: permission denied (only root or the seed's owner)", NULL);
 		close(c);
 		return 0;
 	}
 	char line[BLZ_CTL_MAX_REQUEST + 1];
-	ssize_t n = read_line(c, line, BLZ_CTL_MAX_REQUEST, BLZ_CTL_TIMEOUT_MS);
+	ssize_t n = read_line(c, line, BLZ_CTL_MAX_REQUEST, BLZ_CTL_TIMEOUT_MS, &s->passed_fd);
 	if (n < 0) {
 		s->rejected++;
 		reply(c, n == -E2BIG ? "error: request too long" : n == -ETIMEDOUT
@@ -187,30 +226,62 @@ int blz_ctl_serve_one(struct blz_ctl_server *s, blz_ctl_handler fn, void *ctx)
 	return 0;
 }
 
+int blz_ctl_take_fd(struct blz_ctl_server *s)
+{
+	int fd = s->passed_fd;
+	s->passed_fd = -1;
+	return fd;
+}
+
 int blz_ctl_request(const char *path, const char *verb, char **ret_reply, int timeout_ms)
+{
+	return blz_ctl_request_fd(path, verb, -1, ret_reply, timeout_ms);
+}
+
+/* Sends the request line, with fd attached when it is >= 0. */
+static int send_request(int sock, const char *req, int fd)
+{
+	if (fd < 0)
+		return blz_write_full(sock, req, strlen(req));
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)req, .iov_len = strlen(req) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	/* the line is far below a socket buffer: one message carries it whole */
+	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	return n < 0 ? -errno : (size_t)n == strlen(req) ? 0 : -EPROTO;
+}
+
+int blz_ctl_request_fd(const char *path, const char *verb, int fd, char **ret_reply,
+		       int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
 		return -errno;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
-		close(fd);
+		close(sock);
 		return -e;
 	}
 	char req[BLZ_CTL_MAX_REQUEST + 2];
 	snprintf(req, sizeof(req), "%s\n", verb);
-	int r = blz_write_full(fd, req, strlen(req));
+	int r = send_request(sock, req, fd);
 	struct blz_buf in = { 0 };
 	char buf[4096];
 	while (r >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(sock, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ECONNRESET && in.len)
@@ -223,7 +294,7 @@ int blz_ctl_request(const char *path, const char *verb, char **ret_reply, int ti
 			break;
 		blz_buf_append(&in, buf, (size_t)n);
 	}
-	close(fd);
+	close(sock);
 	blz_buf_append(&in, "", 1);
 	if (r < 0) {
 		blz_buf_release(&in);

@@ -4,7 +4,8 @@
  * Protocol: the client sends one request line (a verb, at most BLZ_CTL_MAX_REQUEST bytes
  * including the newline) and reads the reply to EOF: a first line "ok" or "error: TEXT",
  * then an optional payload (JSON for status). Verbs: "status", "fetches" (the per-range
- * fetch counters, in the text format of lazy/fetches.h), "map" (re-read the journal), "stop". The peer's credentials (SO_PEERCRED) must be root or the seed's owner; anything
+ * fetch counters, in the text format of lazy/fetches.h), "map" (re-read the journal), "stop", "log-start" (with the log file passed as
+ * SCM_RIGHTS) and "log-stop" (the request log: backend/reqlog.h). The peer's credentials (SO_PEERCRED) must be root or the seed's owner; anything
  * malformed, oversized, slow or unauthorised is answered with an error and the connection
  * closed — the server keeps serving.
  */
@@ -39,5 +40,11 @@ void blz_ctl_close(struct blz_ctl_server *s); /* also unlinks the socket */
 /* Client: sends verb, returns 0 with the payload (NUL-terminated, caller frees) on "ok",
  * -EREMOTEIO with the server's error text in *ret_reply on "error: ...", or -errno. */
 int blz_ctl_request(const char *path, const char *verb, char **ret_reply, int timeout_ms);
+/* The same with the file descriptor fd passed along (SCM_RIGHTS; the caller keeps its own). */
+int blz_ctl_request_fd(const char *path, const char *verb, int fd, char **ret_reply,
+		       int timeout_ms);
+/* In a handler: the file passed with the request (now the caller's to close), or -1. One
+ * not taken is closed after the handler. */
+int blz_ctl_take_fd(struct blz_ctl_server *s);
 
 #endif

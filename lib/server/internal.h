@@ -18,6 +18,8 @@ struct blz_server {
 	/* While running */
 	struct blz_ublk_dev *dev;
 	struct blz_ctl_server *ctl;
+	struct blz_recorder *rec; /* the requests' statistics and log */
+	int reqlog_fd;            /* cfg.log_requests, opened, until the log starts */
 	bool stop_requested;
 };
 
@@ -61,5 +63,17 @@ int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);
 int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *msg, size_t len);
 /* verbs.c: the queue counters, one log line per queue. */
 void srv_log_stats(const struct blz_server *s);
+
+/* requests.c: the recorder (statistics, the request log), created before the namespace is
+ * entered so that cfg.log_requests can be opened; -errno with err. Its writer thread starts
+ * with srv_log_requests_start, once in the namespace (threads keep the namespace they
+ * started in). */
+int srv_recorder_open(struct blz_server *s, char *err, size_t errlen);
+int srv_log_requests_start(struct blz_server *s, char *err, size_t errlen);
+/* requests.c: stops the request log, if on, with a log line saying how it went. */
+void srv_log_requests_stop(struct blz_server *s);
+/* requests.c: the "log-start" (with the file passed over the socket) and "log-stop"
+ * requests; the control handler's contract. */
+int srv_verb_log(struct blz_server *s, bool start, struct blz_buf *reply, char *msg, size_t len);
 
 #endif

@@ -24,7 +24,9 @@ int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return blz_errf(err, errlen, -errno, "cannot make the mounts private: %s",
 				strerror(errno));
-	const char *need[8 + BLZ_FETCH_MAX_STORES + 5] = { BLZ_RUN_DIR, "/dev", "/proc", "/sys" };
+	const char *need[8 + BLZ_FETCH_MAX_STORES + 5 + BLZ_SERVER_MAX_FILTERS] = {
+		BLZ_RUN_DIR, "/dev", "/proc", "/sys"
+	};
 	size_t nneed = 4;
 	if (s->lazy) {
 		need[nneed++] = s->reg.seed;
@@ -44,6 +46,9 @@ int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen)
 		if (fo->auth_file)
 			need[nneed++] = fo->auth_file;
 	}
+	for (unsigned i = 0; i < s->cfg.nfilters; i++)
+		if (blz_backend_filter_file(s->cfg.filters[i]))
+			need[nneed++] = blz_backend_filter_file(s->cfg.filters[i]);
 	int pruned = blz_mount_prune(need, nneed);
 	if (pruned < 0) {
 		srv_log(s, "warning: cannot tell which mounts the server needs (%s): keeping them all",

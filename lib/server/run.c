@@ -146,6 +146,9 @@ static int take_down(struct blz_server *s, int rc, char *err, size_t errlen)
 	srv_log_stats(s);
 	blz_ublk_dev_free(s->dev);
 	s->dev = NULL;
+	srv_log_requests_stop(s);
+	blz_recorder_free(s->rec);
+	s->rec = NULL;
 	if (r == -EBUSY)
 		srv_log(s, "/dev/ublkb%u deleted, but its disk is still open somewhere: the kernel "
 			"frees it on the last close", id);
@@ -162,13 +165,20 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 	/* Started by fork from blazy mount, the process would be named after it: name it
 	 * after the program. */
 	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
+	int r = srv_recorder_open(s, err, errlen); /* the log file before the namespace */
+	if (r < 0)
+		return r;
 	int pruned = srv_enter_namespace(s, err, errlen);
-	if (pruned < 0)
-		return pruned;
-	int sfd = srv_signals_open(err, errlen);
-	if (sfd < 0)
+	int sfd = pruned < 0 ? pruned : srv_log_requests_start(s, err, errlen);
+	if (sfd == 0)
+		sfd = srv_signals_open(err, errlen);
+	if (sfd < 0) {
+		srv_log_requests_stop(s);
+		blz_recorder_free(s->rec);
+		s->rec = NULL;
 		return sfd;
-	int r = start_device(s, pruned, err, errlen);
+	}
+	r = start_device(s, pruned, err, errlen);
 	if (r == 0) {
 		r = register_server(s, err, errlen);
 		if (r < 0) {
@@ -179,6 +189,9 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 	}
 	if (r < 0) {
 		close(sfd);
+		srv_log_requests_stop(s);
+		blz_recorder_free(s->rec);
+		s->rec = NULL;
 		return r;
 	}
 	if (ready)

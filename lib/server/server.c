@@ -69,7 +69,10 @@ int blz_server_open(const struct blz_server_config *cfg, struct blz_server **ret
 			blz_errf(err, errlen, r, "cannot open backend '%s': %s", cfg->backend,
 				 strerror(-r));
 	}
+	for (unsigned i = 0; r == 0 && i < cfg->nfilters; i++)
+		r = blz_backend_filter_spec(cfg->filters[i], &s->backend, err, errlen);
 	if (r < 0) {
+		blz_backend_close(s->backend);
 		free(s);
 		return r;
 	}
@@ -96,6 +99,7 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.backend = s->backend,
 		.no_read_ahead = s->lazy != NULL, /* unmapped ranges */
 		.recoverable = s->cfg.recovery_timeout_ms != BLZ_RECOVERY_OFF,
+		.recorder = s->rec,
 	};
 }
 

@@ -23,6 +23,8 @@
 
 #include "server/ready.h"
 
+#define BLZ_SERVER_MAX_FILTERS 8
+
 /* One log line (no newline). Called from the serving thread and from queue threads. */
 struct blz_fetch_opts;
 
@@ -49,6 +51,13 @@ struct blz_server_config {
 	bool supervise;     /* blz_server_spawn: run the server under a supervisor */
 	bool recover;       /* take over device recover_id instead of creating one */
 	uint32_t recover_id;
+	/* Request filters over what is served, innermost first (backend.h: "delay:ms=N",
+	 * "error:rate=P[,file=PATH]"); a trigger file's directory stays in the namespace. */
+	const char *filters[BLZ_SERVER_MAX_FILTERS];
+	unsigned nfilters;
+	/* The request log (backend/reqlog.h) from the start: an absolute path, created or
+	 * truncated; NULL: none (the "log-start" request starts one later). */
+	const char *log_requests;
 };
 
 #define BLZ_RECOVERY_TIMEOUT_MS 30000u

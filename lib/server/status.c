@@ -38,6 +38,23 @@ static const struct field scounters[] = {
 	S(fetches), S(bytes), S(retries), S(errors), S(bad), S(inflight), S(p50_us), S(p99_us),
 };
 #undef S
+#define L(name) { #name, offsetof(struct blz_server_latency, name) }
+static const struct field lcounters[] = {
+	L(count), L(p50_ns), L(p90_ns), L(p99_ns), L(max_ns),
+};
+#undef L
+
+#define G(key, name) { key, offsetof(struct blz_server_reqstatus, name) }
+static const struct field logcounters[] = {
+	G("active", log_active), G("lines", log_lines), G("dropped", log_dropped),
+};
+#undef G
+
+/* The keys of area_bytes: the area names, "none" for the first ("-") */
+static const char *area_key(unsigned a)
+{
+	return a ? blz_area_name(a) : "none";
+}
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -54,6 +71,49 @@ static void put_u64s(const void *base, const struct field *f, size_t n, struct b
 				 *at(base, &f[i]));
 		blz_buf_append(out, tmp, (size_t)k);
 	}
+}
+
+static void put_array(const char *key, const uint64_t *v, size_t n, struct blz_buf *out)
+{
+	blz_buf_printf(out, "\"%s\":[", key);
+	for (size_t i = 0; i < n; i++)
+		blz_buf_printf(out, "%s%" PRIu64, i ? "," : "", v[i]);
+	blz_buf_append(out, "]", 1);
+}
+
+static void encode_requests(const struct blz_server_reqstatus *r, struct blz_buf *out)
+{
+	blz_buf_append(out, ",\"requests\":{", 13);
+	put_array("size_hist", r->size_hist, BLZ_REQ_SIZE_N, out);
+	blz_buf_append(out, ",", 1);
+	put_array("align_hist", r->align_hist, BLZ_REQ_ALIGN_N, out);
+	blz_buf_append(out, ",\"area_bytes\":{", 15);
+	for (unsigned a = 0; a < BLZ_AREA_N; a++)
+		blz_buf_printf(out, "%s\"%s\":%" PRIu64, a ? "," : "", area_key(a), r->area_bytes[a]);
+	blz_buf_append(out, "},\"latency\":{", 13);
+	for (unsigned o = 0; o < BLZ_OUT_N; o++) {
+		blz_buf_printf(out, "%s\"%s\":{", o ? "," : "", blz_outcome_name(o));
+		put_u64s(&r->latency[o], lcounters, NELEM(lcounters), out);
+		blz_buf_append(out, "}", 1);
+	}
+	blz_buf_append(out, "},\"log\":{", 9);
+	put_u64s(r, logcounters, NELEM(logcounters), out);
+	blz_buf_append(out, "}}", 2);
+}
+
+void blz_server_reqstatus_fill(struct blz_server_reqstatus *r, const struct blz_reqstats *st)
+{
+	memcpy(r->size_hist, st->size_hist, sizeof(r->size_hist));
+	memcpy(r->align_hist, st->align_hist, sizeof(r->align_hist));
+	memcpy(r->area_bytes, st->area_bytes, sizeof(r->area_bytes));
+	for (unsigned o = 0; o < BLZ_OUT_N; o++)
+		r->latency[o] = (struct blz_server_latency){
+			.count = st->count[o],
+			.p50_ns = blz_reqstats_percentile(st, o, 50),
+			.p90_ns = blz_reqstats_percentile(st, o, 90),
+			.p99_ns = blz_reqstats_percentile(st, o, 99),
+			.max_ns = st->lat_max[o],
+		};
 }
 
 void blz_server_status_encode_members(const struct blz_server_status *s, struct blz_buf *out)
@@ -85,6 +145,7 @@ void blz_server_status_encode_members(const struct blz_server_status *s, struct 
 	put_u64s(s, recovery_counters, NELEM(recovery_counters), out);
 	blz_buf_append(out, ",\"last_cause\":", 14);
 	blz_json_append_str(out, s->last_cause);
+	encode_requests(&s->requests, out);
 }
 
 void blz_server_status_encode(const struct blz_server_status *s, struct blz_buf *out)
@@ -147,6 +208,65 @@ static int parse_stores(const struct blz_json *root, struct blz_server_status *s
 	return 0;
 }
 
+
+/* An array of exactly n counters. */
+static int get_array(const struct blz_json *obj, const char *key, uint64_t *v, size_t n,
+		     char *err, size_t errlen)
+{
+	const struct blz_json *a = blz_json_get(obj, key);
+	if (!a || a->type != BLZ_JSON_ARRAY || a->n != n)
+		return blz_errf(err, errlen, -EINVAL, "the requests have no array \"%s\" of %zu",
+				key, n);
+	for (size_t i = 0; i < n; i++)
+		if (blz_json_u64(&a->items[i], &v[i]) < 0)
+			return blz_errf(err, errlen, -EINVAL, "\"%s\" holds a bad count", key);
+	return 0;
+}
+
+/* The object key of obj, required. */
+static const struct blz_json *get_obj(const struct blz_json *obj, const char *key, char *err,
+				      size_t errlen)
+{
+	const struct blz_json *o = blz_json_get(obj, key);
+	if (!o || o->type != BLZ_JSON_OBJECT)
+		blz_errf(err, errlen, -EINVAL, "the status has no object \"%s\"", key);
+	return o && o->type == BLZ_JSON_OBJECT ? o : NULL;
+}
+
+static int parse_requests(const struct blz_json *root, struct blz_server_reqstatus *r,
+			  char *err, size_t errlen)
+{
+	const struct blz_json *q = get_obj(root, "requests", err, errlen), *o;
+	if (!q)
+		return -EINVAL;
+	int e = get_array(q, "size_hist", r->size_hist, BLZ_REQ_SIZE_N, err, errlen);
+	if (e == 0)
+		e = get_array(q, "align_hist", r->align_hist, BLZ_REQ_ALIGN_N, err, errlen);
+	if (e < 0)
+		return e;
+	if (!(o = get_obj(q, "area_bytes", err, errlen)))
+		return -EINVAL;
+	for (unsigned a = 0; a < BLZ_AREA_N; a++) {
+		struct field f = { area_key(a), offsetof(struct blz_server_reqstatus, area_bytes) +
+						a * sizeof(uint64_t) };
+		if ((e = get_u64s(o, r, &f, 1, "area_bytes", err, errlen)) < 0)
+			return e;
+	}
+	const struct blz_json *lat = get_obj(q, "latency", err, errlen);
+	if (!lat)
+		return -EINVAL;
+	for (unsigned k = 0; k < BLZ_OUT_N; k++) {
+		if (!(o = get_obj(lat, blz_outcome_name(k), err, errlen)))
+			return -EINVAL;
+		if ((e = get_u64s(o, &r->latency[k], lcounters, NELEM(lcounters), "a latency", err,
+				  errlen)) < 0)
+			return e;
+	}
+	if (!(o = get_obj(q, "log", err, errlen)))
+		return -EINVAL;
+	return get_u64s(o, r, logcounters, NELEM(logcounters), "the log", err, errlen);
+}
+
 static int parse_tree(const struct blz_json *root, struct blz_server_status *s, char *err,
 		      size_t errlen)
 {
@@ -185,7 +305,10 @@ static int parse_tree(const struct blz_json *root, struct blz_server_status *s, 
 		if (r < 0)
 			return r;
 	}
-	return parse_stores(root, s, err, errlen);
+	r = parse_stores(root, s, err, errlen);
+	if (r < 0)
+		return r;
+	return parse_requests(root, &s->requests, err, errlen);
 }
 
 int blz_server_status_parse(const char *text, size_t len, struct blz_server_status *ret,
@@ -193,7 +316,7 @@ int blz_server_status_parse(const char *text, size_t len, struct blz_server_stat
 {
 	struct blz_json *root;
 	char jerr[128];
-	int r = blz_json_parse(text, len, 4, &root, jerr, sizeof(jerr));
+	int r = blz_json_parse(text, len, 6, &root, jerr, sizeof(jerr));
 	if (r < 0)
 		return blz_errf(err, errlen, r, "the status is not JSON: %s", jerr);
 	struct blz_server_status *s = blz_xcalloc(1, sizeof(*s));

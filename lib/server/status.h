@@ -10,8 +10,14 @@
  *               "sleeps":N,"poll_hits":N},...],
  *    "stores":[{"name":"LOCATION","fetches":N,"bytes":N,"retries":N,"errors":N,"bad":N,
  *               "inflight":N,"p50_us":N,"p99_us":N},...],
- *    "state":"live|recovering|failed","supervisor":N,"restarts":N,"last_cause":"TEXT"}
- * ("stores": the fetch engine's sources, with --store; [] without.)
+ *    "state":"live|recovering|failed","supervisor":N,"restarts":N,"last_cause":"TEXT",
+ *    "requests":{"size_hist":[33 counts],"align_hist":[65 counts],
+ *                "area_bytes":{"none":N,"local":N,"import":N,"virtual":N,"gap":N},
+ *                "latency":{"ok":{"count":N,"p50_ns":N,"p90_ns":N,"p99_ns":N,"max_ns":N},
+ *                           ... one member per outcome of backend/reqlog.h},
+ *                "log":{"active":0|1,"lines":N,"dropped":N}}}
+ * ("stores": the fetch engine's sources, with --store; [] without. The histograms as
+ * backend/reqlog.h defines them; the log's counts are the current or last request log's.)
  * Counters are integers in [0, 2^64). Strings are written with blz_json_append_str (bytes
  * that are not UTF-8 become U+FFFD). The parser requires every member listed here, each of
  * its type, and ignores members it does not know (a newer server may add some).
@@ -22,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/reqlog.h"
 #include "util/strbuf.h"
 
 #define BLZ_STATUS_MAX_QUEUES 4096
@@ -63,7 +70,19 @@ struct blz_server_status {
 	char state[16];
 	uint64_t supervisor, restarts;
 	char last_cause[200];
+	/* The requests observed (backend/reqlog.h) and the request log */
+	struct blz_server_reqstatus {
+		uint64_t size_hist[BLZ_REQ_SIZE_N], align_hist[BLZ_REQ_ALIGN_N];
+		uint64_t area_bytes[BLZ_AREA_N];
+		struct blz_server_latency {
+			uint64_t count, p50_ns, p90_ns, p99_ns, max_ns;
+		} latency[BLZ_OUT_N];
+		uint64_t log_active, log_lines, log_dropped;
+	} requests;
 };
+
+/* Fills r from summed statistics (the percentiles computed) and a log's counts. */
+void blz_server_reqstatus_fill(struct blz_server_reqstatus *r, const struct blz_reqstats *st);
 
 /* Appends the members of s's object, without its braces ("\"device\":...,\"queues\":[...]"),
  * for callers that add members of their own. */

@@ -79,6 +79,16 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 		st->restarts = sup.restarts;
 		snprintf(st->last_cause, sizeof(st->last_cause), "%s", sup.cause);
 	}
+	if (s->rec) {
+		struct blz_reqstats rs;
+		struct blz_recorder_log_info li;
+		blz_recorder_stats(s->rec, &rs);
+		blz_server_reqstatus_fill(&st->requests, &rs);
+		blz_recorder_log_info(s->rec, &li);
+		st->requests.log_active = li.active;
+		st->requests.log_lines = li.lines;
+		st->requests.log_dropped = li.dropped;
+	}
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {
@@ -124,11 +134,13 @@ int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *ms
 		blz_lazy_format_fetches(s->lazy, reply);
 		return 0;
 	}
+	if (!strcmp(verb, "log-start") || !strcmp(verb, "log-stop"))
+		return srv_verb_log(s, !strcmp(verb, "log-start"), reply, msg, len);
 	if (!strcmp(verb, "stop")) {
 		s->stop_requested = true;
 		return 0;
 	}
-	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, stop)", verb);
+	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, log-start, log-stop, stop)", verb);
 	return -EINVAL;
 }
 

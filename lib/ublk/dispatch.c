@@ -38,6 +38,7 @@ struct dreq {
 	_Atomic int state;
 	struct dreq *next; /* on the completion list, or the abandoned list */
 	void *spare;       /* a buffer this dispatcher allocated for the tag, or NULL */
+	uint64_t t0;       /* arrival, on the recorder's clock */
 };
 
 struct blz_ublk_disp {
@@ -50,6 +51,7 @@ struct blz_ublk_disp {
 	blz_ublk_commit_fn commit;
 	void *ctx;
 	int efd;
+	struct blz_recq *rec;
 	struct dreq **tags;           /* async backends: each tag's current request */
 	struct dreq *abandoned;       /* owner only */
 	_Atomic(struct dreq *) done;  /* completions from other threads, newest first */
@@ -79,9 +81,26 @@ static inline void *tag_buf(const struct blz_ublk_disp *d, unsigned tag)
 	return d->bufs + (size_t)tag * d->buf_size;
 }
 
-/* Counts a read that ends with r (bytes or -errno) and commits it. */
+/* Records a request that ends with r (bytes or -errno) and the backend's notes in req
+ * (NULL: none, an empty range). */
+static void record(struct blz_ublk_disp *d, unsigned tag, unsigned op, int r,
+		   const struct blz_backend_req *req, uint64_t t0)
+{
+	uint64_t now = blz_recq_now(d->rec);
+	struct blz_reqrec rec = {
+		.t_ns = t0, .lat_ns = now - t0, .tag = (uint16_t)tag, .op = (uint8_t)op,
+		.off = req ? req->off : 0, .len = req ? req->len : 0,
+		.area = req ? req->area : 0, .outcome = req ? req->outcome : 0,
+	};
+	if (r < 0 && rec.outcome < BLZ_OUT_UNMAPPED)
+		rec.outcome = BLZ_OUT_ERROR;
+	blz_recq_record(d->rec, &rec);
+}
+
+/* Counts a read that ends with r (bytes or -errno), records it (req: as record's) and
+ * commits it. */
 static void commit_read(struct blz_ublk_disp *d, unsigned tag, int r, void *buf,
-			uint32_t len)
+			uint32_t len, const struct blz_backend_req *req, uint64_t t0)
 {
 	/* A short read (boundary of readable bytes): the whole blocks of the prefix, which
 	 * the kernel completes before it requeues the rest; no whole block is an EIO. */
@@ -95,6 +114,8 @@ static void commit_read(struct blz_ublk_disp *d, unsigned tag, int r, void *buf,
 		stat_add(d, ST_READ_BYTES, (uint64_t)r);
 	else
 		stat_add(d, ST_ERRORS, 1);
+	if (d->rec)
+		record(d, tag, BLZ_OP_READ, r, req, t0);
 	d->commit(d->ctx, tag, r, buf);
 }
 
@@ -104,7 +125,7 @@ static void finish(struct blz_ublk_disp *d, struct dreq *dr)
 	atomic_store_explicit(&dr->state, R_IDLE, memory_order_relaxed);
 	set_inflight(d, -1);
 	commit_read(d, dr->tag, blz_backend_result(dr->result, dr->req.len), dr->req.buf,
-		    dr->req.len);
+		    dr->req.len, &dr->req, dr->t0);
 }
 
 static void req_done(struct blz_backend_req *req, int result)
@@ -166,6 +187,7 @@ int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_di
 	d->commit = cfg->commit;
 	d->ctx = cfg->ctx;
 	d->efd = -1;
+	d->rec = cfg->rec;
 	if (d->async) {
 		/* blocking: the ring's read of it waits (poll-driven) instead of failing with
 		 * EAGAIN; a write blocks only when the counter would overflow (never) */
@@ -209,22 +231,25 @@ void blz_ublk_disp_free(struct blz_ublk_disp *d)
 	free(d);
 }
 
-static void serve_read(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint64_t off)
+static void serve_read(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint64_t off,
+		       uint64_t t0)
 {
 	if (!d->async) {
-		void *buf = tag_buf(d, tag);
-		commit_read(d, tag, blz_backend_result(blz_backend_read(d->b, buf, len, off), len),
-			    buf, len);
+		struct blz_backend_req req = { .buf = tag_buf(d, tag), .len = len, .off = off };
+		int r = blz_backend_read_req(d->b, &req);
+		commit_read(d, tag, blz_backend_result(r, len), req.buf, len, &req, t0);
 		return;
 	}
 	struct dreq *dr = d->tags[tag];
 	if (atomic_load_explicit(&dr->state, memory_order_relaxed) != R_IDLE) {
 		/* the kernel never gives a tag a new request before its commit */
-		commit_read(d, tag, -EIO, dr->req.buf, 0);
+		commit_read(d, tag, -EIO, dr->req.buf, 0, NULL, t0);
 		return;
 	}
 	dr->req.len = len;
 	dr->req.off = off;
+	dr->req.area = dr->req.outcome = 0;
+	dr->t0 = t0;
 	atomic_store_explicit(&dr->state, R_OUT, memory_order_relaxed);
 	set_inflight(d, 1);
 	struct blz_ublk_disp *outer = submitting;
@@ -236,31 +261,35 @@ static void serve_read(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint
 void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
 			   const struct blz_ublk_io_desc *desc)
 {
-	unsigned op = desc->op_flags & 0xff;
+	unsigned op = desc->op_flags & 0xff, rop = BLZ_OP_OTHER;
+	uint64_t t0 = d->rec ? blz_recq_now(d->rec) : 0;
 	int r;
 	switch (op) {
 	case BLZ_UBLK_IO_OP_READ: {
 		uint64_t len = (uint64_t)desc->nr_sectors << 9;
 		if (len == 0 || len > d->buf_size) {
 			void *buf = d->async ? d->tags[tag]->req.buf : tag_buf(d, tag);
-			commit_read(d, tag, -EIO, buf, 0);
+			commit_read(d, tag, -EIO, buf, 0, NULL, t0);
 			return;
 		}
-		serve_read(d, tag, (uint32_t)len, desc->start_sector << 9);
+		serve_read(d, tag, (uint32_t)len, desc->start_sector << 9, t0);
 		return;
 	}
 	case BLZ_UBLK_IO_OP_FLUSH:
 		stat_add(d, ST_FLUSHES, 1);
+		rop = BLZ_OP_FLUSH;
 		r = 0;
 		break;
 	case BLZ_UBLK_IO_OP_WRITE:
 	case BLZ_UBLK_IO_OP_WRITE_SAME:
 		stat_add(d, ST_WRITES, 1);
+		rop = BLZ_OP_WRITE;
 		r = -EROFS;
 		break;
 	case BLZ_UBLK_IO_OP_DISCARD:
 	case BLZ_UBLK_IO_OP_WRITE_ZEROES:
 		stat_add(d, ST_DISCARDS, 1);
+		rop = op == BLZ_UBLK_IO_OP_DISCARD ? BLZ_OP_DISCARD : BLZ_OP_WRITE_ZEROES;
 		r = -EROFS;
 		break;
 	default:
@@ -270,6 +299,11 @@ void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
 	}
 	if (r < 0)
 		stat_add(d, ST_ERRORS, 1);
+	if (d->rec) {
+		struct blz_backend_req req = { .off = desc->start_sector << 9,
+					       .len = desc->nr_sectors << 9 };
+		record(d, tag, rop, r, &req, t0);
+	}
 	d->commit(d->ctx, tag, r, d->async ? d->tags[tag]->req.buf : tag_buf(d, tag));
 }
 
@@ -319,7 +353,7 @@ unsigned blz_ublk_disp_abandon(struct blz_ublk_disp *d, int err)
 		d->abandoned = dr;
 		set_inflight(d, -1);
 		stat_add(d, ST_ABANDONED, 1);
-		commit_read(d, t, err, spare, 0);
+		commit_read(d, t, err, spare, 0, &dr->req, dr->t0);
 		n++;
 	}
 	return n;

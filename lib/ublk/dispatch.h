@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/recorder.h"
 #include "ublk/ublk.h"
 
 struct blz_ublk_disp;
@@ -58,6 +59,9 @@ struct blz_ublk_disp_config {
 	 * readable prefix (ublk requeues the rest), or as EIO when that is no whole block
 	 * (0: 4096). */
 	uint32_t block_size;
+	/* Where every request is recorded when it completes (statistics, the request log:
+	 * backend/recorder.h), with the area and outcome its backend noted; NULL: nowhere. */
+	struct blz_recq *rec;
 };
 
 int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_disp **ret);

@@ -665,6 +665,7 @@ static int setup_queues(struct blz_ublk_dev *d)
 			.commit = ring_commit,
 			.ctx = q,
 			.block_size = 1u << d->cfg.logical_bs_shift,
+			.rec = cfg->recorder ? blz_recorder_queue(cfg->recorder, i) : NULL,
 		};
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)

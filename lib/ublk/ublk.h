@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "backend/backend.h"
+#include "backend/recorder.h"
 #include "ublk/ublk_features.h"
 #include "ublk/ublk_abi.h"
 
@@ -173,6 +174,9 @@ struct blz_ublk_dev_config {
 	 * instead of failing. Whoever runs the server must then bound that wait (the
 	 * supervisor, lib/server). */
 	bool recoverable;
+	/* Records every request (statistics, the request log), one slot per queue; NULL: none.
+	 * The caller's; it must outlive the device. */
+	struct blz_recorder *recorder;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u

@@ -6,6 +6,8 @@
 
 /* CLOCK_MONOTONIC in milliseconds (never goes back; unrelated to the time of day). */
 uint64_t blz_now_ms(void);
+/* CLOCK_MONOTONIC in nanoseconds (for latencies). */
+uint64_t blz_now_ns(void);
 /* Sleeps ms milliseconds (signals may end it early). */
 void blz_sleep_ms(unsigned ms);
 

@@ -568,7 +568,7 @@ static void test_backend_submit(void **state)
 	struct blz_backend *b;
 	assert_int_equal(blz_backend_pattern_open(1 << 20, &b), 0);
 	uint8_t buf[4096];
-	struct sreq r = { { buf, sizeof(buf), 8192, sreq_done, NULL }, 1, 0 };
+	struct sreq r = { { .buf = buf, .len = sizeof(buf), .off = 8192, .done = sreq_done }, 1, 0 };
 	blz_backend_submit(b, &r.req);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(blz_backend_result(r.result, 4096), 4096);
@@ -580,9 +580,55 @@ static void test_backend_submit(void **state)
 	blz_backend_close(b);
 }
 
+/* ---- recording (backend/recorder.h) ---- */
+
+/* Every request is recorded at its commit, with its op, range, the backend's notes and a
+ * latency; synchronous and asynchronous backends alike. */
+static void test_record(void **state)
+{
+	struct blz_recorder *rec;
+	assert_int_equal(blz_recorder_new(1, &rec), 0);
+	for (int async = 0; async < 2; async++) {
+		struct blz_backend *b;
+		char err[128];
+		assert_int_equal(blz_backend_open_spec(async ? "null,size=1G,async=2"
+							     : "null,size=1G", &b, err, sizeof(err)), 0);
+		assert_int_equal(blz_backend_filter_spec("delay:ms=2", &b, err, sizeof(err)), 0);
+		struct fakeq f;
+		fakeq_init(&f, 4);
+		struct blz_ublk_disp_config cfg = {
+			.backend = b, .depth = 4, .buf_size = BUF_SIZE, .bufs = f.bufs,
+			.commit = fake_commit, .ctx = &f, .rec = blz_recorder_queue(rec, 0),
+		};
+		struct blz_ublk_disp *d;
+		assert_int_equal(blz_ublk_disp_new(&cfg, &d), 0);
+		fakeq_give(&f, d, 0, BLZ_UBLK_IO_OP_READ, 1 << 20, 8192);
+		fakeq_give(&f, d, 1, BLZ_UBLK_IO_OP_FLUSH, 0, 0);
+		fakeq_give(&f, d, 2, BLZ_UBLK_IO_OP_WRITE, 4096, 4096);
+		fakeq_give(&f, d, 3, BLZ_UBLK_IO_OP_READ, 0, BUF_SIZE * 2); /* too large: EIO */
+		while (f.commits < 4)
+			fakeq_wait_drain(d);
+		blz_ublk_disp_free(d);
+		blz_backend_close(b);
+		fakeq_release(&f);
+	}
+	struct blz_reqstats *st = malloc(sizeof(*st));
+	blz_recorder_stats(rec, st);
+	assert_int_equal(st->count[BLZ_OUT_OK], 4);    /* two reads, two flushes */
+	assert_int_equal(st->count[BLZ_OUT_ERROR], 4); /* two writes, two oversized reads */
+	assert_int_equal(st->size_hist[13], 2);        /* the 8 KiB reads */
+	assert_int_equal(st->align_hist[20], 2);       /* at 1 MiB */
+	assert_true(st->area_bytes[BLZ_AREA_NONE] == 2 * 8192);
+	/* the reads waited for the delay filter: at least 2 ms */
+	assert_true(blz_reqstats_percentile(st, BLZ_OUT_OK, 100) >= 2000000);
+	free(st);
+	blz_recorder_free(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_null_every_tag),
 		cmocka_unit_test(test_short_read),
 		cmocka_unit_test(test_async_out_of_order),

@@ -19,6 +19,7 @@
 #include "btrfs/writer.h"
 #include "lazy/fetches.h"
 #include "fetch/fetch.h"
+#include "backend/reqlog.h"
 #include "lazy/lazy.h"
 #include "lazywrite/mapper.h"
 #include "util/fileio.h"
@@ -205,6 +206,44 @@ static void test_serve_local_and_mapped(void **state)
 	blz_backend_close(b);
 	free(out);
 	free(data);
+}
+
+/* What a read met, noted on its request (backend.h): the area of its first byte and the
+ * costliest outcome, for the request log and the statistics. */
+static void expect_note(struct blz_backend *b, uint64_t off, uint32_t len, int want_r,
+			unsigned area, unsigned outcome)
+{
+	static uint8_t buf[1 << 20];
+	struct blz_backend_req req = { .buf = buf, .len = len, .off = off };
+	int r = blz_backend_read_req(b, &req);
+	if (r != want_r || req.area != area || req.outcome != outcome)
+		fail_msg("read of %u at %llu: %d, %s, %s (want %d, %s, %s)", len,
+			 (unsigned long long)off, r, blz_area_name(req.area),
+			 blz_outcome_name(req.outcome), want_r, blz_area_name(area),
+			 blz_outcome_name(outcome));
+}
+
+static void test_notes(void **state)
+{
+	uint8_t data[100000];
+	fill(data, sizeof(data), 9);
+	struct blz_mapped mp = map_bytes(data, sizeof(data));
+	struct blz_lazy_opts lo = { .seed = seed, .log = log_cb };
+	struct blz_lazy *l;
+	char err[256];
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	struct blz_backend *b = blz_lazy_backend(l);
+	expect_note(b, 65536, 4096, 0, BLZ_AREA_LOCAL, BLZ_OUT_IMAGE);
+	expect_note(b, mp.device_off, 4096, 0, BLZ_AREA_VIRTUAL, BLZ_OUT_FETCH);
+	expect_note(b, mp.device_off + 8192, 4096, 0, BLZ_AREA_VIRTUAL, BLZ_OUT_CACHE);
+	expect_note(b, lay.local_end + 8192, 4096, 0, BLZ_AREA_GAP, BLZ_OUT_ZERO);
+	expect_note(b, lay.virtual_off + (1ull << 39), 4096, -EIO, BLZ_AREA_VIRTUAL,
+		    BLZ_OUT_UNMAPPED);
+	/* mapped then unmapped: the readable prefix, noted as what it met at worst */
+	expect_note(b, mp.device_off + 98304, 8192, 4096, BLZ_AREA_VIRTUAL, BLZ_OUT_UNMAPPED);
+	/* across the end of the local region into the gap: the first byte's area */
+	expect_note(b, lay.local_end - 4096, 8192, 0, BLZ_AREA_LOCAL, BLZ_OUT_IMAGE);
+	blz_backend_close(b);
 }
 
 static void test_corrupt_chunk(void **state)
@@ -544,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_chunk),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_fetch_stores),
+		cmocka_unit_test(test_notes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

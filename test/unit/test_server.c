@@ -321,6 +321,15 @@ static void fill(struct blz_server_status *s, const char *seed, size_t nq)
 	snprintf(s->stores[1].name, sizeof(s->stores[1].name), "/srv/store");
 	s->stores[0].p99_us = 123456;
 	s->stores[1].fetches = UINT64_MAX;
+	struct blz_server_reqstatus *r = &s->requests;
+	r->size_hist[0] = 1;
+	r->size_hist[BLZ_REQ_SIZE_N - 1] = UINT64_MAX;
+	r->align_hist[64] = 5;
+	r->area_bytes[BLZ_AREA_GAP] = 4096;
+	r->latency[BLZ_OUT_FETCH] = (struct blz_server_latency){ 3, 10, 20, 30, 40 };
+	r->latency[BLZ_OUT_ERROR].max_ns = UINT64_MAX;
+	r->log_active = 1;
+	r->log_lines = 77;
 }
 
 static void roundtrip(const char *seed, const char *want_seed)
@@ -351,6 +360,8 @@ static void roundtrip(const char *seed, const char *want_seed)
 	assert_int_equal(got.stores[0].p99_us, 123456);
 	assert_string_equal(got.stores[1].name, "/srv/store");
 	assert_true(got.stores[1].fetches == UINT64_MAX);
+	/* the requests' block, whole */
+	assert_memory_equal(&got.requests, &s.requests, sizeof(got.requests));
 	blz_server_status_release(&got);
 	blz_server_status_release(&s);
 	blz_buf_release(&b);
@@ -466,6 +477,22 @@ static void test_status_hostile(void **state)
 	free(t);
 	t = replace(good, "\"state\":\"recovering\"", "\"state\":\"recovering-for-far-too-long\"");
 	expect_bad(t, -ERANGE, "\"state\"");
+	free(t);
+	/* The requests' block: missing, or a member missing, or a histogram cut short. */
+	t = replace(good, "\"requests\":", "\"requestz\":");
+	expect_bad(t, -EINVAL, "\"requests\"");
+	free(t);
+	t = replace(good, "\"fetch\":{\"count\":3", "\"fetch\":{\"kount\":3");
+	expect_bad(t, -EINVAL, "\"count\"");
+	free(t);
+	t = replace(good, "\"size_hist\":[1,", "\"size_hist\":[");
+	expect_bad(t, -EINVAL, "\"size_hist\"");
+	free(t);
+	t = replace(good, "\"gap\":4096", "\"gap\":-1");
+	expect_bad(t, -EINVAL, "\"gap\"");
+	free(t);
+	t = replace(good, "\"lines\":77", "\"lines\":\"77\"");
+	expect_bad(t, -EINVAL, "\"lines\"");
 	free(t);
 	/* Numbers beyond 64 bits. */
 	t = replace(good, "\"size\":18446744073709551615", "\"size\":18446744073709551616");

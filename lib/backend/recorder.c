@@ -1,0 +1,253 @@
+/* The recorder: per-queue statistics and the request log's rings and writer (recorder.h). */
+#include "backend/recorder.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/fileio.h"
+
+#define RING 16384u    /* records per queue between two writer rounds */
+#define WRITER_MS 20u  /* the writer's period */
+
+struct blz_recq {
+	struct blz_recorder *r;
+	uint16_t index;
+	uint64_t head;                /* producer's: records pushed */
+	_Atomic uint64_t pub;         /* head, published (release) */
+	_Atomic uint64_t tail;        /* consumer's: records taken */
+	_Atomic uint64_t dropped;
+	struct blz_reqstats stats;
+	struct blz_reqrec ring[RING];
+};
+
+struct blz_recorder {
+	unsigned max;
+	uint64_t t0_mono, t0_unix;
+	_Atomic(struct blz_recq *) *queues;
+	_Atomic bool logging;
+	/* the log, the control thread's and the writer's */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool writer_running, quit;
+	pthread_t writer;
+	int fd;
+	uint64_t lines, dropped_base;
+	int error;
+};
+
+int blz_recorder_new(unsigned max_queues, struct blz_recorder **ret)
+{
+	struct blz_recorder *r = calloc(1, sizeof(*r));
+	if (!r || !(r->queues = calloc(max_queues ? max_queues : 1, sizeof(*r->queues)))) {
+		free(r);
+		return -ENOMEM;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->t0_mono = blz_now_ns();
+	r->t0_unix = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	r->max = max_queues;
+	r->fd = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	*ret = r;
+	return 0;
+}
+
+void blz_recorder_free(struct blz_recorder *r)
+{
+	if (!r)
+		return;
+	blz_recorder_log_stop(r);
+	for (unsigned i = 0; i < r->max; i++)
+		free(atomic_load(&r->queues[i]));
+	free(r->queues);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+struct blz_recq *blz_recorder_queue(struct blz_recorder *r, unsigned q)
+{
+	if (q >= r->max)
+		return NULL;
+	struct blz_recq *s = atomic_load(&r->queues[q]);
+	if (!s && (s = calloc(1, sizeof(*s)))) {
+		s->r = r;
+		s->index = (uint16_t)q;
+		atomic_store(&r->queues[q], s);
+	}
+	return s;
+}
+
+uint64_t blz_recq_now(const struct blz_recq *q)
+{
+	return blz_now_ns() - q->r->t0_mono;
+}
+
+void blz_recq_record(struct blz_recq *q, struct blz_reqrec *rec)
+{
+	rec->queue = q->index;
+	blz_reqstats_count(&q->stats, rec);
+	if (!atomic_load_explicit(&q->r->logging, memory_order_relaxed))
+		return;
+	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+	if (q->head - tail >= RING) {
+		uint64_t d = atomic_load_explicit(&q->dropped, memory_order_relaxed);
+		atomic_store_explicit(&q->dropped, d + 1, memory_order_relaxed);
+		return;
+	}
+	q->ring[q->head % RING] = *rec;
+	q->head++;
+	atomic_store_explicit(&q->pub, q->head, memory_order_release);
+}
+
+/* Turns what the rings hold into lines and writes them (the writer, or the stopper once
+ * the writer is gone). */
+static void drain(struct blz_recorder *r, struct blz_buf *b)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < r->max; i++) {
+		struct blz_recq *q = atomic_load(&r->queues[i]);
+		if (!q)
+			continue;
+		uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+		uint64_t h = atomic_load_explicit(&q->pub, memory_order_acquire);
+		n += h - t;
+		for (; t != h; t++)
+			blz_reqlog_encode(b, &q->ring[t % RING]);
+		atomic_store_explicit(&q->tail, t, memory_order_release);
+	}
+	int e = b->len ? blz_write_full(r->fd, b->data, b->len) : 0;
+	b->len = 0;
+	pthread_mutex_lock(&r->lock);
+	r->lines += n;
+	if (e < 0 && !r->error)
+		r->error = e;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *writer(void *arg)
+{
+	struct blz_recorder *r = arg;
+	struct blz_buf b = { 0 };
+	pthread_mutex_lock(&r->lock);
+	while (!r->quit) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += WRITER_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		pthread_mutex_unlock(&r->lock);
+		drain(r, &b);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	drain(r, &b);
+	blz_buf_release(&b);
+	return NULL;
+}
+
+static uint64_t dropped_now(struct blz_recorder *r)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < r->max; i++) {
+		struct blz_recq *q = atomic_load(&r->queues[i]);
+		if (q)
+			n += atomic_load_explicit(&q->dropped, memory_order_relaxed);
+	}
+	return n;
+}
+
+int blz_recorder_log_start(struct blz_recorder *r, int fd)
+{
+	if (atomic_load(&r->logging) || r->writer_running) {
+		close(fd);
+		return -EBUSY;
+	}
+	/* what a request racing the last stop left in a ring is not this log's */
+	for (unsigned i = 0; i < r->max; i++) {
+		struct blz_recq *q = atomic_load(&r->queues[i]);
+		if (q)
+			atomic_store(&q->tail, atomic_load(&q->pub));
+	}
+	struct blz_buf h = { 0 };
+	blz_reqlog_header(&h, r->t0_unix);
+	int e = blz_write_full(fd, h.data, h.len);
+	blz_buf_release(&h);
+	if (e < 0) {
+		close(fd);
+		return e;
+	}
+	r->fd = fd;
+	r->lines = 0;
+	r->error = 0;
+	r->quit = false;
+	r->dropped_base = dropped_now(r);
+	/* the condattr's clock is the monotonic one the writer's deadlines use */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&r->cond);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_store(&r->logging, true);
+	e = pthread_create(&r->writer, NULL, writer, r);
+	if (e) {
+		atomic_store(&r->logging, false);
+		close(fd);
+		r->fd = -1;
+		return -e;
+	}
+	r->writer_running = true;
+	return 0;
+}
+
+int blz_recorder_log_stop(struct blz_recorder *r)
+{
+	if (!r->writer_running)
+		return -ENOENT;
+	atomic_store(&r->logging, false);
+	pthread_mutex_lock(&r->lock);
+	r->quit = true;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->writer, NULL);
+	r->writer_running = false;
+	int e = r->error;
+	if (fsync(r->fd) < 0 && errno != EINVAL && !e)
+		e = -errno;
+	if (close(r->fd) < 0 && !e)
+		e = -errno;
+	r->fd = -1;
+	return e;
+}
+
+void blz_recorder_log_info(struct blz_recorder *r, struct blz_recorder_log_info *ret)
+{
+	pthread_mutex_lock(&r->lock);
+	ret->active = r->writer_running;
+	ret->lines = r->lines;
+	ret->error = r->error;
+	pthread_mutex_unlock(&r->lock);
+	ret->dropped = dropped_now(r) - r->dropped_base;
+}
+
+void blz_recorder_stats(struct blz_recorder *r, struct blz_reqstats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (unsigned i = 0; i < r->max; i++) {
+		struct blz_recq *q = atomic_load(&r->queues[i]);
+		if (q)
+			blz_reqstats_add_to(&q->stats, ret);
+	}
+}

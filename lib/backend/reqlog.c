@@ -1,0 +1,227 @@
+/* The request log's lines and the request statistics: see reqlog.h. */
+#include "backend/reqlog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const op_names[BLZ_OP_N] = {
+	"read", "write", "flush", "discard", "write-zeroes", "other",
+};
+static const char *const area_names[BLZ_AREA_N] = {
+	"-", "local", "import", "virtual", "gap",
+};
+static const char *const outcome_names[BLZ_OUT_N] = {
+	"ok", "zero", "image", "cache", "fetch", "unmapped", "error",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *blz_req_op_name(unsigned op)
+{
+	return op < NELEM(op_names) ? op_names[op] : "?";
+}
+
+const char *blz_area_name(unsigned area)
+{
+	return area < NELEM(area_names) ? area_names[area] : "?";
+}
+
+const char *blz_outcome_name(unsigned outcome)
+{
+	return outcome < NELEM(outcome_names) ? outcome_names[outcome] : "?";
+}
+
+#define HEADER "# blazy request log 1 t0_unix_ns="
+
+void blz_reqlog_header(struct blz_buf *out, uint64_t t0_unix_ns)
+{
+	blz_buf_printf(out, HEADER "%" PRIu64 "\n", t0_unix_ns);
+}
+
+/* v in decimal and then c, at p; returns the end. */
+static char *put_u64(char *p, uint64_t v, char c)
+{
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	*p++ = c;
+	return p;
+}
+
+static char *put_str(char *p, const char *s, char c)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	p[n] = c;
+	return p + n + 1;
+}
+
+/* By hand rather than printf: the writer formats every request the server serves. */
+void blz_reqlog_encode(struct blz_buf *out, const struct blz_reqrec *r)
+{
+	blz_buf_reserve(out, BLZ_REQLOG_MAX_LINE);
+	char *start = (char *)out->data + out->len, *p = start;
+	p = put_u64(p, r->t_ns, ' ');
+	p = put_u64(p, r->queue, ' ');
+	p = put_u64(p, r->tag, ' ');
+	p = put_str(p, blz_req_op_name(r->op), ' ');
+	p = put_u64(p, r->off, ' ');
+	p = put_u64(p, r->len, ' ');
+	p = put_str(p, blz_area_name(r->area), ' ');
+	p = put_str(p, blz_outcome_name(r->outcome), ' ');
+	p = put_u64(p, r->lat_ns, '\n');
+	out->len += (size_t)(p - start);
+}
+
+/* A decimal number without leading zeros, at most max, ending at *p's next space or at end
+ * (then *p moves past the space). */
+static int num(const char **p, const char *end, uint64_t max, uint64_t *ret)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	if (s == end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] != ' '))
+		return -EINVAL;
+	for (; s < end && *s != ' '; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*p = s < end ? s + 1 : s;
+	*ret = v;
+	return 0;
+}
+
+/* One of names[0..n), followed by a space or the end. */
+static int name(const char **p, const char *end, const char *const *names, size_t n,
+		uint8_t *ret)
+{
+	const char *s = *p, *e = memchr(s, ' ', (size_t)(end - s));
+	if (!e)
+		e = end;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(names[i]) == (size_t)(e - s) && !memcmp(names[i], s, (size_t)(e - s))) {
+			*ret = (uint8_t)i;
+			*p = e < end ? e + 1 : e;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int blz_reqlog_parse_header(const char *line, size_t len, uint64_t *ret_t0)
+{
+	size_t h = strlen(HEADER);
+	const char *p = line + h;
+	uint64_t t0;
+	if (len <= h || memcmp(line, HEADER, h) || num(&p, line + len, UINT64_MAX, &t0) < 0 ||
+	    p != line + len || p[-1] == ' ')
+		return -EINVAL;
+	*ret_t0 = t0;
+	return 0;
+}
+
+int blz_reqlog_parse(const char *line, size_t len, struct blz_reqrec *ret)
+{
+	const char *p = line, *end = line + len;
+	uint64_t t, q, tag, off, l, lat;
+	struct blz_reqrec r = { 0 };
+	if (len == 0 || line[len - 1] == ' ' ||
+	    num(&p, end, UINT64_MAX, &t) < 0 || num(&p, end, 4095, &q) < 0 ||
+	    num(&p, end, 4095, &tag) < 0 || name(&p, end, op_names, BLZ_OP_N, &r.op) < 0 ||
+	    num(&p, end, UINT64_MAX, &off) < 0 || num(&p, end, UINT32_MAX, &l) < 0 ||
+	    name(&p, end, area_names, BLZ_AREA_N, &r.area) < 0 ||
+	    name(&p, end, outcome_names, BLZ_OUT_N, &r.outcome) < 0 ||
+	    num(&p, end, UINT64_MAX, &lat) < 0 || p != end)
+		return -EINVAL;
+	r.t_ns = t;
+	r.queue = (uint16_t)q;
+	r.tag = (uint16_t)tag;
+	r.off = off;
+	r.len = (uint32_t)l;
+	r.lat_ns = lat;
+	*ret = r;
+	return 0;
+}
+
+/* ---- statistics ---- */
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define BUMP(x, v) __atomic_store_n(&(x), LOAD(x) + (v), __ATOMIC_RELAXED)
+
+unsigned blz_reqstats_lat_bucket(uint64_t ns)
+{
+	if (ns < 8)
+		return (unsigned)ns;
+	unsigned e = 63 - (unsigned)__builtin_clzll(ns);
+	return (e - 2) * 8 + (unsigned)((ns >> (e - 3)) & 7);
+}
+
+uint64_t blz_reqstats_lat_upper(unsigned i)
+{
+	if (i < 8)
+		return i;
+	unsigned e = i / 8 + 2, sub = i % 8;
+	uint64_t low = (uint64_t)(8 + sub) << (e - 3);
+	return low + (((uint64_t)1 << (e - 3)) - 1);
+}
+
+void blz_reqstats_count(struct blz_reqstats *s, const struct blz_reqrec *r)
+{
+	unsigned o = r->outcome < BLZ_OUT_N ? r->outcome : BLZ_OUT_ERROR;
+	BUMP(s->count[o], 1);
+	BUMP(s->lat[o][blz_reqstats_lat_bucket(r->lat_ns)], 1);
+	if (r->lat_ns > LOAD(s->lat_max[o]))
+		__atomic_store_n(&s->lat_max[o], r->lat_ns, __ATOMIC_RELAXED);
+	if (r->op != BLZ_OP_READ)
+		return;
+	BUMP(s->size_hist[r->len ? 31 - __builtin_clz(r->len) : 0], 1);
+	BUMP(s->align_hist[r->off ? __builtin_ctzll(r->off) : 64], 1);
+	if (o < BLZ_OUT_UNMAPPED && r->area < BLZ_AREA_N)
+		BUMP(s->area_bytes[r->area], r->len);
+}
+
+static void add_n(const uint64_t *a, uint64_t *sum, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sum[i] += LOAD(a[i]);
+}
+
+void blz_reqstats_add_to(const struct blz_reqstats *s, struct blz_reqstats *sum)
+{
+	add_n(s->size_hist, sum->size_hist, BLZ_REQ_SIZE_N);
+	add_n(s->align_hist, sum->align_hist, BLZ_REQ_ALIGN_N);
+	add_n(s->area_bytes, sum->area_bytes, BLZ_AREA_N);
+	add_n(s->count, sum->count, BLZ_OUT_N);
+	add_n(&s->lat[0][0], &sum->lat[0][0], (size_t)BLZ_OUT_N * BLZ_REQ_LAT_N);
+	for (unsigned o = 0; o < BLZ_OUT_N; o++)
+		if (LOAD(s->lat_max[o]) > sum->lat_max[o])
+			sum->lat_max[o] = LOAD(s->lat_max[o]);
+}
+
+uint64_t blz_reqstats_percentile(const struct blz_reqstats *s, unsigned o, double p)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < BLZ_REQ_LAT_N; i++)
+		n += s->lat[o][i];
+	if (!n)
+		return 0;
+	/* the smallest bucket by which at least p% of the values are counted */
+	double want = p / 100.0 * (double)n;
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < BLZ_REQ_LAT_N; i++) {
+		seen += s->lat[o][i];
+		if (seen && (double)seen >= want) {
+			uint64_t up = blz_reqstats_lat_upper(i);
+			return up < s->lat_max[o] ? up : s->lat_max[o];
+		}
+	}
+	return s->lat_max[o];
+}

@@ -1,0 +1,105 @@
+#!/bin/sh
+# Request filters and the request log over ublk. The error filter with a trigger file on a
+# 1 EiB null device: reads succeed, the file appears -> EIO, the file goes -> reads succeed.
+# The delay filter adds the asked delay per read (against the same reads without it, within
+# TCG noise). The request log of a seed server started and stopped on a running server
+# (`blazy log`, the file passed over the control socket, outside the server's namespace):
+# its lines are well-formed (`blazy trace` draws them), its totals per outcome and area
+# match `blazy status`, and the statistics (sizes, alignments, percentiles) are there.
+set -u
+. "$(dirname "$0")/ublk-lib.inc"
+ublk_setup
+W=/tmp/100
+rm -rf "$W"
+mkdir -p "$W"
+
+# read_at DEV BLOCK: one direct 4 KiB read of block BLOCK
+read_at() {
+	dd if="$1" of=/dev/null bs=4096 count=1 skip="$2" iflag=direct 2>"$W/dd.err"
+}
+
+# ---- the error filter, driven by a trigger file ----
+trig=$W/trigger
+serve_bg --backend null,size=1E --filter "error:rate=1,file=$trig" --queues 1 --log "$W/e.log"
+check "serve null,size=1E --filter error:rate=1,file=..." [ -n "$dev" ]
+[ -n "$dev" ] || finish
+check "1 EiB" [ "$(blockdev --getsize64 "$dev")" = 1152921504606846976 ]
+check "reads succeed without the trigger file" read_at "$dev" 100
+touch "$trig"
+sleep 0.2
+check "the file appears: reads fail" sh -c "! dd if=$dev of=/dev/null bs=4096 count=1 skip=200 iflag=direct 2>$W/dd.err"
+check "with EIO" grep -q "Input/output error" "$W/dd.err"
+check "far out too" sh -c "! dd if=$dev of=/dev/null bs=4096 count=1 skip=100000000000 iflag=direct 2>/dev/null"
+rm -f "$trig"
+sleep 0.2
+check "the file goes: reads succeed again" read_at "$dev" 300
+check "blazy stop" blazy stop "$dev"
+check "a bad filter is misuse (exit 2)" sh -c "blazy serve --backend null,size=1G --filter error:rate=2 >/dev/null 2>&1; [ \$? = 2 ]"
+
+# ---- the delay filter: N direct reads, with and without ----
+time_reads() { # DEV N: centiseconds for N direct 4 KiB reads, one after another
+	_t0=$(now_cs)
+	_i=0
+	while [ "$_i" -lt "$2" ]; do
+		read_at "$1" $((_i * 7 + 1)) || return 1
+		_i=$((_i + 1))
+	done
+	echo $(($(now_cs) - _t0))
+}
+N=20
+serve_bg --backend null,size=1G --queues 1
+base=$(time_reads "$dev" $N)
+blazy stop "$dev" >/dev/null
+serve_bg --backend null,size=1G --queues 1 --filter delay:ms=100
+slow=$(time_reads "$dev" $N)
+blazy stop "$dev" >/dev/null
+added=$(( (slow - base) * 10 / N )) # ms per read
+echo "info: $N reads: ${base}0 ms without the filter, ${slow}0 ms with delay:ms=100: +$added ms each"
+check "delay:ms=100 adds 100 ms a read (80..160 ms)" [ "$added" -ge 80 ] && [ "$added" -le 160 ]
+
+# ---- the request log of a running seed server ----
+mkdir -p "$W/src"
+dd if=/dev/urandom of="$W/src/a.bin" bs=65536 count=32 2>/dev/null
+dd if=/dev/urandom of="$W/src/b.bin" bs=4096 count=3 2>/dev/null
+check "mkseed --lazy" blazy mkseed -q --lazy --virtual-size 1E --rootdir "$W/src" "$W/seed.img"
+serve_bg --log "$W/s.log" --queues 2 "$W/seed.img"
+check "serve the seed" [ -n "$dev" ]
+[ -n "$dev" ] || finish
+mkdir -p /run/100-elsewhere # a directory the server's namespace was not given
+st0=$(blazy status --json "$dev") # the log counts from its start, the server from its own
+check "blazy log --start" blazy log --start /run/100-elsewhere/req.log "$dev"
+check "a second start is refused" sh -c "! blazy log --start $W/x.log $dev 2>/dev/null"
+# a workload: the superblock, the whole device's first MiB, direct and buffered reads
+dd if="$dev" of=/dev/null bs=4096 count=256 iflag=direct 2>/dev/null
+dd if="$dev" of=/dev/null bs=65536 count=64 skip=1 2>/dev/null
+voff=$(blazy inspect --json "$W/seed.img" | sed 's/.*"virtual":{"offset":\([0-9]*\).*/\1/')
+vblk=$((voff / 4096 + 262144)) # 1 GiB into the virtual area: unmapped
+dd if="$dev" of=/dev/null bs=4096 count=1 skip=$vblk iflag=direct 2>/dev/null
+st=$(blazy status --json "$dev")
+out=$(blazy log --stop "$dev")
+echo "info: blazy log --stop: $out"
+check "stop says lines and dropped" sh -c "echo '$out' | grep -Eq '^[0-9]+ lines, 0 dropped$'"
+check "a second stop is an error" sh -c "! blazy log --stop $dev 2>/dev/null"
+L=/run/100-elsewhere/req.log
+head -n 3 "$L"
+lines=$(($(wc -l <"$L") - 1))
+check "the log has the lines stop counted ($lines)" [ "$lines" = "$(echo "$out" | cut -d' ' -f1)" ]
+check "blazy trace draws it (strict parse)" blazy trace --svg "$W/t.svg" "$L"
+# totals: per outcome and per area, the log against the status
+lat() { echo "$1" | sed "s/.*\"latency\":{//" | tr '}' '\n' | grep "\"$2\":" | sed 's/.*"count":\([0-9]*\).*/\1/'; }
+areab() { echo "$1" | sed 's/.*"area_bytes":{\([^}]*\)}.*/\1/' | tr ',' '\n' | grep "^\"$2\":" | cut -d: -f2; }
+for o in ok zero image cache fetch unmapped error; do
+	n=$(awk -v o="$o" 'NR > 1 && $8 == o { n++ } END { print n + 0 }' "$L")
+	check "log and status agree on $o ($n)" [ "$n" = $(($(lat "$st" "$o") - $(lat "$st0" "$o"))) ]
+done
+for a in local gap; do
+	n=$(awk -v a="$a" 'NR > 1 && $4 == "read" && $7 == a && $8 != "unmapped" && $8 != "error" { n += $6 } END { printf "%.0f\n", n }' "$L")
+	check "log and status agree on $a bytes ($n)" [ "$n" = $(($(areab "$st" "$a") - $(areab "$st0" "$a"))) ]
+done
+check "the reads are in the log as read requests" [ "$(awk 'NR > 1 && $4 == "read"' "$L" | wc -l)" -gt 10 ]
+check "the unmapped read is in the log: virtual, unmapped" sh -c "awk 'NR > 1 && \$5 == $((vblk * 4096))' $L | grep -q ' virtual unmapped '"
+check "status has the log's line count" [ "$(echo "$st" | sed 's/.*"log":{\([^}]*\)}.*/\1/' | grep -c '"active":1')" = 1 ]
+blazy status "$dev" | grep -E '^(read sizes|alignments|area bytes|latency|request log)'
+check "status shows latency percentiles" sh -c "blazy status $dev | grep -Eq '^latency image +[0-9]+ requests: p50 .*, p90 .*, p99 .*, max '"
+check "blazy stop" blazy stop "$dev"
+finish
