@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fetch/fetch.h"
 #include "server/registry.h"
 #include "server/stop.h"
 #include "util/clock.h"
@@ -77,44 +78,76 @@ static void describe(int status, char *buf, size_t len)
 }
 
 /* The argument vector of an upgraded server: the new binary serving what cfg serves. */
+/* The argument vector of the upgrade binary's server: what this server was started with
+ * (the seed or backend, map, stores and fetch options, cache, poll, filters, recovery
+ * timeout) and --recover, so the new server serves exactly what the old one did. The
+ * request log is not passed on (it would truncate the file). */
+struct args {
+	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
+	char num[12][32];
+	int n, nnum;
+};
+
+static void arg(struct args *a, const char *opt, const char *val)
+{
+	a->v[a->n++] = opt;
+	if (val)
+		a->v[a->n++] = val;
+}
+
+static void arg_num(struct args *a, const char *opt, const char *fmt, unsigned long long v)
+{
+	snprintf(a->num[a->nnum], sizeof(a->num[0]), fmt, v);
+	arg(a, opt, a->num[a->nnum++]);
+}
+
 static void exec_server(const struct sup *u)
 {
 	const struct blz_server_config *c = u->cfg;
-	char id[16], cache[32], poll[16];
-	const char *argv[20];
-	int n = 0;
-	snprintf(id, sizeof(id), "%u", u->id);
-	argv[n++] = u->upgrade_bin;
-	argv[n++] = "serve";
-	argv[n++] = "--foreground";
-	argv[n++] = "--recover";
-	argv[n++] = id;
-	if (c->backend) {
-		argv[n++] = "--backend";
-		argv[n++] = c->backend;
+	static struct args a;
+	a.n = a.nnum = 0;
+	arg(&a, u->upgrade_bin, "serve");
+	arg(&a, "--foreground", NULL);
+	arg_num(&a, "--recover", "%llu", u->id);
+	if (c->backend)
+		arg(&a, "--backend", c->backend);
+	if (c->map_path)
+		arg(&a, "--map", c->map_path);
+	if (c->store_dir)
+		arg(&a, "--store", c->store_dir);
+	const struct blz_fetch_opts *f = c->fetch;
+	if (f) {
+		for (size_t i = 0; i < f->n_stores; i++)
+			arg(&a, "--store", f->stores[i]);
+		if (f->cache_dir)
+			arg(&a, "--cache-dir", f->cache_dir);
+		if (f->cache_size)
+			arg_num(&a, "--cache-size", "%llu", f->cache_size);
+		if (f->timeout_ms)
+			arg_num(&a, "--fetch-timeout", "%llums", f->timeout_ms);
+		if (f->retries != ~0u)
+			arg_num(&a, "--fetch-retries", "%llu", f->retries);
+		if (f->inject)
+			arg(&a, "--inject", f->inject);
+		if (f->ca_file)
+			arg(&a, "--ca", f->ca_file);
+		if (f->auth_file)
+			arg(&a, "--auth-file", f->auth_file);
+		if (f->prefetch_rate)
+			arg_num(&a, "--prefetch-rate", "%llu", f->prefetch_rate);
 	}
-	if (c->map_path) {
-		argv[n++] = "--map";
-		argv[n++] = c->map_path;
-	}
-	if (c->store_dir) {
-		argv[n++] = "--store";
-		argv[n++] = c->store_dir;
-	}
-	if (c->cache_bytes) {
-		snprintf(cache, sizeof(cache), "%zu", c->cache_bytes);
-		argv[n++] = "--cache";
-		argv[n++] = cache;
-	}
-	if (c->poll_us) {
-		snprintf(poll, sizeof(poll), "%u", c->poll_us == BLZ_UBLK_POLL_NEVER ? 0 : c->poll_us);
-		argv[n++] = "--poll";
-		argv[n++] = poll;
-	}
+	if (c->cache_bytes)
+		arg_num(&a, "--cache", "%llu", c->cache_bytes);
+	if (c->poll_us)
+		arg_num(&a, "--poll", "%llu", c->poll_us == BLZ_UBLK_POLL_NEVER ? 0 : c->poll_us);
+	if (c->recovery_timeout_ms && c->recovery_timeout_ms != BLZ_RECOVERY_OFF)
+		arg_num(&a, "--recovery-timeout", "%llums", c->recovery_timeout_ms);
+	for (unsigned i = 0; i < c->nfilters; i++)
+		arg(&a, "--filter", c->filters[i]);
 	if (c->seed)
-		argv[n++] = c->seed;
-	argv[n] = NULL;
-	execv(u->upgrade_bin, (char *const *)argv);
+		arg(&a, c->seed, NULL);
+	a.v[a.n] = NULL;
+	execv(u->upgrade_bin, (char *const *)a.v);
 	srv_cfg_log(c, "cannot run '%s': %s", u->upgrade_bin, strerror(errno));
 	_exit(127);
 }

@@ -72,6 +72,10 @@ dev_of_mount() { grep "^ublk=" "$W/state/"*.state | head -n1 | cut -d= -f2; }
 check "blazy mount --store URL" mount_http "$W/cache"
 dev=$(dev_of_mount)
 ublk_devs="$ublk_devs $dev"
+# An upgrade before the first read: the new server must fetch from the same store, with the
+# same options (nothing is cached yet, so every read below goes to the web server).
+check "blazy upgrade of the mount" blazy upgrade "$M"
+check "the upgraded server serves the same store" sh -c "blazy status $dev | grep -q 'store 0: *http://127.0.0.1'"
 check "every file reads back identical over HTTP" same_all
 js=$(blazy status --json "$dev")
 echo "$js" | sed 's/.*"stores"/"stores"/'
