@@ -74,7 +74,7 @@ int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c < 1 || (size_t)c > n)
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
 		*flags[c - 1].val = true;

@@ -18,7 +18,7 @@ int cmd_log(const struct blz_cmd *cmd, int argc, char **argv)
 	int stop = 0, o;
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (o == 's')
 			start = optarg;
 		else if (o == 'x')

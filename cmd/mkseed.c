@@ -161,7 +161,7 @@ static int parse(const struct blz_cmd *cmd, struct args *a, int argc, char **arg
 	int c, r;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+fq", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fq", opts, NULL)) != -1) {
 		r = parse_one(cmd, a, c, optarg);
 		if (r < 0)
 			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);

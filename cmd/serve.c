@@ -57,7 +57,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 	int o;
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (o) {
 		case 'b': c->backend = optarg; break;
 		case 'F': a->foreground = 1; break;

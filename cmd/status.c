@@ -165,7 +165,7 @@ static int parse_args(const struct blz_cmd *cmd, int argc, char **argv, struct v
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'j') {
 			v->json = true;
 		} else if (c == 't') {

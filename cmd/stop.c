@@ -51,7 +51,7 @@ int cmd_stop(const struct blz_cmd *cmd, int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 't') {
 			char *end;
 			errno = 0;

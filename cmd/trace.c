@@ -24,7 +24,7 @@ int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv)
 	int o;
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (o == 's')
 			svg = optarg;
 		else if (o == 'f')

@@ -23,7 +23,7 @@ int cmd_upgrade(const struct blz_cmd *cmd, int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		char *end;
 		if (c == 'b') {
 			binary = optarg;

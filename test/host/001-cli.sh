@@ -38,6 +38,12 @@ expect_rc 2 "$BLAZY" mkseed --tar - --tar - "$TEST_DIR/x"
 expect_rc 2 "$BLAZY" inspect
 expect_rc 2 "$BLAZY" inspect --frob x
 expect_rc 2 "$BLAZY" help no-such-command
+# Options may follow the operands (git style), for every command.
+"$BLAZY" mkseed "$TEST_DIR/late.img" --rootdir "$TEST_DIR/src-late" >/dev/null 2>"$TEST_DIR/late.err" &&
+	fail "mkseed of a missing directory succeeded"
+grep -q "src-late" "$TEST_DIR/late.err" || fail "mkseed OUTPUT --rootdir DIR: the option after the operand was not taken: $(cat "$TEST_DIR/late.err")"
+expect_rc 1 "$BLAZY" serve /nonexistent/seed.img --queues 1
+expect_rc 1 "$BLAZY" store verify /nonexistent/seed.img --jobs 2
 expect_rc 1 "$BLAZY" inspect "$TEST_DIR/missing.img"
 expect_rc 2 "$BLAZY" status
 expect_rc 2 "$BLAZY" status --top x /dev/ublkb0
