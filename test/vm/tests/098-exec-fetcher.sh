@@ -16,7 +16,9 @@ ublk_setup
 W=/tmp/098
 M=/mnt/x098
 cleanup_mount() {
-	grep -q " $M " /proc/mounts && umount "$M"
+	rc=$?
+	if grep -q " $M " /proc/mounts; then umount "$M"; fi
+	(exit "$rc") # ublk_cleanup exits with the status it finds in $?
 	ublk_cleanup
 }
 trap cleanup_mount EXIT
