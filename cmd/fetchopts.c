@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "fetchopts.h"
 #include "util/size.h"
 #include "util/strbuf.h"
@@ -13,16 +14,11 @@
 /* path made absolute (the server daemon works in "/"); kept in f for its life. */
 static const char *absolute(struct blz_cmd_fetch *f, const char *path)
 {
-	if (path[0] == '/' || f->n_owned == sizeof(f->owned) / sizeof(f->owned[0]))
+	char buf[PATH_MAX];
+	if (path[0] == '/' || f->n_owned == sizeof(f->owned) / sizeof(f->owned[0]) ||
+	    !blz_abs_path(path, buf, sizeof(buf)))
 		return path;
-	char cwd[PATH_MAX];
-	if (!getcwd(cwd, sizeof(cwd)))
-		return path;
-	struct blz_buf b = { 0 };
-	blz_buf_printf(&b, "%s/%s", cwd, path);
-	blz_buf_append(&b, "", 1);
-	f->owned[f->n_owned++] = (char *)b.data;
-	return (const char *)b.data;
+	return f->owned[f->n_owned++] = blz_xstrdup(buf);
 }
 
 static bool is_remote(const char *spec)
