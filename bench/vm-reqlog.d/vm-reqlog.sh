@@ -1,8 +1,12 @@
 #!/bin/sh
 # VM side of bench/vm-reqlog (busybox sh, run by the VM harness as a "test"): fio 4 KiB
-# random reads on two null devices, one with the request log on (tmpfs), alternating;
-# medians of the IOPS, the ratio on/off. Parameters on the kernel command line:
-# vmreqlog.runtime=S (10), vmreqlog.reps=N (3). Exit 0 when everything ran.
+# random reads on two null devices, one with the request log on (tmpfs), in pairs (off
+# then on, or on then off, alternating) so that the slow drift of a TCG guest's speed
+# cancels out within a pair. Reports per numjobs the median IOPS of each, the median of the
+# per-pair ratios on/off (the figure against the target), and each server's CPU time per
+# I/O (utime+stime of the server process over the measured run / I/Os). Parameters on the
+# kernel command line: vmreqlog.runtime=S (10), vmreqlog.reps=N (3). Exit 0 when
+# everything ran.
 set -u
 . /bench/vm-lib.inc
 runtime=10 reps=3
@@ -33,21 +37,31 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-serve() { # ARGS...: sets $dev
+serve() { # ARGS...: sets $dev and $pid (the server's)
 	dev=$(blazy serve "$@") || die "blazy serve $* failed"
 	devs="$devs $dev"
 	wait_for 10 test -b "$dev" || die "$dev did not appear"
+	pid=$(list_pid "${dev#/dev/ublkb}")
+	{ [ -n "$pid" ] && [ -d "/proc/$pid" ]; } || die "no server pid for $dev"
 }
 
-# run DEV JOBS SECONDS: fio's IOPS
+# run DEV JOBS SECONDS: fio's "IOPS I/Os"
 run() {
 	fio --name=randread --filename="$1" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
 		--iodepth=32 --numjobs="$2" --group_reporting --time_based --runtime="$3" \
 		--randrepeat=0 --norandommap --minimal 2>"$W/fio.err" |
-		awk -F';' '$1 == 3 && $5 == 0 { print $8; f = 1 } END { exit !f }' ||
+		awk -F';' '$1 == 3 && $5 == 0 { print $8, $6 / 4; f = 1 } END { exit !f }' ||
 		{ cat "$W/fio.err"; die "fio on $1 failed"; }
 }
 
+ticks() { # PID -> utime+stime
+	proc_ticks "$1" | awk '{ print $1 + $2 }'
+}
+
+median_f() { # decimal numbers on stdin -> their median (sorted in awk: busybox sort -n is for integers)
+	awk '{ v[NR] = $1 + 0 } END { for (i = 2; i <= NR; i++) for (k = i; k > 1 && v[k - 1] > v[k]; k--) { t = v[k]; v[k] = v[k - 1]; v[k - 1] = t }
+		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 command -v fio >/dev/null || die "fio is missing"
@@ -55,22 +69,29 @@ rm -rf "$W"
 mkdir -p "$W"
 echo "vm-reqlog: $(nproc) cpus; $(fio --version); runtime ${runtime}s, $reps rep(s)"
 serve --backend null,size=1G --queues 2 --depth 64 --log "$W/off.log"
-off_dev=$dev
+off_dev=$dev off_pid=$pid
 serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$W/req.log"
-on_dev=$dev
+on_dev=$dev on_pid=$pid
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 : >"$W/results"
+: >"$W/pairs"
 rep=1
 while [ "$rep" -le "$reps" ]; do
 	for jobs in 1 2; do
 		# alternate which goes first
 		if [ $((rep % 2)) = 1 ]; then order="off on"; else order="on off"; fi
 		for which in $order; do
-			eval d=\$${which}_dev
-			run "$d" "$jobs" 2 >/dev/null
-			iops=$(run "$d" "$jobs" "$runtime")
-			echo "vm-reqlog-run: rep=$rep jobs=$jobs log=$which iops=$iops"
-			echo "$jobs $which $iops" >>"$W/results"
+			eval d=\$${which}_dev p=\$${which}_pid
+			run "$d" "$jobs" 1 >/dev/null
+			t0=$(ticks "$p")
+			set -- $(run "$d" "$jobs" "$runtime")
+			t1=$(ticks "$p")
+			us=$(awk -v t=$((t1 - t0)) -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+			echo "vm-reqlog-run: rep=$rep jobs=$jobs log=$which iops=$1 server_us_per_io=$us"
+			echo "$jobs $which $1 $us" >>"$W/results"
+			eval "${which}_iops=$1"
 		done
+		echo "$jobs $(awk -v a="$on_iops" -v b="$off_iops" 'BEGIN { printf "%.4f", a / b }')" >>"$W/pairs"
 	done
 	rep=$((rep + 1))
 done
@@ -83,6 +104,10 @@ echo "vm-reqlog: the log: $lines lines ($(du -m "$W/req.log" | cut -f1) MiB; $li
 for jobs in 1 2; do
 	off=$(awk -v j="$jobs" '$1 == j && $2 == "off" { print $3 }' "$W/results" | median)
 	on=$(awk -v j="$jobs" '$1 == j && $2 == "on" { print $3 }' "$W/results" | median)
-	echo "vm-reqlog: jobs=$jobs off=$off on=$on ratio on/off=$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }') (target >= 0.95)"
+	off_us=$(awk -v j="$jobs" '$1 == j && $2 == "off" { print $4 }' "$W/results" | median_f)
+	on_us=$(awk -v j="$jobs" '$1 == j && $2 == "on" { print $4 }' "$W/results" | median_f)
+	pair=$(awk -v j="$jobs" '$1 == j { print $2 }' "$W/pairs" | median_f)
+	echo "vm-reqlog: jobs=$jobs off=$off on=$on ratio of medians=$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')" \
+		"median of pair ratios on/off=$pair (target >= 0.95); server us/IO off=$off_us on=$on_us"
 done
 echo "vm-reqlog: ---- end ----"
