@@ -239,6 +239,9 @@ const struct blz_ublk_dev_info *blz_ublk_dev_info(const struct blz_ublk_dev *d);
 /* The features mask (0 when GET_FEATURES is missing) and opcode style used. */
 uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
+/* True when the queues use the batched I/O commands (UBLK_F_BATCH_IO, batch.h), false
+ * for one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. */
+bool blz_ublk_dev_batch(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
 /* How long the queue threads poll after serving (µs); 0 when they do not (off, or the
