@@ -21,7 +21,8 @@
 #       tag | batch      the ublk I/O commands (BLAZY_UBLK_IO=tag|batch: one fetch/commit
 #                        per tag, or UBLK_F_BATCH_IO's batched ones; batch falls back to
 #                        tag where the kernel lacks it: the server's log line says which)
-#       suffixes: -nopoll (--poll 0), -1q (--queues 1), -4q (--queues 4)
+#       suffixes: -nopoll (--poll 0), -1q (--queues 1), -4q (--queues 4), -pin (queue
+#       threads pinned to their queues' CPUs, BLAZY_UBLK_PIN=1)
 #     each reported as IOPS, x brd, the server's CPU, the VM's busy CPU, requests per
 #     round, sleeps and context switches of the server per 1000 I/Os
 #   vmublk.quick=1  leave out b (loop) and d (seed): brd, null and the modes only
@@ -208,11 +209,15 @@ for m in $modes; do
 	case $m in *-nopoll*) opts="$opts --poll 0" ;; esac
 	case $m in *-1q*) opts="$opts --queues 1" ;; esac
 	case $m in *-4q*) opts="$opts --queues 4" ;; esac
+	pin=0
+	case $m in *-pin*) pin=1 ;; esac
+	export BLAZY_UBLK_IO="$io" BLAZY_UBLK_PIN="$pin"
 	# shellcheck disable=SC2086
-	BLAZY_UBLK_IO=$io serve --backend "null,size=$size" --log "$W/mode-$m.log" $opts
+	serve --backend "null,size=$size" --log "$W/mode-$m.log" $opts
+	unset BLAZY_UBLK_IO BLAZY_UBLK_PIN
 	mode_devs="$mode_devs $dev" mode_pids="$mode_pids $pid"
 	echo "vm-ublk: mode $m: $dev (pid $pid),$opts $(grep -o '[0-9]* queues x depth [0-9]*, ' "$W/mode-$m.log" | head -n 1)" \
-		"$(grep -o '[a-z-]* I/O commands' "$W/mode-$m.log" | head -n 1)"
+		"$(grep -o "[a-z-]* I/O commands[^,]*" "$W/mode-$m.log" | head -n 1)"
 done
 
 # d: a seed on tmpfs with SEED_MIB of random bytes mapped

@@ -51,7 +51,7 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 	}
 	char sz[32], rf[64];
 	srv_log(s, "/dev/ublkb%u ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, "
-		"ublk features 0x%llx, device flags 0x%llx, %s opcodes, %s I/O commands, ring flags:%s, "
+		"ublk features 0x%llx, device flags 0x%llx, %s opcodes, %s I/O commands%s, ring flags:%s, "
 		"poll %u µs; "
 		"%d mount%s not needed left out of its mount namespace",
 		id, blz_format_size(s->backend->size, sz, sizeof(sz)), s->backend->ops->name,
@@ -59,6 +59,7 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 		(unsigned long long)blz_ublk_dev_features(s->dev), (unsigned long long)info->flags,
 		blz_ublk_dev_legacy(s->dev) ? "legacy" : "ioctl-encoded",
 		blz_ublk_dev_batch(s->dev) ? "batched" : "per-tag",
+		blz_ublk_dev_pinned(s->dev) ? " (threads pinned to their queues' CPUs)" : "",
 		ring_flags_str(blz_ublk_dev_ring_flags(s->dev), rf, sizeof(rf)),
 		blz_ublk_dev_poll_us(s->dev), pruned, pruned == 1 ? "" : "s");
 	return 0;

@@ -69,6 +69,8 @@ struct queue {
 	int ring_err;
 	uint64_t wake_buf; /* the eventfd read's target */
 	struct blz_ublk_batch *bat; /* batched commands (BATCH_IO devices), else NULL */
+	cpu_set_t cpus; /* where to run (cfg.pin), when pinned */
+	bool pinned;
 	/* Written by the queue thread only, read by anyone. */
 	_Atomic uint64_t stats[ST_N];
 };
@@ -397,6 +399,8 @@ static void *queue_thread(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (q->pinned && sched_setaffinity(0, sizeof(q->cpus), &q->cpus) < 0)
+		q->pinned = false;
 
 	struct io_uring *ring = &q->ring;
 	bool wake = blz_ublk_disp_wake_fd(q->disp) >= 0;
@@ -773,11 +777,27 @@ static void no_read_ahead(uint32_t dev_id)
 	}
 }
 
+/* cfg.pin or BLAZY_UBLK_PIN=1: each queue's CPUs (GET_QUEUE_AFFINITY), where known. */
+static void queue_cpus(struct blz_ublk_dev *d)
+{
+	const char *env = getenv("BLAZY_UBLK_PIN");
+	if (!d->cfg.pin && !(env && !strcmp(env, "1")))
+		return;
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		CPU_ZERO(&q->cpus);
+		q->pinned = blz_ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, i, &q->cpus,
+							      sizeof(q->cpus)) == 0 &&
+			    CPU_COUNT(&q->cpus) > 0;
+	}
+}
+
 int blz_ublk_dev_start(struct blz_ublk_dev *d)
 {
 	if (d->stopped)
 		return -ESHUTDOWN;
 	int r = 0;
+	queue_cpus(d);
 	for (unsigned i = 0; i < d->nr_queues; i++) {
 		struct queue *q = &d->queues[i];
 		r = -pthread_create(&q->thread, NULL, queue_thread, q);
@@ -947,6 +967,11 @@ bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d)
 bool blz_ublk_dev_batch(const struct blz_ublk_dev *d)
 {
 	return d->batch;
+}
+
+bool blz_ublk_dev_pinned(const struct blz_ublk_dev *d)
+{
+	return d->nr_queues && d->queues[0].pinned;
 }
 
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d)
