@@ -87,12 +87,14 @@ const char *blz_ublk_io_forced(void)
 	return NULL;
 }
 
-bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy)
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable)
 {
 	const char *forced = blz_ublk_io_forced();
 	if (legacy || !(kernel_features & BLZ_UBLK_F_BATCH_IO))
 		return false;
-	return !forced || strcmp(forced, "tag") != 0;
+	if (forced)
+		return strcmp(forced, "batch") == 0;
+	return !recoverable;
 }
 
 size_t blz_ublk_features_format(uint64_t mask, const char *sep, char *buf, size_t len)

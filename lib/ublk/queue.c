@@ -612,7 +612,7 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	if (cfg->recoverable)
 		info->flags |= d->features & (BLZ_UBLK_F_USER_RECOVERY |
 					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
-	if (blz_ublk_batch_wanted(d->features, d->legacy))
+	if (blz_ublk_batch_wanted(d->features, d->legacy, cfg->recoverable))
 		info->flags |= BLZ_UBLK_F_BATCH_IO;
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)

@@ -59,12 +59,15 @@ bool blz_ublk_part_scan_forced(void);
 /*
  * Whether a new device should use the batched I/O commands (UBLK_F_BATCH_IO, 7.0+: one
  * multishot fetch and one commit per round for all tags of a queue, lib/ublk/batch.h)
- * instead of one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag: when the kernel offers it with
- * encoded opcodes, unless BLAZY_UBLK_IO=tag is in the environment (the switch that keeps
- * the per-tag commands; BLAZY_UBLK_IO=batch is the default). A device taken over
- * (recovery) keeps the commands it was created with.
+ * instead of one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. Only where the kernel offers it
+ * with encoded opcodes; then BLAZY_UBLK_IO=batch or =tag in the environment decides (the
+ * switch), and without it: batched for a device that is not recoverable, per-tag for a
+ * recoverable one. Why: on 7.3.4 a reader saw an I/O error while a recoverable device with
+ * batched commands was handed over to a new server (QUIESCE_DEV, VM test 114), where the
+ * per-tag commands give none; a kill -9 recovery (110) and STOP worked. A device taken over
+ * keeps the commands it was created with.
  */
-bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy);
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable);
 /* The environment's choice: "tag", "batch", or NULL when BLAZY_UBLK_IO is unset or other. */
 const char *blz_ublk_io_forced(void);
 

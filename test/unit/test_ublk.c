@@ -154,23 +154,27 @@ static void test_batch_wanted(void **state)
 	uint64_t k73 = BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_BATCH_IO, k612 = 0x70fb;
 	unsetenv("BLAZY_UBLK_IO");
 	assert_null(blz_ublk_io_forced());
-	/* by default wherever the kernel offers it, with encoded opcodes */
-	assert_true(blz_ublk_batch_wanted(k73, false));
-	assert_false(blz_ublk_batch_wanted(k73, true));
-	assert_false(blz_ublk_batch_wanted(k612, false));
-	assert_false(blz_ublk_batch_wanted(0, false));
+	/* by default where the kernel offers it with encoded opcodes, for devices that are
+	 * not recoverable */
+	assert_true(blz_ublk_batch_wanted(k73, false, false));
+	assert_false(blz_ublk_batch_wanted(k73, false, true));
+	assert_false(blz_ublk_batch_wanted(k73, true, false));
+	assert_false(blz_ublk_batch_wanted(k612, false, false));
+	assert_false(blz_ublk_batch_wanted(0, false, false));
 	assert_true((BLZ_UBLK_F_BLAZY_WANTS & BLZ_UBLK_F_BATCH_IO) != 0);
-	/* the switch keeps the per-tag commands; "batch" cannot conjure the feature */
+	/* the switch keeps the per-tag commands or forces the batched ones where they exist */
 	setenv("BLAZY_UBLK_IO", "tag", 1);
 	assert_string_equal(blz_ublk_io_forced(), "tag");
-	assert_false(blz_ublk_batch_wanted(k73, false));
+	assert_false(blz_ublk_batch_wanted(k73, false, false));
 	setenv("BLAZY_UBLK_IO", "batch", 1);
 	assert_string_equal(blz_ublk_io_forced(), "batch");
-	assert_true(blz_ublk_batch_wanted(k73, false));
-	assert_false(blz_ublk_batch_wanted(k612, false));
+	assert_true(blz_ublk_batch_wanted(k73, false, true));
+	assert_false(blz_ublk_batch_wanted(k612, false, true));
+	assert_false(blz_ublk_batch_wanted(k73, true, true));
 	setenv("BLAZY_UBLK_IO", "bogus", 1);
 	assert_null(blz_ublk_io_forced());
-	assert_true(blz_ublk_batch_wanted(k73, false));
+	assert_true(blz_ublk_batch_wanted(k73, false, false));
+	assert_false(blz_ublk_batch_wanted(k73, false, true));
 	unsetenv("BLAZY_UBLK_IO");
 }
 

@@ -1,8 +1,10 @@
 #!/bin/sh
 # The ublk I/O commands a server uses: on kernels with UBLK_F_BATCH_IO (7.0+) the batched
-# ones by default (one multishot fetch and one commit per round for all tags of a queue,
-# lib/ublk/batch.c), BLAZY_UBLK_IO=tag keeps one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag;
-# on older kernels (6.12) the per-tag commands whatever BLAZY_UBLK_IO says. Each mode serves
+# ones (one multishot fetch and one commit per round for all tags of a queue,
+# lib/ublk/batch.c) by default for a device that is not recoverable (--recovery-timeout 0),
+# one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag for a recoverable one (the default of blazy
+# serve); BLAZY_UBLK_IO=batch|tag forces either; on older kernels (6.12) the per-tag
+# commands whatever BLAZY_UBLK_IO says. Each mode serves
 # the pattern backend on 2 queues x depth 64 and is verified by concurrent readers on both
 # CPUs (direct and buffered, odd offsets and sizes, patcheck); the server log names the
 # commands it uses. Short completions, asynchronous backends, STOP and recovery with the
@@ -21,12 +23,16 @@ has_batch=0
 [ "$major" -ge 7 ] && has_batch=1
 echo "info: kernel $rel, UBLK_F_BATCH_IO expected: $has_batch"
 
-# mode_run LABEL ENV EXPECTED: serve with BLAZY_UBLK_IO=ENV, expect "EXPECTED I/O commands"
+# mode_run LABEL ENV EXPECTED [SERVE OPTIONS]: serve with BLAZY_UBLK_IO=ENV, expect
+# "EXPECTED I/O commands"
 mode_run() {
 	log=/tmp/058-$1.log
 	export BLAZY_UBLK_IO="$2"
-	serve_bg --backend "pattern,size=$S" --queues 2 --depth 64 --log "$log"
+	_label=$1 _want=$3
+	shift 3
+	serve_bg --backend "pattern,size=$S" --queues 2 --depth 64 --log "$log" "$@"
 	unset BLAZY_UBLK_IO
+	set -- "$_label" "" "$_want"
 	check "$1: blazy serve exits 0" [ -n "$dev" ]
 	[ -n "$dev" ] || return 0
 	check "$1: $dev is a block device" wait_until 5 test -b "$dev"
@@ -34,7 +40,7 @@ mode_run() {
 	check "$1: the server uses $3 I/O commands (log: '$got')" [ "$got" = "$3 I/O commands" ]
 	pin 0 patcheck --direct --bs 4K "$dev" 0 16M >/tmp/058-r1 2>&1 &
 	p1=$!
-	pin 1 patcheck --direct --bs 64K "$dev" $((100 * M + 512)) 40M >/tmp/058-r2 2>&1 &
+	pin 1 patcheck --bs 65537 "$dev" $((100 * M + 512)) 40M >/tmp/058-r2 2>&1 &
 	p2=$!
 	pin 0 patcheck --bs 4097 "$dev" 3 $((5 * M)) >/tmp/058-r3 2>&1 &
 	p3=$!
@@ -61,11 +67,12 @@ mode_run() {
 }
 
 if [ "$has_batch" = 1 ]; then
-	mode_run default "" batched
+	mode_run default "" per-tag
+	mode_run default-not-recoverable "" batched --recovery-timeout 0
 	mode_run batch batch batched
-	mode_run tag tag per-tag
+	mode_run tag-not-recoverable tag per-tag --recovery-timeout 0
 else
 	mode_run default "" per-tag
-	mode_run batch-fallback batch per-tag
+	mode_run batch-fallback batch per-tag --recovery-timeout 0
 fi
 finish
