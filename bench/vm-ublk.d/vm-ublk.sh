@@ -151,20 +151,34 @@ ctx_switches() { # PID -> voluntary + involuntary context switches of all its th
 		awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
 }
 
-# measure_mode REP JOBS MODE DEV PID: measure, plus the server's rounds, sleeps and context
-# switches; appends "rep jobs mode iops ios srv_ticks busy_ticks reads batches sleeps ctxsw"
-# to $W/modes
+# qcounters LOG PID: the server's queue counters summed, "reads batches sleeps", from the
+# lines SIGUSR1 makes it log ("queue N: R reads (...), ...; B batches, S sleeps, P poll
+# hits"; a server without a control socket has no blazy status)
+qcounters() {
+	_n=$(grep -c 'queue [0-9]*: ' "$1")
+	kill -USR1 "$2"
+	wait_for 5 sh -c "[ \$(grep -c 'queue [0-9]*: ' '$1') -gt $_n ]" || die "no counters in $1"
+	sleep 0.2
+	awk '/queue [0-9]+: / { q = $0; sub(/.*queue /, "", q); sub(/:.*/, "", q)
+		r[q] = $0; sub(/.*queue [0-9]+: /, "", r[q]) }
+		END { for (q in r) { split(r[q], f, " "); rd += f[1]
+			b = r[q]; sub(/.*; /, "", b); split(b, g, " "); bt += g[1]; sl += g[3] }
+			print rd + 0, bt + 0, sl + 0 }' "$1"
+}
+
+# measure_mode REP JOBS MODE DEV PID LOG: measure, plus the server's rounds, sleeps and
+# context switches; appends "rep jobs mode iops ios srv_ticks busy_ticks reads batches
+# sleeps ctxsw" to $W/modes
 measure_mode() {
-	st0=$(blazy status --json "$4") || die "blazy status $4"
+	_log=$6
+	q0=$(qcounters "$_log" "$5")
 	c0=$(ctx_switches "$5")
-	measure "$@"
+	measure "$1" "$2" "$3" "$4" "$5"
 	c1=$(ctx_switches "$5")
-	st1=$(blazy status --json "$4") || die "blazy status $4"
-	for k in reads batches sleeps; do
-		eval "d_$k=\$((\$(json_sum \"\$st1\" $k) - \$(json_sum \"\$st0\" $k)))"
-	done
-	# shellcheck disable=SC2154  # (d_* are set by the eval above)
-	tail -n 1 "$W/results" | awk -v r="$d_reads" -v b="$d_batches" -v s="$d_sleeps" -v c=$((c1 - c0)) \
+	q1=$(qcounters "$_log" "$5")
+	# shellcheck disable=SC2086  # (word splitting of the counters)
+	set -- $q0 $q1
+	tail -n 1 "$W/results" | awk -v r=$(($4 - $1)) -v b=$(($5 - $2)) -v s=$(($6 - $3)) -v c=$((c1 - c0)) \
 		'{ print $1, $2, $3, $4, $5, $6 + $7, $8, r, b, s, c }' >>"$W/modes"
 }
 
@@ -261,7 +275,7 @@ while [ "$rep" -le "$reps" ]; do
 		for m in $modes; do
 			# shellcheck disable=SC2086  # (word splitting of the lists)
 			md=$(echo $mode_devs | cut -d' ' -f$i) mp=$(echo $mode_pids | cut -d' ' -f$i)
-			measure_mode "$rep" "$jobs" "$m" "$md" "$mp"
+			measure_mode "$rep" "$jobs" "$m" "$md" "$mp" "$W/mode-$m.log"
 			i=$((i + 1))
 		done
 	done
