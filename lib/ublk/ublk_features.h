@@ -17,6 +17,8 @@
  *                      virtual area, where an unmapped block is an I/O error. On 7.3 with
  *                      NO_AUTO_PART_SCAN starting a device reads nothing; a forced scan
  *                      (BLAZY_UBLK_PART_SCAN=1) makes the same three reads, from a kworker.
+ *   BATCH_IO           batched fetch and commit (7.0+, lib/ublk/batch.h): asked for by
+ *                      blz_ublk_dev_create when blz_ublk_batch_wanted() says so (below).
  * Every other flag is only detected and reported (blazy doctor).
  */
 #ifndef BLZ_UBLK_UBLK_FEATURES_H
