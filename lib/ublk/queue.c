@@ -18,6 +18,13 @@
  * is retired, which STOP_DEV brings about once the disk is gone. STOP_DEV waits for the
  * requests the backend holds: a bound (stop_grace_ms) after STOP began, the thread fails
  * those that are left with EIO.
+ *
+ * A device with UBLK_F_BATCH_IO uses batch.c's commands instead of the per-tag ones (the
+ * only hooks: fetch_batch at set-up, ring_commit, on_cqe, and a flush before each enter):
+ * one PREP for all tags, two multishot fetches that deliver many tags per completion, and
+ * one COMMIT_IO_CMDS per round; the thread ends when both fetches are aborted and the
+ * backend holds nothing. With cfg.pin (or BLAZY_UBLK_PIN=1) each thread runs on its queue's
+ * CPUs (GET_QUEUE_AFFINITY).
  */
 #include <errno.h>
 #include <fcntl.h>
