@@ -107,6 +107,8 @@ static void print_counters(const struct blz_server_status *s)
 	printf("device:        %s (server pid %" PRIu64 ")\n", s->device, s->pid);
 	printf("server:        %s, supervisor %" PRIu64 ", %" PRIu64 " restarts%s%s\n", s->state,
 	       s->supervisor, s->restarts, s->last_cause[0] ? "; last: " : "", s->last_cause);
+	if (s->io_commands[0])
+		printf("ublk I/O:      %s commands\n", s->io_commands);
 	if (s->seed[0])
 		printf("seed:          %s\n", s->seed);
 	printf("reads:         %" PRIu64 " requests, %s\n", s->reads, sz(s->read_bytes, b[0]));

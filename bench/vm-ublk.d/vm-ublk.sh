@@ -17,13 +17,22 @@
 # Parameters (kernel command line, set by bench/vm-ublk --append):
 #   vmublk.runtime=S (10)  vmublk.ramp=S (2)  vmublk.reps=N (1)  vmublk.size_mib=M (1024)
 #   vmublk.seed_mib=M (256)
+#   vmublk.modes=M1,M2,...  more null devices side by side, one per serving mode:
+#       tag | batch      the ublk I/O commands (BLAZY_UBLK_IO=tag|batch: one fetch/commit
+#                        per tag, or UBLK_F_BATCH_IO's batched ones; batch falls back to
+#                        tag where the kernel lacks it: the server's log line says which)
+#       suffixes: -nopoll (--poll 0), -1q (--queues 1), -4q (--queues 4), -pin (queue
+#       threads pinned to their queues' CPUs, BLAZY_UBLK_PIN=1)
+#     each reported as IOPS, x brd, the server's CPU, the VM's busy CPU, requests per
+#     round, sleeps and context switches of the server per 1000 I/Os
+#   vmublk.quick=1  leave out b (loop) and d (seed): brd, null and the modes only
 # Prints per-repetition lines "vm-ublk-rep: ..." and a final block of "vm-ublk: ..." lines
 # (medians over the repetitions) that the host script extracts. Exit 0 when everything ran
 # (the targets are reported, not enforced); 1 when a step failed.
 set -u
 . /bench/vm-lib.inc
 
-runtime=10 ramp=2 reps=1 size_mib=1024 seed_mib=256
+runtime=10 ramp=2 reps=1 size_mib=1024 seed_mib=256 modes="" quick=0
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
@@ -32,6 +41,8 @@ for arg in $cmdline; do
 	vmublk.reps=*) reps=${arg#*=} ;;
 	vmublk.size_mib=*) size_mib=${arg#*=} ;;
 	vmublk.seed_mib=*) seed_mib=${arg#*=} ;;
+	vmublk.modes=*) modes=$(echo "${arg#*=}" | tr ',' ' ') ;;
+	vmublk.quick=*) quick=${arg#*=} ;;
 	esac
 done
 # targets from issue 3
@@ -135,12 +146,49 @@ measure() {
 		$1, $2, $3, $4, $5, $6, $7, $8, ($5 > 0 ? $8 * 10000 / $5 : 0) }'
 }
 
+ctx_switches() { # PID -> voluntary + involuntary context switches of all its threads
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
+}
+
+# qcounters LOG PID: the server's queue counters summed, "reads batches sleeps", from the
+# lines SIGUSR1 makes it log ("queue N: R reads (...), ...; B batches, S sleeps, P poll
+# hits"; a server without a control socket has no blazy status)
+qcounters() {
+	_n=$(grep -c 'queue [0-9]*: ' "$1")
+	kill -USR1 "$2"
+	wait_for 5 sh -c "[ \$(grep -c 'queue [0-9]*: ' '$1') -gt $_n ]" || die "no counters in $1"
+	sleep 0.2
+	awk '/queue [0-9]+: / { q = $0; sub(/.*queue /, "", q); sub(/:.*/, "", q)
+		r[q] = $0; sub(/.*queue [0-9]+: /, "", r[q]) }
+		END { for (q in r) { split(r[q], f, " "); rd += f[1]
+			b = r[q]; sub(/.*; /, "", b); split(b, g, " "); bt += g[1]; sl += g[3] }
+			print rd + 0, bt + 0, sl + 0 }' "$1"
+}
+
+# measure_mode REP JOBS MODE DEV PID LOG: measure, plus the server's rounds, sleeps and
+# context switches; appends "rep jobs mode iops ios srv_ticks busy_ticks reads batches
+# sleeps ctxsw" to $W/modes
+measure_mode() {
+	_log=$6
+	q0=$(qcounters "$_log" "$5")
+	c0=$(ctx_switches "$5")
+	measure "$1" "$2" "$3" "$4" "$5"
+	c1=$(ctx_switches "$5")
+	q1=$(qcounters "$_log" "$5")
+	# shellcheck disable=SC2086  # (word splitting of the counters)
+	set -- $q0 $q1
+	tail -n 1 "$W/results" | awk -v r=$(($4 - $1)) -v b=$(($5 - $2)) -v s=$(($6 - $3)) -v c=$((c1 - c0)) \
+		'{ print $1, $2, $3, $4, $5, $6 + $7, $8, r, b, s, c }' >>"$W/modes"
+}
+
 # ---- set up -------------------------------------------------------------------------------
 command -v fio >/dev/null || die "fio is missing (the host passes it with --extra)"
 [ -c /dev/ublk-control ] || die "no /dev/ublk-control (ublk_drv not loaded)"
 rm -rf "$W"
 mkdir -p "$W" || die "mkdir $W"
 : >"$W/results"
+: >"$W/modes"
 size=$((size_mib * 1048576))
 echo "vm-ublk: $(nproc) cpus, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo); $(fio --version);" \
 	"runtime ${runtime}s after a ${ramp}s warm-up, $reps rep(s), devices ${size_mib} MiB, seed range ${seed_mib} MiB"
@@ -152,16 +200,42 @@ wait_for 5 test -b /dev/ram0 || die "no /dev/ram0"
 [ "$(blockdev --getsize64 /dev/ram0)" = "$size" ] || die "/dev/ram0 is not $size bytes"
 
 # b: loop over a sparse tmpfs file
-truncate -s "$size" "$SHMFILE" || die "truncate $SHMFILE"
-loopdev=$(losetup -f) || die "no free loop device"
-losetup "$loopdev" "$SHMFILE" || die "losetup $loopdev"
-wait_for 5 test -b "$loopdev" || die "no $loopdev"
+if [ "$quick" != 1 ]; then
+	truncate -s "$size" "$SHMFILE" || die "truncate $SHMFILE"
+	loopdev=$(losetup -f) || die "no free loop device"
+	losetup "$loopdev" "$SHMFILE" || die "losetup $loopdev"
+	wait_for 5 test -b "$loopdev" || die "no $loopdev"
+fi
 
 # c: the null backend
 serve --backend "null,size=$size" --log "$W/null.log"
 null_dev=$dev null_pid=$pid
+echo "vm-ublk: c: $(grep -o '[a-z-]* I/O commands' "$W/null.log" | head -n 1)"
+
+# the modes: more null devices
+mode_devs="" mode_pids=""
+for m in $modes; do
+	io=${m%%-*} opts=""
+	case $m in
+	tag | tag-* | batch | batch-*) ;;
+	*) die "unknown mode '$m' (tag or batch, with -nopoll, -1q or -4q)" ;;
+	esac
+	case $m in *-nopoll*) opts="$opts --poll 0" ;; esac
+	case $m in *-1q*) opts="$opts --queues 1" ;; esac
+	case $m in *-4q*) opts="$opts --queues 4" ;; esac
+	pin=0
+	case $m in *-pin*) pin=1 ;; esac
+	export BLAZY_UBLK_IO="$io" BLAZY_UBLK_PIN="$pin"
+	# shellcheck disable=SC2086
+	serve --backend "null,size=$size" --log "$W/mode-$m.log" $opts
+	unset BLAZY_UBLK_IO BLAZY_UBLK_PIN
+	mode_devs="$mode_devs $dev" mode_pids="$mode_pids $pid"
+	echo "vm-ublk: mode $m: $dev (pid $pid),$opts $(grep -o '[0-9]* queues x depth [0-9]*, ' "$W/mode-$m.log" | head -n 1)" \
+		"$(grep -o "[a-z-]* I/O commands[^,]*" "$W/mode-$m.log" | head -n 1)"
+done
 
 # d: a seed on tmpfs with SEED_MIB of random bytes mapped
+if [ "$quick" != 1 ]; then
 mkdir -p "$W/src"
 echo hello >"$W/src/hello"
 blazy mkseed -q --virtual-size 1T --rootdir "$W/src" "$W/seed.img" || die "blazy mkseed"
@@ -186,27 +260,64 @@ echo "vm-ublk: cache warmed in $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a 
 	"cache_hits=$(json_field "$st0" cache_hits)"
 echo "vm-ublk: a=/dev/ram0 b=$loopdev (over $SHMFILE) c=$null_dev (pid $null_pid) d=$seed_dev (pid $seed_pid)"
 seedopt="--offset=$seed_off --size=$((seed_mib * 1048576))"
+fi
 
 # ---- measure -----------------------------------------------------------------------------
 rep=1
 while [ "$rep" -le "$reps" ]; do
 	for jobs in 1 2; do
 		measure "$rep" "$jobs" brd /dev/ram0 -
-		measure "$rep" "$jobs" loop "$loopdev" -
+		[ "$quick" = 1 ] || measure "$rep" "$jobs" loop "$loopdev" -
 		measure "$rep" "$jobs" null "$null_dev" "$null_pid"
 		# shellcheck disable=SC2086
-		measure "$rep" "$jobs" seed "$seed_dev" "$seed_pid" $seedopt
+		[ "$quick" = 1 ] || measure "$rep" "$jobs" seed "$seed_dev" "$seed_pid" $seedopt
+		i=1
+		for m in $modes; do
+			# shellcheck disable=SC2086  # (word splitting of the lists)
+			md=$(echo $mode_devs | cut -d' ' -f$i) mp=$(echo $mode_pids | cut -d' ' -f$i)
+			measure_mode "$rep" "$jobs" "$m" "$md" "$mp" "$W/mode-$m.log"
+			i=$((i + 1))
+		done
 	done
 	rep=$((rep + 1))
 done
-st1=$(blazy status --json "$seed_dev") || die "blazy status"
-sr=$(($(json_field "$st1" store_reads) - $(json_field "$st0" store_reads)))
-echo "vm-ublk: seed server during the runs: store_reads +$sr, cache_hits +$(($(json_field "$st1" cache_hits) - $(json_field "$st0" cache_hits)))," \
-	"errors $(json_field "$st1" errors), unmapped $(json_field "$st1" unmapped)"
-[ "$sr" = 0 ] || echo "vm-ublk: warning: the seed range did not stay in the chunk cache ($sr store reads)"
-echo "vm-ublk: status after the runs: $st1"
+if [ "$quick" != 1 ]; then
+	st1=$(blazy status --json "$seed_dev") || die "blazy status"
+	sr=$(($(json_field "$st1" store_reads) - $(json_field "$st0" store_reads)))
+	echo "vm-ublk: seed server during the runs: store_reads +$sr, cache_hits +$(($(json_field "$st1" cache_hits) - $(json_field "$st0" cache_hits)))," \
+		"errors $(json_field "$st1" errors), unmapped $(json_field "$st1" unmapped)"
+	[ "$sr" = 0 ] || echo "vm-ublk: warning: the seed range did not stay in the chunk cache ($sr store reads)"
+	echo "vm-ublk: status after the runs: $st1"
+fi
 
 # ---- report ------------------------------------------------------------------------------
+# the modes (before the summary: the host script cuts the output at "---- end ----")
+[ -z "$modes" ] || awk -v reps="$reps" '
+function med(list,    n, a, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+FNR == NR { if ($3 == "brd") brd[$1, $2] = $4; next }
+{
+	k = $2 SUBSEP $3
+	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+	x = brd[$1, $2] ? $4 / brd[$1, $2] : 0
+	L_iops[k] = L_iops[k] " " $4; L_x[k] = L_x[k] " " x
+	L_cpu[k] = L_cpu[k] " " ($5 ? $6 * 10000 / $5 : 0)
+	L_busy[k] = L_busy[k] " " ($5 ? $7 * 10000 / $5 : 0)
+	L_rpb[k] = L_rpb[k] " " ($9 ? $8 / $9 : 0)
+	L_slp[k] = L_slp[k] " " ($5 ? $10 * 1000 / $5 : 0)
+	L_cs[k] = L_cs[k] " " ($5 ? $11 * 1000 / $5 : 0)
+}
+END {
+	for (i = 1; i <= n; i++) {
+		split(order[i], kk, SUBSEP)
+		printf "vm-ublk: mode jobs=%s %-14s iops=%d x_brd=%.2f server_cpu_us_per_io=%.1f busy_us_per_io=%.1f requests_per_round=%.2f sleeps_per_kio=%.0f ctxsw_per_kio=%.0f\n", \
+			kk[1], kk[2], med(L_iops[order[i]]), med(L_x[order[i]]), med(L_cpu[order[i]]), \
+			med(L_busy[order[i]]), med(L_rpb[order[i]]), med(L_slp[order[i]]), med(L_cs[order[i]])
+	}
+}' "$W/results" "$W/modes" || die "modes report failed"
 # per repetition: ratios; then medians over the repetitions
 awk -v ca1="$T_CA_1" -v ca2="$T_CA_2" -v db="$T_DB" -v reps="$reps" -v rt="$runtime" '
 function med(list,    n, a, i, j, t) {
@@ -267,6 +378,6 @@ for p in $pids; do
 	wait_for 10 sh -c "! [ -d /proc/$p ]" || die "server $p did not exit"
 done
 devs="" pids=""
-losetup -d "$loopdev" || die "losetup -d $loopdev"
+[ -z "$loopdev" ] || losetup -d "$loopdev" || die "losetup -d $loopdev"
 loopdev=""
 exit 0

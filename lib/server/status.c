@@ -145,6 +145,8 @@ void blz_server_status_encode_members(const struct blz_server_status *s, struct 
 	put_u64s(s, recovery_counters, NELEM(recovery_counters), out);
 	blz_buf_append(out, ",\"last_cause\":", 14);
 	blz_json_append_str(out, s->last_cause);
+	blz_buf_append(out, ",\"io_commands\":", 15);
+	blz_json_append_str(out, s->io_commands);
 	encode_requests(&s->requests, out);
 }
 
@@ -288,6 +290,9 @@ static int parse_tree(const struct blz_json *root, struct blz_server_status *s, 
 			    err, errlen);
 	if (r < 0)
 		return r;
+	const char *ic = blz_json_string(blz_json_get(root, "io_commands")); /* optional */
+	if (ic)
+		snprintf(s->io_commands, sizeof(s->io_commands), "%s", ic);
 	const struct blz_json *q = blz_json_get(root, "queues");
 	if (!q || q->type != BLZ_JSON_ARRAY)
 		return blz_errf(err, errlen, -EINVAL, "the status has no array \"queues\"");

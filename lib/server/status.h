@@ -11,6 +11,7 @@
  *    "stores":[{"name":"LOCATION","fetches":N,"bytes":N,"retries":N,"errors":N,"bad":N,
  *               "inflight":N,"p50_us":N,"p99_us":N},...],
  *    "state":"live|recovering|failed","supervisor":N,"restarts":N,"last_cause":"TEXT",
+ *    "io_commands":"batched|per-tag",
  *    "requests":{"size_hist":[33 counts],"align_hist":[65 counts],
  *                "area_bytes":{"none":N,"local":N,"import":N,"virtual":N,"gap":N},
  *                "latency":{"ok":{"count":N,"p50_ns":N,"p90_ns":N,"p99_ns":N,"max_ns":N},
@@ -70,6 +71,9 @@ struct blz_server_status {
 	char state[16];
 	uint64_t supervisor, restarts;
 	char last_cause[200];
+	/* The ublk I/O commands the queues use (blz_ublk_dev_batch): "batched" or "per-tag"
+	 * ("" from a server that does not say). */
+	char io_commands[16];
 	/* The requests observed (backend/reqlog.h) and the request log */
 	struct blz_server_reqstatus {
 		uint64_t size_hist[BLZ_REQ_SIZE_N], align_hist[BLZ_REQ_ALIGN_N];

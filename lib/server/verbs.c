@@ -73,6 +73,8 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 	fill_fetch_status(s, st);
 	struct blz_super_state sup;
 	snprintf(st->state, sizeof(st->state), "live");
+	snprintf(st->io_commands, sizeof(st->io_commands), "%s",
+		 blz_ublk_dev_batch(s->dev) ? "batched" : "per-tag");
 	if (blz_reg_super_read(blz_ublk_dev_id(s->dev), &sup) == 0) {
 		snprintf(st->state, sizeof(st->state), "%s", sup.state);
 		st->supervisor = blz_ublk_pid_alive(sup.supervisor) ? (uint64_t)sup.supervisor : 0;

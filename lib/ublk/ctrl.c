@@ -46,6 +46,8 @@ static const struct ctrl_op op_get_features = { BLZ_UBLK_CMD_GET_FEATURES, true,
 static const struct ctrl_op op_start_recovery = { BLZ_UBLK_CMD_START_USER_RECOVERY, false, false };
 static const struct ctrl_op op_end_recovery = { BLZ_UBLK_CMD_END_USER_RECOVERY, false, false };
 static const struct ctrl_op op_quiesce_dev = { BLZ_UBLK_CMD_QUIESCE_DEV, false, true };
+static const struct ctrl_op op_get_queue_affinity = { BLZ_UBLK_CMD_GET_QUEUE_AFFINITY, true,
+							  false };
 
 int blz_ublk_parse_kernel_version(const char *release)
 {
@@ -287,6 +289,16 @@ int blz_ublk_ctrl_get_params(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ub
 		return r;
 	*ret = p;
 	return 0;
+}
+
+int blz_ublk_ctrl_get_queue_affinity(struct blz_ublk_ctrl *c, uint32_t id, unsigned q, void *mask,
+				     size_t len)
+{
+	if (len == 0 || len > UINT16_MAX || len % 8)
+		return -EINVAL;
+	memset(mask, 0, len);
+	int r = ctrl_cmd(c, &op_get_queue_affinity, id, mask, (uint16_t)len, q, c->timeout_ms);
+	return r < 0 ? r : 0;
 }
 
 int blz_ublk_ctrl_get_info(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_dev_info *ret)

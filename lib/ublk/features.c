@@ -77,6 +77,26 @@ bool blz_ublk_part_scan_forced(void)
 	return v && !strcmp(v, "1");
 }
 
+const char *blz_ublk_io_forced(void)
+{
+	const char *v = getenv("BLAZY_UBLK_IO");
+	if (v && !strcmp(v, "tag"))
+		return "tag";
+	if (v && !strcmp(v, "batch"))
+		return "batch";
+	return NULL;
+}
+
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable)
+{
+	const char *forced = blz_ublk_io_forced();
+	if (legacy || !(kernel_features & BLZ_UBLK_F_BATCH_IO))
+		return false;
+	if (forced)
+		return strcmp(forced, "batch") == 0;
+	return !recoverable;
+}
+
 size_t blz_ublk_features_format(uint64_t mask, const char *sep, char *buf, size_t len)
 {
 	size_t need = 0;

@@ -18,6 +18,13 @@
  * is retired, which STOP_DEV brings about once the disk is gone. STOP_DEV waits for the
  * requests the backend holds: a bound (stop_grace_ms) after STOP began, the thread fails
  * those that are left with EIO.
+ *
+ * A device with UBLK_F_BATCH_IO uses batch.c's commands instead of the per-tag ones (the
+ * only hooks: fetch_batch at set-up, ring_commit, on_cqe, and a flush before each enter):
+ * one PREP for all tags, two multishot fetches that deliver many tags per completion, and
+ * one COMMIT_IO_CMDS per round; the thread ends when both fetches are aborted and the
+ * backend holds nothing. With cfg.pin (or BLAZY_UBLK_PIN=1) each thread runs on its queue's
+ * CPUs (GET_QUEUE_AFFINITY).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ublk/batch.h"
 #include "ublk/dispatch.h"
 #include "ublk/ublk.h"
 #include "util/clock.h"
@@ -67,6 +75,9 @@ struct queue {
 	unsigned served;
 	int ring_err;
 	uint64_t wake_buf; /* the eventfd read's target */
+	struct blz_ublk_batch *bat; /* batched commands (BATCH_IO devices), else NULL */
+	cpu_set_t cpus; /* where to run (cfg.pin), when pinned */
+	bool pinned;
 	/* Written by the queue thread only, read by anyone. */
 	_Atomic uint64_t stats[ST_N];
 };
@@ -84,6 +95,7 @@ struct blz_ublk_dev {
 	bool added, stopped;
 	bool recovering; /* taken over: START ends the recovery */
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
+	bool batch;  /* UBLK_F_BATCH_IO: queues use batch.c's commands, not per-tag ones */
 	int stop_rc;
 	struct queue *queues;
 	pthread_mutex_t lock;
@@ -161,6 +173,13 @@ static inline uint64_t tag_buf(const struct queue *q, unsigned tag)
 static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
 {
 	struct queue *q = ctx;
+	if (q->bat) {
+		int r = blz_ublk_batch_commit(q->bat, tag, result, buf);
+		if (r < 0)
+			q->ring_err = r;
+		q->served++;
+		return;
+	}
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 	if (!sqe) {
 		io_uring_submit(&q->ring);
@@ -285,11 +304,34 @@ static int stop_wait(struct queue *q, uint64_t *deadline)
 	return -1;
 }
 
-/* Serves one completion of the ring: a request, an aborted tag, or the wake-up read.
- * Returns false when the tag is retired. */
+/* A command the driver refused (counted as an error; the device's error unless it stops). */
+static void refused(struct queue *q, int res, int *err)
+{
+	stat_add(q, ST_REFUSED, 1);
+	if (!*err)
+		*err = res < 0 ? res : -EPROTO;
+	if (!atomic_load(&q->dev->stopping))
+		set_error(q->dev, *err);
+}
+
+static void batch_request(void *ctx, unsigned tag)
+{
+	struct queue *q = ctx;
+	blz_ublk_disp_request(q->disp, tag, &q->descs[tag]);
+}
+
+/* Serves one completion of the ring: a request, an aborted tag, or the wake-up read (or
+ * one of batch.c's commands). Returns false when the tag (the batch fetch) is retired. */
 static bool on_cqe(struct queue *q, const struct io_uring_cqe *cqe, int *err)
 {
 	struct blz_ublk_dev *d = q->dev;
+	if (q->bat && blz_ublk_batch_owns(cqe->user_data)) {
+		bool ended;
+		int r = blz_ublk_batch_cqe(q->bat, cqe, batch_request, q, &ended);
+		if (r < 0)
+			refused(q, r, err);
+		return !ended;
+	}
 	if (cqe->user_data == WAKE_DATA) {
 		blz_ublk_disp_drain(q->disp);
 		/* without this read, completions from other threads would wait forever */
@@ -309,13 +351,8 @@ static bool on_cqe(struct queue *q, const struct io_uring_cqe *cqe, int *err)
 	}
 	/* -ENODEV: the device is going away; anything else: this tag's command was refused.
 	 * Either way it is not fetched again. */
-	if (res != -ENODEV) {
-		stat_add(q, ST_REFUSED, 1);
-		if (!*err)
-			*err = res < 0 ? res : -EPROTO;
-		if (!atomic_load(&d->stopping))
-			set_error(d, *err);
-	}
+	if (res != -ENODEV)
+		refused(q, res, err);
 	return false;
 }
 
@@ -324,6 +361,39 @@ static int wait_timeout(struct io_uring *ring, int ms)
 	struct __kernel_timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 	struct io_uring_cqe *cqe;
 	return io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+}
+
+/* FETCH_REQ for every tag; checks that the driver took them all. */
+static int fetch_tags(struct queue *q)
+{
+	struct blz_ublk_dev *d = q->dev;
+	for (unsigned tag = 0; tag < d->depth; tag++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+		if (!sqe) /* the SQ holds at least depth entries */
+			return -ENOSPC;
+		prep_io_cmd(sqe, d, q->fd, q->fixed, BLZ_UBLK_IO_FETCH_REQ, q->q_id, tag, 0,
+			    tag_buf(q, tag));
+	}
+	int r = io_uring_submit(&q->ring);
+	if (r != (int)d->depth)
+		return r < 0 ? r : -EIO;
+	/* A fetch the driver refused has completed at once with an error; nothing else can
+	 * complete before START_DEV. */
+	struct io_uring_cqe *cqe;
+	if (io_uring_peek_cqe(&q->ring, &cqe) == 0)
+		return cqe->res < 0 ? cqe->res : -EPROTO;
+	return 0;
+}
+
+/* The same with batched commands (batch.h): PREP_IO_CMDS, then the fetches. */
+static int fetch_batch(struct queue *q)
+{
+	struct blz_ublk_batch_config bc = {
+		.ring = &q->ring, .fd = q->fd, .fixed = q->fixed, .q_id = q->q_id,
+		.depth = q->dev->depth, .bufs = q->bufs, .buf_size = q->dev->buf_size,
+	};
+	int r = blz_ublk_batch_new(&bc, &q->bat);
+	return r < 0 ? r : blz_ublk_batch_start(q->bat);
 }
 
 static void *queue_thread(void *arg)
@@ -336,6 +406,8 @@ static void *queue_thread(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (q->pinned && sched_setaffinity(0, sizeof(q->cpus), &q->cpus) < 0)
+		q->pinned = false;
 
 	struct io_uring *ring = &q->ring;
 	bool wake = blz_ublk_disp_wake_fd(q->disp) >= 0;
@@ -349,43 +421,35 @@ static void *queue_thread(void *arg)
 	if (q->fixed)
 		q->fd = 0;
 
-	for (unsigned tag = 0; tag < depth; tag++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-		if (!sqe) { /* the SQ holds at least depth entries */
-			io_uring_queue_exit(ring);
-			report_setup(q, -ENOSPC);
-			return NULL;
-		}
-		prep_io_cmd(sqe, d, q->fd, q->fixed, BLZ_UBLK_IO_FETCH_REQ, q->q_id, tag, 0,
-			    tag_buf(q, tag));
-	}
-	r = io_uring_submit(ring);
-	if (r != (int)depth) {
+	/* every tag's fetch (or batch.c's PREP and fetches) outstanding */
+	r = d->batch ? fetch_batch(q) : fetch_tags(q);
+	if (r < 0) {
 		/* Fetches that made it stay until STOP_DEV aborts them or the ring closes. */
 		io_uring_queue_exit(ring);
-		report_setup(q, r < 0 ? r : -EIO);
-		return NULL;
-	}
-	/* A fetch the driver refused has completed at once with an error; nothing else can
-	 * complete before START_DEV. */
-	struct io_uring_cqe *cqe;
-	if (io_uring_peek_cqe(ring, &cqe) == 0) {
-		r = cqe->res < 0 ? cqe->res : -EPROTO;
-		io_uring_queue_exit(ring);
+		blz_ublk_batch_free(q->bat);
+		q->bat = NULL;
 		report_setup(q, r);
 		return NULL;
 	}
+	/* tags, or with batched commands the fetches, not aborted */
+	unsigned live = q->bat ? blz_ublk_batch_live(q->bat) : depth;
+	struct io_uring_cqe *cqe;
 	arm_wake(q);
 	report_setup(q, 0);
 
 	/* Polling needs the flag; without it, every look would be a system call. */
 	uint64_t poll_ns = q->ring_flags & IORING_SETUP_TASKRUN_FLAG ? d->poll_ns : 0;
 	uint64_t stop_deadline = 0;
-	unsigned live = depth;
 	int err = 0;
 	q->served = 0;
-	while (live > 0 && !q->ring_err) {
+	/* With batched commands, requests a backend still holds keep the queue going after
+	 * the fetches ended (they must still be committed). */
+	while ((live > 0 || (q->bat && blz_ublk_disp_inflight(q->disp))) && !q->ring_err) {
 		int wait_ms = stop_wait(q, &stop_deadline);
+		if (q->bat && (r = blz_ublk_batch_flush(q->bat)) < 0) {
+			err = r;
+			break;
+		}
 		if (wait_ms >= 0) {
 			r = wait_timeout(ring, wait_ms);
 			stat_add(q, ST_SLEEPS, 1);
@@ -418,6 +482,10 @@ static void *queue_thread(void *arg)
 		if (q->served)
 			stat_add(q, ST_BATCHES, 1);
 	}
+	/* commits queued in the last round (none normally: the fetches end only once the
+	 * device has no request left) */
+	if (q->bat && blz_ublk_batch_flush(q->bat) == 0)
+		io_uring_submit(ring);
 	if (!err)
 		err = q->ring_err;
 	if (live == 0 && !atomic_load(&d->stopping) && !err)
@@ -425,6 +493,8 @@ static void *queue_thread(void *arg)
 	if (err && !atomic_load(&d->stopping))
 		set_error(d, err);
 	io_uring_queue_exit(ring);
+	blz_ublk_batch_free(q->bat);
+	q->bat = NULL;
 	return NULL;
 }
 
@@ -549,11 +619,14 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	if (cfg->recoverable)
 		info->flags |= d->features & (BLZ_UBLK_F_USER_RECOVERY |
 					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
+	if (blz_ublk_batch_wanted(d->features, d->legacy, cfg->recoverable))
+		info->flags |= BLZ_UBLK_F_BATCH_IO;
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)
 		goto fail;
 	d->added = true;
 	d->legacy = blz_ublk_ctrl_legacy(d->ctrl);
+	d->batch = (info->flags & BLZ_UBLK_F_BATCH_IO) && !d->legacy;
 	r = take_info(d);
 	if (r < 0)
 		goto fail;
@@ -603,6 +676,12 @@ int blz_ublk_dev_recover(const struct blz_ublk_dev_config *cfg, uint32_t id, uns
 		goto fail;
 	if (!(d->info.flags & BLZ_UBLK_F_USER_RECOVERY)) {
 		r = -EINVAL;
+		goto fail;
+	}
+	/* The device's I/O commands are those it was created with. */
+	d->batch = d->info.flags & BLZ_UBLK_F_BATCH_IO;
+	if (d->batch && d->legacy) {
+		r = -EOPNOTSUPP;
 		goto fail;
 	}
 	if (!(p.types & BLZ_UBLK_PARAM_TYPE_BASIC) || p.basic.dev_sectors != cfg->size >> 9 ||
@@ -705,11 +784,27 @@ static void no_read_ahead(uint32_t dev_id)
 	}
 }
 
+/* cfg.pin or BLAZY_UBLK_PIN=1: each queue's CPUs (GET_QUEUE_AFFINITY), where known. */
+static void queue_cpus(struct blz_ublk_dev *d)
+{
+	const char *env = getenv("BLAZY_UBLK_PIN");
+	if (!d->cfg.pin && !(env && !strcmp(env, "1")))
+		return;
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct queue *q = &d->queues[i];
+		CPU_ZERO(&q->cpus);
+		q->pinned = blz_ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, i, &q->cpus,
+							      sizeof(q->cpus)) == 0 &&
+			    CPU_COUNT(&q->cpus) > 0;
+	}
+}
+
 int blz_ublk_dev_start(struct blz_ublk_dev *d)
 {
 	if (d->stopped)
 		return -ESHUTDOWN;
 	int r = 0;
+	queue_cpus(d);
 	for (unsigned i = 0; i < d->nr_queues; i++) {
 		struct queue *q = &d->queues[i];
 		r = -pthread_create(&q->thread, NULL, queue_thread, q);
@@ -874,6 +969,16 @@ uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d)
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d)
 {
 	return d->legacy;
+}
+
+bool blz_ublk_dev_batch(const struct blz_ublk_dev *d)
+{
+	return d->batch;
+}
+
+bool blz_ublk_dev_pinned(const struct blz_ublk_dev *d)
+{
+	return d->nr_queues && d->queues[0].pinned;
 }
 
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d)

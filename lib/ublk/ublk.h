@@ -68,6 +68,10 @@ int blz_ublk_ctrl_add_dev(struct blz_ublk_ctrl *c, struct blz_ublk_dev_info *inf
 int blz_ublk_ctrl_set_params(struct blz_ublk_ctrl *c, uint32_t id, const struct blz_ublk_params *p);
 int blz_ublk_ctrl_get_params(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_params *ret);
 int blz_ublk_ctrl_get_info(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk_dev_info *ret);
+/* GET_QUEUE_AFFINITY: the CPUs whose requests go to queue q, as a CPU bit mask (the layout
+ * of cpu_set_t) of len bytes (a multiple of 8, enough for every possible CPU). */
+int blz_ublk_ctrl_get_queue_affinity(struct blz_ublk_ctrl *c, uint32_t id, unsigned q, void *mask,
+				     size_t len);
 /* START_DEV with the serving process's pid. Every queue must have all its fetches
  * outstanding (it blocks until then, and then scans partitions through the queues). */
 int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
@@ -174,6 +178,11 @@ struct blz_ublk_dev_config {
 	 * instead of failing. Whoever runs the server must then bound that wait (the
 	 * supervisor, lib/server). */
 	bool recoverable;
+	/* Pin each queue thread to the CPUs whose requests go to its queue (GET_QUEUE_AFFINITY),
+	 * so that a request is served on the CPU that issued it: no cross-CPU wake-up per
+	 * request. Also on with BLAZY_UBLK_PIN=1 in the environment (the switch the benchmarks
+	 * use); best effort (left unpinned when the kernel does not answer). */
+	bool pin;
 	/* Records every request (statistics, the request log), one slot per queue; NULL: none.
 	 * The caller's; it must outlive the device. */
 	struct blz_recorder *recorder;
@@ -239,6 +248,11 @@ const struct blz_ublk_dev_info *blz_ublk_dev_info(const struct blz_ublk_dev *d);
 /* The features mask (0 when GET_FEATURES is missing) and opcode style used. */
 uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
+/* True when the queues use the batched I/O commands (UBLK_F_BATCH_IO, batch.h), false
+ * for one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. */
+bool blz_ublk_dev_batch(const struct blz_ublk_dev *d);
+/* True when the queue threads were pinned to their queues' CPUs (cfg.pin). */
+bool blz_ublk_dev_pinned(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
 /* How long the queue threads poll after serving (µs); 0 when they do not (off, or the

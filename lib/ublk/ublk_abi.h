@@ -36,6 +36,14 @@
 #define BLZ_UBLK_IO_FETCH_REQ 0x20
 #define BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ 0x21
 #define BLZ_UBLK_IO_NEED_GET_DATA 0x22
+/* Batched I/O commands (UBLK_F_BATCH_IO, 7.0; only ioctl-encoded, with struct
+ * blz_ublk_batch_io): PREP_IO_CMDS hands the driver every tag's buffer once before START,
+ * FETCH_IO_CMDS is a multishot command that writes the tags of new requests (2 bytes each)
+ * into a provided buffer, COMMIT_IO_CMDS commits many results in one command (it returns how
+ * many bytes of its element array it handled). */
+#define BLZ_UBLK_IO_PREP_IO_CMDS 0x25
+#define BLZ_UBLK_IO_COMMIT_IO_CMDS 0x26
+#define BLZ_UBLK_IO_FETCH_IO_CMDS 0x27
 
 /* Results of a completed FETCH / COMMIT_AND_FETCH. */
 #define BLZ_UBLK_IO_RES_OK 0
@@ -140,6 +148,28 @@ struct blz_ublk_io_cmd {
 	uint64_t addr;
 };
 
+/* struct ublk_batch_io: the 16 bytes at the start of a batched command's SQE area. */
+struct blz_ublk_batch_io {
+	uint16_t q_id;
+	uint16_t flags; /* BLZ_UBLK_BATCH_F_* */
+	uint16_t nr_elem;
+	uint8_t elem_bytes;
+	uint8_t reserved;
+	uint64_t reserved2;
+};
+#define BLZ_UBLK_BATCH_F_HAS_ZONE_LBA (1u << 0)
+#define BLZ_UBLK_BATCH_F_HAS_BUF_ADDR (1u << 1) /* copy mode: each element carries buf_addr */
+#define BLZ_UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK (1u << 2)
+
+/* One element of PREP_IO_CMDS / COMMIT_IO_CMDS with BLZ_UBLK_BATCH_F_HAS_BUF_ADDR
+ * (struct ublk_elem_header followed by the buffer address): 16 bytes. */
+struct blz_ublk_batch_elem {
+	uint16_t tag;
+	uint16_t buf_index; /* AUTO_BUF_REG only */
+	int32_t result;     /* commit only: bytes or -errno */
+	uint64_t buf_addr;
+};
+
 struct blz_ublk_param_basic {
 	uint32_t attrs;
 	uint8_t logical_bs_shift;
@@ -193,6 +223,13 @@ struct blz_ublk_params {
 #define BLZ_UBLK_U_IO_COMMIT_AND_FETCH_REQ \
 	_IOWR('u', BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ, struct blz_ublk_io_cmd)
 
+#define BLZ_UBLK_U_IO_PREP_IO_CMDS _IOWR('u', BLZ_UBLK_IO_PREP_IO_CMDS, struct blz_ublk_batch_io)
+#define BLZ_UBLK_U_IO_COMMIT_IO_CMDS _IOWR('u', BLZ_UBLK_IO_COMMIT_IO_CMDS, struct blz_ublk_batch_io)
+#define BLZ_UBLK_U_IO_FETCH_IO_CMDS _IOWR('u', BLZ_UBLK_IO_FETCH_IO_CMDS, struct blz_ublk_batch_io)
+
+_Static_assert(sizeof(struct blz_ublk_batch_io) == 16, "ublk_batch_io is 16 bytes");
+_Static_assert(sizeof(struct blz_ublk_batch_elem) == 16, "a batch element with buf_addr is 16 bytes");
+_Static_assert(BLZ_UBLK_U_IO_FETCH_IO_CMDS == 0xc0107527u, "FETCH_IO_CMDS encoding");
 _Static_assert(sizeof(struct blz_ublk_ctrl_cmd) == 32, "ublksrv_ctrl_cmd is 32 bytes");
 _Static_assert(sizeof(struct blz_ublk_dev_info) == 64, "ublksrv_ctrl_dev_info is 64 bytes");
 _Static_assert(sizeof(struct blz_ublk_io_desc) == 24, "ublksrv_io_desc is 24 bytes");

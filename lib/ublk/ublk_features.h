@@ -17,6 +17,8 @@
  *                      virtual area, where an unmapped block is an I/O error. On 7.3 with
  *                      NO_AUTO_PART_SCAN starting a device reads nothing; a forced scan
  *                      (BLAZY_UBLK_PART_SCAN=1) makes the same three reads, from a kworker.
+ *   BATCH_IO           batched fetch and commit (7.0+, lib/ublk/batch.h): asked for by
+ *                      blz_ublk_dev_create when blz_ublk_batch_wanted() says so (below).
  * Every other flag is only detected and reported (blazy doctor).
  */
 #ifndef BLZ_UBLK_UBLK_FEATURES_H
@@ -40,8 +42,11 @@ const struct blz_ublk_feature *blz_ublk_feature_table(size_t *ret_n);
 /* The entry of one flag (a single bit), or NULL when the bit is unknown here. */
 const struct blz_ublk_feature *blz_ublk_feature_find(uint64_t flag);
 
-/* The flags blazy ever asks for at ADD_DEV (when the kernel offers them). */
-#define BLZ_UBLK_F_BLAZY_WANTS (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN)
+/* The flags blazy ever asks for at ADD_DEV (when the kernel offers them). BATCH_IO is
+ * asked for by blz_ublk_dev_create (blz_ublk_batch_wanted), the others by ADD_DEV itself
+ * (blz_ublk_features_request). */
+#define BLZ_UBLK_F_BLAZY_WANTS \
+	(BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN | BLZ_UBLK_F_BATCH_IO)
 
 /*
  * The flags to request at ADD_DEV given the kernel's GET_FEATURES mask (0 when the kernel
@@ -52,6 +57,21 @@ const struct blz_ublk_feature *blz_ublk_feature_find(uint64_t flag);
 uint64_t blz_ublk_features_request(uint64_t kernel_features, bool legacy, bool part_scan);
 /* The test hook: true when BLAZY_UBLK_PART_SCAN=1 is in the environment. */
 bool blz_ublk_part_scan_forced(void);
+
+/*
+ * Whether a new device should use the batched I/O commands (UBLK_F_BATCH_IO, 7.0+: one
+ * multishot fetch and one commit per round for all tags of a queue, lib/ublk/batch.h)
+ * instead of one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. Only where the kernel offers it
+ * with encoded opcodes; then BLAZY_UBLK_IO=batch or =tag in the environment decides (the
+ * switch), and without it: batched for a device that is not recoverable, per-tag for a
+ * recoverable one. Why: on 7.3.4 a reader saw an I/O error while a recoverable device with
+ * batched commands was handed over to a new server (QUIESCE_DEV, VM test 114), where the
+ * per-tag commands give none; a kill -9 recovery (110) and STOP worked. A device taken over
+ * keeps the commands it was created with.
+ */
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable);
+/* The environment's choice: "tag", "batch", or NULL when BLAZY_UBLK_IO is unset or other. */
+const char *blz_ublk_io_forced(void);
 
 /*
  * Writes the names of the flags set in mask, separated by sep (e.g. ", "), into buf (len

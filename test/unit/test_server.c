@@ -307,6 +307,7 @@ static void fill(struct blz_server_status *s, const char *seed, size_t nq)
 	s->supervisor = 77;
 	s->restarts = UINT64_MAX - 5;
 	snprintf(s->last_cause, sizeof(s->last_cause), "server 12 killed by \"signal\" 9\n");
+	snprintf(s->io_commands, sizeof(s->io_commands), "batched");
 	s->nqueues = nq;
 	s->queues = calloc(nq ? nq : 1, sizeof(*s->queues));
 	for (size_t i = 0; i < nq; i++) {
@@ -350,6 +351,7 @@ static void roundtrip(const char *seed, const char *want_seed)
 	assert_int_equal(got.supervisor, 77);
 	assert_true(got.restarts == UINT64_MAX - 5);
 	assert_string_equal(got.last_cause, s.last_cause);
+	assert_string_equal(got.io_commands, "batched");
 	assert_int_equal(got.nqueues, 3);
 	assert_int_equal(got.queues[2].reads, 3);
 	assert_true(got.queues[2].poll_hits == UINT64_MAX - 2);

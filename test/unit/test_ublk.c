@@ -148,6 +148,36 @@ static void test_features_request(void **state)
 	assert_false(blz_ublk_part_scan_forced());
 }
 
+static void test_batch_wanted(void **state)
+{
+	(void)state;
+	uint64_t k73 = BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_BATCH_IO, k612 = 0x70fb;
+	unsetenv("BLAZY_UBLK_IO");
+	assert_null(blz_ublk_io_forced());
+	/* by default where the kernel offers it with encoded opcodes, for devices that are
+	 * not recoverable */
+	assert_true(blz_ublk_batch_wanted(k73, false, false));
+	assert_false(blz_ublk_batch_wanted(k73, false, true));
+	assert_false(blz_ublk_batch_wanted(k73, true, false));
+	assert_false(blz_ublk_batch_wanted(k612, false, false));
+	assert_false(blz_ublk_batch_wanted(0, false, false));
+	assert_true((BLZ_UBLK_F_BLAZY_WANTS & BLZ_UBLK_F_BATCH_IO) != 0);
+	/* the switch keeps the per-tag commands or forces the batched ones where they exist */
+	setenv("BLAZY_UBLK_IO", "tag", 1);
+	assert_string_equal(blz_ublk_io_forced(), "tag");
+	assert_false(blz_ublk_batch_wanted(k73, false, false));
+	setenv("BLAZY_UBLK_IO", "batch", 1);
+	assert_string_equal(blz_ublk_io_forced(), "batch");
+	assert_true(blz_ublk_batch_wanted(k73, false, true));
+	assert_false(blz_ublk_batch_wanted(k612, false, true));
+	assert_false(blz_ublk_batch_wanted(k73, true, true));
+	setenv("BLAZY_UBLK_IO", "bogus", 1);
+	assert_null(blz_ublk_io_forced());
+	assert_true(blz_ublk_batch_wanted(k73, false, false));
+	assert_false(blz_ublk_batch_wanted(k73, false, true));
+	unsetenv("BLAZY_UBLK_IO");
+}
+
 static void test_features_format(void **state)
 {
 	char buf[256];
@@ -177,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_no_control),
 		cmocka_unit_test(test_feature_table),
 		cmocka_unit_test(test_features_request),
+		cmocka_unit_test(test_batch_wanted),
 		cmocka_unit_test(test_features_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
