@@ -72,7 +72,17 @@ int srv_verb_log(struct blz_server *s, bool start, struct blz_buf *reply, char *
 			snprintf(msg, len, "log-start needs the log file passed with the request");
 			return -EINVAL;
 		}
-		int r = blz_recorder_log_start(s->rec, fd);
+		/* the client opened it without truncating it (so that a refusal leaves it as it
+		 * was); the log starts at offset 0 of an empty file (a pipe has no length) */
+		struct blz_recorder_log_info info;
+		blz_recorder_log_info(s->rec, &info);
+		int r = info.active ? -EBUSY : 0;
+		if (r == 0 && ftruncate(fd, 0) < 0 && errno != EINVAL)
+			r = -errno;
+		if (r < 0)
+			close(fd);
+		else
+			r = blz_recorder_log_start(s->rec, fd);
 		if (r < 0) {
 			snprintf(msg, len, "%s", r == -EBUSY ? "a request log is already on"
 							     : strerror(-r));
