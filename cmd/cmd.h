@@ -58,6 +58,17 @@ int blz_parse_flags(const struct blz_cmd *cmd, int argc, char **argv,
  * mount) or -2 (neither: the caller reports misuse). */
 struct blz_orch_state;
 int blz_dev_or_mount(const char *arg, char *mnt, struct blz_orch_state *ms, uint32_t *ret_id);
+/* After getopt_long (optstring starting with ':') returned c, neither an option of the
+ * command nor the end: the misuse status, for an option without its value or an unknown
+ * one. */
+int blz_bad_option(const struct blz_cmd *cmd, int c, char **argv);
+/* --timeout SECONDS, 1 to 3600, into *ret_s: 0, or the misuse status. */
+int blz_parse_timeout(const struct blz_cmd *cmd, const char *arg, unsigned *ret_s);
+/* The one argument left after the options (argv[optind]) as blz_dev_or_mount sees it: 1
+ * (a mount point), 0 (a device), or minus the exit status after the message (wrong number
+ * of arguments, neither a device nor a mount point). */
+int blz_target_arg(const struct blz_cmd *cmd, int argc, char **argv, char *mnt,
+		   struct blz_orch_state *ms, uint32_t *ret_id);
 /* A decimal count in [min, max] (digits only): 0, or -EINVAL. */
 int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret);
 

@@ -130,6 +130,33 @@ const char *blz_abs_path(const char *path, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? NULL : buf;
 }
 
+int blz_bad_option(const struct blz_cmd *cmd, int c, char **argv)
+{
+	if (c == ':')
+		return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
+	return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+int blz_parse_timeout(const struct blz_cmd *cmd, const char *arg, unsigned *ret_s)
+{
+	if (blz_parse_count(arg, 1, 3600, ret_s) < 0)
+		return blz_misuse(cmd, "invalid --timeout '%s' (want 1 to 3600)", arg);
+	return 0;
+}
+
+int blz_target_arg(const struct blz_cmd *cmd, int argc, char **argv, char *mnt,
+		   struct blz_orch_state *ms, uint32_t *ret_id)
+{
+	int r = blz_check_args(cmd, argc - optind);
+	if (r)
+		return -r;
+	r = blz_dev_or_mount(argv[optind], mnt, ms, ret_id);
+	if (r == -2)
+		return -blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
+				   "nor a blazy mount point", argv[optind]);
+	return r;
+}
+
 int blz_parse_count(const char *s, unsigned min, unsigned max, unsigned *ret)
 {
 	char *end;

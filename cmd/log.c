@@ -23,10 +23,8 @@ int cmd_log(const struct blz_cmd *cmd, int argc, char **argv)
 			start = optarg;
 		else if (o == 'x')
 			stop = 1;
-		else if (o == ':')
-			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		else
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+			return blz_bad_option(cmd, o, argv);
 	}
 	int r = blz_check_args(cmd, argc - optind);
 	if (r)

@@ -14,6 +14,7 @@
 static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
 			 struct blz_orch_mount_opts *o, struct blz_cmd_fetch *f, int *quiet)
 {
+	static char reqlog_abs[4096];
 	static const struct option opts[] = {
 		{ "rw", required_argument, NULL, 'r' },
 		{ "rw-size", required_argument, NULL, 's' },
@@ -21,6 +22,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
 		{ "quiet", no_argument, NULL, 'q' },
 		BLZ_FETCH_LONGOPTS,
 		{ "recovery-timeout", required_argument, NULL, 'R' },
+		{ "log-requests", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -49,6 +51,12 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv,
 						  optarg);
 			if (o->recovery_timeout_ms == 0)
 				o->recovery_timeout_ms = BLZ_RECOVERY_OFF;
+			break;
+		case 'L':
+			/* the server runs in "/": a relative name is made absolute here */
+			if (!*optarg || !(o->log_requests = blz_abs_path(optarg, reqlog_abs,
+									 sizeof(reqlog_abs))))
+				return blz_misuse(cmd, "bad --log-requests '%s'", optarg);
 			break;
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);

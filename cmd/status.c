@@ -181,24 +181,15 @@ static int parse_args(const struct blz_cmd *cmd, int argc, char **argv, struct v
 			if (errno || *end || optarg[0] < '0' || optarg[0] > '9')
 				return blz_misuse(cmd, "invalid --top '%s' (a count, 0 = all)", optarg);
 			v->top = (size_t)n;
-		} else if (c == ':') {
-			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		} else {
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+			return blz_bad_option(cmd, c, argv);
 		}
 	}
-	int r = blz_check_args(cmd, argc - optind);
-	if (r)
-		return r;
 	/* A blazy mount point: its device, plus what the mount adds (backing use, files). */
-	const char *arg = argv[optind];
 	struct stat st;
-	r = blz_dev_or_mount(arg, v->mnt, &v->ms, &v->id);
-	if (r == -1)
-		return 1;
-	if (r == -2)
-		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
-				  "nor a blazy mount point", arg);
+	int r = blz_target_arg(cmd, argc, argv, v->mnt, &v->ms, &v->id);
+	if (r < 0)
+		return -r;
 	if (r == 1) {
 		v->is_mount = true;
 		if (stat(v->ms.backing, &st) == 0 && S_ISREG(st.st_mode))

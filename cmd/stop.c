@@ -48,27 +48,18 @@ int cmd_stop(const struct blz_cmd *cmd, int argc, char **argv)
 	};
 	unsigned timeout_s = 10;
 	struct blz_stop_opts so = { 0 };
-	int c;
+	int c, r;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c == 't') {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || v < 1 || v > 3600)
-				return blz_misuse(cmd, "invalid --timeout '%s' (want 1 to 3600)",
-						  optarg);
-			timeout_s = (unsigned)v;
-		} else if (c == 'f') {
+		if (c == 'f')
 			so.force = true;
-		} else if (c == ':') {
-			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
-		} else {
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
+		else if (c != 't')
+			return blz_bad_option(cmd, c, argv);
+		else if ((r = blz_parse_timeout(cmd, optarg, &timeout_s)))
+			return r;
 	}
-	int r = blz_check_args(cmd, argc - optind);
+	r = blz_check_args(cmd, argc - optind);
 	if (r)
 		return r;
 	const char *arg = argv[optind];

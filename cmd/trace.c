@@ -34,10 +34,8 @@ int cmd_trace(const struct blz_cmd *cmd, int argc, char **argv)
 		else if ((o == 'w' && blz_parse_count(optarg, 400, 8000, &to.width) < 0) ||
 			 (o == 'H' && blz_parse_count(optarg, 300, 8000, &to.height) < 0))
 			return blz_misuse(cmd, "invalid %s '%s'", argv[optind - 1], optarg);
-		else if (o == ':')
-			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		else if (o != 'w' && o != 'H')
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
+			return blz_bad_option(cmd, o, argv);
 	}
 	int r = blz_check_args(cmd, argc - optind);
 	if (r)

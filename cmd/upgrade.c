@@ -1,10 +1,7 @@
 /* blazy upgrade: replace a supervised server by a new binary without an I/O error
  * (lib/server/upgrade.h). */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cmd.h"
 #include "orch/orchestrate.h"
@@ -19,38 +16,24 @@ int cmd_upgrade(const struct blz_cmd *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *binary = NULL;
-	unsigned long timeout_s = 60;
-	int c;
+	unsigned timeout_s = 60;
+	int c, r;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		char *end;
-		if (c == 'b') {
+		if (c == 'b')
 			binary = optarg;
-		} else if (c == 't') {
-			errno = 0;
-			timeout_s = strtoul(optarg, &end, 10);
-			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || timeout_s < 1 ||
-			    timeout_s > 3600)
-				return blz_misuse(cmd, "invalid --timeout '%s' (want 1 to 3600)", optarg);
-		} else if (c == ':') {
-			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
-		} else {
-			return blz_misuse(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
+		else if (c != 't')
+			return blz_bad_option(cmd, c, argv);
+		else if ((r = blz_parse_timeout(cmd, optarg, &timeout_s)))
+			return r;
 	}
-	int r = blz_check_args(cmd, argc - optind);
-	if (r)
-		return r;
 	static struct blz_orch_state ms;
 	char mnt[4096], err[768];
 	uint32_t id;
-	r = blz_dev_or_mount(argv[optind], mnt, &ms, &id);
-	if (r == -1)
-		return 1;
-	if (r == -2)
-		return blz_misuse(cmd, "'%s' is neither a ublk device (/dev/ublkbN, ublkbN or N) "
-				  "nor a blazy mount point", argv[optind]);
+	r = blz_target_arg(cmd, argc, argv, mnt, &ms, &id);
+	if (r < 0)
+		return -r;
 	struct blz_upgrade_result res;
 	r = blz_server_upgrade(id, binary, (unsigned)timeout_s * 1000, &res, err, sizeof(err));
 	if (r < 0)

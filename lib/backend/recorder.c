@@ -168,7 +168,28 @@ static uint64_t dropped_now(struct blz_recorder *r)
 	return n;
 }
 
+int blz_recorder_set_t0(struct blz_recorder *r, uint64_t t0_unix_ns)
+{
+	if (t0_unix_ns > r->t0_unix)
+		return -EINVAL;
+	r->t0_mono -= r->t0_unix - t0_unix_ns; /* blz_recq_now: from the earlier start */
+	r->t0_unix = t0_unix_ns;
+	return 0;
+}
+
+static int log_begin(struct blz_recorder *r, int fd, bool header);
+
 int blz_recorder_log_start(struct blz_recorder *r, int fd)
+{
+	return log_begin(r, fd, true);
+}
+
+int blz_recorder_log_append(struct blz_recorder *r, int fd)
+{
+	return log_begin(r, fd, false);
+}
+
+static int log_begin(struct blz_recorder *r, int fd, bool header)
 {
 	if (atomic_load(&r->logging) || r->writer_running) {
 		close(fd);
@@ -181,8 +202,9 @@ int blz_recorder_log_start(struct blz_recorder *r, int fd)
 			atomic_store(&q->tail, atomic_load(&q->pub));
 	}
 	struct blz_buf h = { 0 };
-	blz_reqlog_header(&h, r->t0_unix);
-	int e = blz_write_full(fd, h.data, h.len);
+	if (header)
+		blz_reqlog_header(&h, r->t0_unix);
+	int e = h.len ? blz_write_full(fd, h.data, h.len) : 0;
 	blz_buf_release(&h);
 	if (e < 0) {
 		close(fd);

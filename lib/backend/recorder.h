@@ -36,6 +36,13 @@ void blz_recq_record(struct blz_recq *q, struct blz_reqrec *rec);
 /* Starts the log on fd (taken over: closed by log_stop, or here on failure): writes the
  * header, starts the writer. -EBUSY when a log is already on (fd is then closed). */
 int blz_recorder_log_start(struct blz_recorder *r, int fd);
+/* As blz_recorder_log_start, for a log that already holds its header and lines (a server
+ * that took a device over continues its predecessor's log): nothing is written first. */
+int blz_recorder_log_append(struct blz_recorder *r, int fd);
+/* Counts the recorder's times from t0_unix_ns (an earlier start, the header of a log being
+ * continued) instead of from its own start: 0, or -EINVAL when t0_unix_ns is later than
+ * the recorder's start. Call before any request is recorded. */
+int blz_recorder_set_t0(struct blz_recorder *r, uint64_t t0_unix_ns);
 /* Writes what the rings hold, stops the writer and closes the file: 0, -ENOENT when no log
  * was on, or the first write error the log met (-errno). */
 int blz_recorder_log_stop(struct blz_recorder *r);

@@ -26,7 +26,8 @@ static int dir_get(struct blz_source *s, const uint8_t digest[BLZ_STORE_DIGEST_L
 	struct dir_source *d = (struct dir_source *)s;
 	char rel[BLZ_FETCH_REL_LEN];
 	blz_fetch_rel_path(digest, rel);
-	int fd = openat(d->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO at a chunk's name is refused, not waited on */
+	int fd = openat(d->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int r = -errno;
 		snprintf(err->reason, sizeof(err->reason), "%s", r == -ENOENT ? "missing" : strerror(-r));
@@ -36,6 +37,8 @@ static int dir_get(struct blz_source *s, const uint8_t digest[BLZ_STORE_DIGEST_L
 	int r = 0;
 	if (fstat(fd, &st) < 0)
 		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EIO;
 	else if ((uint64_t)st.st_size > max_len)
 		r = -EFBIG;
 	if (r == 0) {

@@ -12,6 +12,7 @@
  * asked again once of a fresh helper, when the back-off and the deadline allow.
  */
 #include "fetch/source.h"
+#include "fetch/execproto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,10 +37,8 @@
 extern char **environ;
 
 #define EXEC_DEFAULT_INFLIGHT 4
-#define EXEC_VERSION 1
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 5000
-#define LINE_MAX_LEN 512	/* an answer line longer than this is not the protocol */
 #define QUIT_WAIT_MS 500	/* at close, how long a helper may take to exit on EOF */
 
 struct helper {
@@ -172,50 +171,24 @@ static int helper_fill(struct helper *h, uint64_t deadline_ms)
 	}
 }
 
-/* Reads one answer line (without its newline) into line. -EPROTO for a line too long. */
-static int helper_line(struct helper *h, char *line, size_t size, uint64_t deadline_ms)
+/* Feeds the decoder what the helper writes until its answer is complete: 1, the
+ * decoder's error (-EPROTO, -EFBIG), or helper_fill's (-ETIMEDOUT, -EIO, -errno). */
+static int helper_answer(struct helper *h, struct blz_xproto *p, struct blz_buf *out,
+			 uint64_t deadline_ms)
 {
 	for (;;) {
-		char *nl = memchr(h->buf + h->off, '\n', h->len - h->off);
-		if (nl) {
-			size_t n = (size_t)(nl - (h->buf + h->off));
-			if (n >= size)
-				return -EPROTO;
-			memcpy(line, h->buf + h->off, n);
-			line[n] = '\0';
-			h->off += n + 1;
-			return 0;
-		}
-		if (h->len - h->off >= LINE_MAX_LEN || h->len - h->off >= size)
-			return -EPROTO;
-		if (h->off) {
-			memmove(h->buf, h->buf + h->off, h->len - h->off);
-			h->len -= h->off;
-			h->off = 0;
+		if (h->off < h->len) {
+			size_t used;
+			int r = blz_xproto_feed(p, (const uint8_t *)h->buf + h->off, h->len - h->off,
+						&used, out);
+			h->off += used;
+			if (r != 0)
+				return r;
 		}
 		int r = helper_fill(h, deadline_ms);
 		if (r < 0)
 			return r;
 	}
-}
-
-/* Reads exactly n body bytes into out. */
-static int helper_body(struct helper *h, size_t n, struct blz_buf *out, uint64_t deadline_ms)
-{
-	uint8_t *p = blz_buf_grow(out, n);
-	while (n) {
-		if (h->off == h->len) {
-			int r = helper_fill(h, deadline_ms);
-			if (r < 0)
-				return r;
-		}
-		size_t k = h->len - h->off < n ? h->len - h->off : n;
-		memcpy(p, h->buf + h->off, k);
-		h->off += k;
-		p += k;
-		n -= k;
-	}
-	return 0;
 }
 
 static int helper_send(struct helper *h, const char *msg)
@@ -237,40 +210,27 @@ static int helper_send(struct helper *h, const char *msg)
 static int helper_start(struct exec_source *x, struct helper *h, uint64_t deadline_ms,
 			struct blz_source_err *err)
 {
-	char hello[32], line[LINE_MAX_LEN];
+	char hello[32];
 	int r = helper_spawn(x, h);
 	if (r < 0) {
 		snprintf(err->reason, sizeof(err->reason), "cannot start the fetcher: %s",
 			 strerror(-r));
 		return r;
 	}
-	snprintf(hello, sizeof(hello), "blazy-fetch %d\n", EXEC_VERSION);
+	struct blz_xproto p;
+	blz_xproto_begin(&p, true, 0);
+	snprintf(hello, sizeof(hello), "blazy-fetch %d\n", BLZ_XPROTO_VERSION);
 	r = helper_send(h, hello);
 	if (r == 0)
-		r = helper_line(h, line, sizeof(line), deadline_ms);
-	if (r == 0 && strcmp(line, "blazy-fetch 1") != 0) {
-		snprintf(err->reason, sizeof(err->reason),
-			 "the fetcher does not speak version %d of the protocol", EXEC_VERSION);
-		return -EPROTO;
-	}
-	if (r < 0)
+		r = helper_answer(h, &p, NULL, deadline_ms);
+	if (r == 1)
+		return 0;
+	if (r == -EPROTO)
+		snprintf(err->reason, sizeof(err->reason), "%s", p.reason);
+	else
 		snprintf(err->reason, sizeof(err->reason), "the fetcher %s at start",
-			 r == -ETIMEDOUT ? "did not answer" : r == -EPROTO ? "wrote garbage" : "died");
+			 r == -ETIMEDOUT ? "did not answer" : "died");
 	return r;
-}
-
-/* Parses a decimal size; -1 if the text is not one. */
-static long long parse_len(const char *s)
-{
-	long long v = 0;
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (1ll << 40))
-			return -1;
-		v = v * 10 + (*s - '0');
-	}
-	return v;
 }
 
 enum outcome { ANSWERED, HELPER_BAD };
@@ -281,65 +241,39 @@ static int helper_ask(struct helper *h, const uint8_t *digest, size_t max_len,
 		      uint64_t deadline_ms, struct blz_buf *out, struct blz_source_err *err,
 		      enum outcome *how)
 {
-	char hex[BLZ_SHA256_HEX_LEN + 1], req[BLZ_SHA256_HEX_LEN + 8], line[LINE_MAX_LEN];
+	char hex[BLZ_SHA256_HEX_LEN + 1], req[BLZ_SHA256_HEX_LEN + 8];
 	blz_hex(digest, BLZ_STORE_DIGEST_LEN, hex);
 	snprintf(req, sizeof(req), "get %s\n", hex);
 	*how = HELPER_BAD;
+	struct blz_xproto p;
+	blz_xproto_begin(&p, false, max_len);
+	size_t old = out->len;
 	int r = helper_send(h, req);
 	if (r == 0)
-		r = helper_line(h, line, sizeof(line), deadline_ms);
-	if (r < 0) {
-		snprintf(err->reason, sizeof(err->reason), "the fetcher %s",
-			 r == -ETIMEDOUT ? "did not answer by the deadline"
-			 : r == -EPROTO ? "wrote garbage" : "died");
+		r = helper_answer(h, &p, out, deadline_ms);
+	if (r == 1 && p.result == 0 && h->off != h->len) {
+		r = -EPROTO;
+		snprintf(p.reason, sizeof(p.reason), "the fetcher wrote more than it announced");
+	}
+	if (r == 1) {
+		*how = ANSWERED;
+		if (p.result < 0)
+			snprintf(err->reason, sizeof(err->reason), "%s", p.reason);
+		return p.result;
+	}
+	out->len = old;
+	if (r == -EPROTO || r == -EFBIG) {
+		snprintf(err->reason, sizeof(err->reason), "%s", p.reason);
 		return r;
 	}
-	if (!strncmp(line, "ok ", 3)) {
-		long long n = parse_len(line + 3);
-		if (n < 0) {
-			snprintf(err->reason, sizeof(err->reason), "the fetcher wrote garbage");
-			return -EPROTO;
-		}
-		if ((unsigned long long)n > max_len) {
-			snprintf(err->reason, sizeof(err->reason),
-				 "the fetcher offered %lld bytes, more than a chunk file can have", n);
-			return -EFBIG;
-		}
-		size_t old = out->len;
-		r = helper_body(h, (size_t)n, out, deadline_ms);
-		if (r < 0) {
-			out->len = old;
-			snprintf(err->reason, sizeof(err->reason), "the fetcher %s in the middle of an answer",
-				 r == -ETIMEDOUT ? "stalled" : "died");
-			return r == -ETIMEDOUT ? r : -EIO;
-		}
-		if (h->off != h->len) {
-			out->len = old;
-			snprintf(err->reason, sizeof(err->reason),
-				 "the fetcher wrote more than it announced");
-			return -EPROTO;
-		}
-		*how = ANSWERED;
-		return 0;
+	if (blz_xproto_in_body(&p)) {
+		snprintf(err->reason, sizeof(err->reason), "the fetcher %s in the middle of an answer",
+			 r == -ETIMEDOUT ? "stalled" : "died");
+		return r == -ETIMEDOUT ? r : -EIO;
 	}
-	*how = ANSWERED;
-	if (!strcmp(line, "missing")) {
-		snprintf(err->reason, sizeof(err->reason), "missing");
-		return -ENOENT;
-	}
-	if (!strncmp(line, "error transient", 15) && (!line[15] || line[15] == ' ')) {
-		snprintf(err->reason, sizeof(err->reason), "the fetcher: %.200s",
-			 line[15] ? line + 16 : "transient error");
-		return -EAGAIN;
-	}
-	if (!strncmp(line, "error permanent", 15) && (!line[15] || line[15] == ' ')) {
-		snprintf(err->reason, sizeof(err->reason), "the fetcher: %.200s",
-			 line[15] ? line + 16 : "permanent error");
-		return -EREMOTEIO;
-	}
-	*how = HELPER_BAD;
-	snprintf(err->reason, sizeof(err->reason), "the fetcher wrote garbage");
-	return -EPROTO;
+	snprintf(err->reason, sizeof(err->reason), "the fetcher %s",
+		 r == -ETIMEDOUT ? "did not answer by the deadline" : "died");
+	return r;
 }
 
 /* ---- the source ---- */

@@ -26,6 +26,9 @@ static int put_one(struct blz_chunker *c, int area, uint64_t off, const uint8_t 
 		int r = blz_store_put(c->store, buf, n, rec.digest);
 		if (r < 0)
 			return r;
+		struct blz_chunk_name made;
+		memcpy(made.digest, rec.digest, sizeof(made.digest));
+		vec_push(&c->made, made);
 	}
 	c->st.chunks++;
 	c->st.bytes += n;
@@ -56,9 +59,11 @@ int blz_chunker_put(struct blz_chunker *c, int area, uint64_t off, const void *b
 void blz_chunker_clear(struct blz_chunker *c)
 {
 	c->recs.len = 0;
+	c->made.len = 0;
 }
 
 void blz_chunker_release(struct blz_chunker *c)
 {
 	vec_release(&c->recs);
+	vec_release(&c->made);
 }

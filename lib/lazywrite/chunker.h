@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "map/map.h"
+#include "store/store.h"
 #include "util/strbuf.h"
 
 struct blz_store;
@@ -31,10 +32,16 @@ struct blz_chunker_stats {
 	uint64_t dedup_chunks, dedup_bytes; /* of those, already in the store */
 };
 
+struct blz_chunk_name {
+	uint8_t digest[BLZ_STORE_DIGEST_LEN];
+};
+typedef VEC(struct blz_chunk_name) blz_chunk_names;
+
 struct blz_chunker {
 	struct blz_store *store;            /* not owned */
 	uint32_t chunk_max;                 /* a multiple of 4096, <= BLZ_STORE_MAX_CHUNK */
 	VEC(struct blz_map_rec) recs;       /* one per chunk, in the order put */
+	blz_chunk_names made;               /* chunks this chunker wrote (not found in the store) */
 	struct blz_chunker_stats st;        /* since init */
 };
 
@@ -42,9 +49,10 @@ struct blz_chunker {
 void blz_chunker_init(struct blz_chunker *c, struct blz_store *store, uint32_t chunk_max);
 /* Stores len bytes (none: nothing happens) and adds their records. off: a multiple of 4096
  * (-EINVAL otherwise). On failure the records and counters are as before the call (chunks
- * already stored stay: the store is content-addressed, an unreferenced chunk is harmless). */
+ * already stored stay, listed in made: the store is content-addressed, an unreferenced
+ * chunk is harmless, and a writer that gives up may remove those nothing references). */
 int blz_chunker_put(struct blz_chunker *c, int area, uint64_t off, const void *buf, size_t len);
-/* Forgets the records (the counters stay). */
+/* Forgets the records and the chunks made (the counters stay). */
 void blz_chunker_clear(struct blz_chunker *c);
 /* Frees the records; accepts a zeroed or released chunker. */
 void blz_chunker_release(struct blz_chunker *c);

@@ -53,13 +53,72 @@ int blz_mapper_open(const struct blz_seedset_opts *o, struct blz_mapper **ret, c
 	return 0;
 }
 
+static int cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, BLZ_STORE_DIGEST_LEN);
+}
+
+/* The digests of every record of the map's lazy areas, sorted (duplicates kept), after a
+ * refresh (so records other writers appended count too). */
+static int referenced(struct blz_map *map, blz_chunk_names *out)
+{
+	int r = blz_map_refresh(map);
+	struct blz_map_stats st;
+	blz_map_stats(map, &st);
+	struct blz_map_seg seg[64];
+	for (int a = BLZ_MAP_AREA_IMPORT; a <= BLZ_MAP_AREA_VIRTUAL && r == 0; a++) {
+		uint64_t off = st.area[a].first;
+		size_t n = 1;
+		while (r == 0 && n && off < st.area[a].end) {
+			r = blz_map_lookup(map, off, st.area[a].end - off, seg, 64, &n);
+			for (size_t i = 0; r == 0 && i < n; i++) {
+				struct blz_chunk_name x;
+				memcpy(x.digest, seg[i].rec.digest, sizeof(x.digest));
+				if (seg[i].mapped)
+					vec_push(out, x);
+			}
+			off = n ? seg[n - 1].off + seg[n - 1].len : off;
+		}
+	}
+	blz_sort(out->v, out->len, sizeof(*out->v), cmp_digest);
+	return r;
+}
+
+/* After a failed add: removes the chunks it wrote that no record references (another
+ * writer may have found one in the store and mapped it meanwhile). When the map cannot be
+ * read, nothing is removed. */
+static void forget_made(struct blz_mapper *m)
+{
+	if (!m->ch.made.len)
+		return;
+	blz_chunk_names refs = { 0 };
+	if (referenced(m->map, &refs) == 0)
+		for (size_t i = 0; i < m->ch.made.len; i++)
+			if (!bsearch(&m->ch.made.v[i], refs.v, refs.len, sizeof(*refs.v), cmp_digest))
+				blz_store_remove(m->store, m->ch.made.v[i].digest);
+	vec_release(&refs);
+	m->ch.made.len = 0;
+}
+
+static int add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,
+	       char *err, size_t errlen);
+
 int blz_mapper_add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,
 		   char *err, size_t errlen)
 {
-	uint64_t size = 0;
-	int r;
 	/* Record offsets are relative to the file here; the append places them. */
 	blz_chunker_clear(&m->ch);
+	int r = add(m, fd, name, ret, err, errlen);
+	if (r < 0)
+		forget_made(m);
+	return r;
+}
+
+static int add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,
+	       char *err, size_t errlen)
+{
+	uint64_t size = 0;
+	int r;
 	for (;;) {
 		ssize_t n = blz_read_full(fd, m->buf, BLZ_MAP_CHUNK);
 		if (n < 0)

@@ -82,6 +82,9 @@ struct blz_orch_mount_opts {
 	 * A mount point still mounted from this seed whose device is quiesced (its server and
 	 * supervisor died) is adopted: a new server takes the device over (res->adopted). */
 	unsigned recovery_timeout_ms;
+	/* The server's --log-requests (an absolute path; NULL: no request log). Only for a
+	 * server started here: one already running keeps its own. */
+	const char *log_requests;
 };
 
 struct blz_orch_mount_result {

@@ -24,6 +24,7 @@ int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, con
 		.store_dir = o->store_dir,
 		.fetch = o->fetch,
 		.prefetch_list = o->prefetch_list,
+		.log_requests = o->log_requests,
 		.log = blz_server_log_fd,
 		.log_ctx = &server_log_fd,
 		.recovery_timeout_ms = recovery_timeout_ms,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,21 @@ static int ask(uint32_t id, const char *verb, int timeout_ms, char **ret_reply, 
 
 int blz_server_log_start(uint32_t id, const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	bool created = true;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		created = false;
+		fd = open(path, O_WRONLY | O_CLOEXEC); /* not truncated: the server does that */
+	}
 	if (fd < 0)
 		return blz_errf(err, errlen, -errno, "cannot open '%s': %s", path, strerror(errno));
 	char *reply = NULL;
 	int r = ask_fd(id, "log-start", fd, STATUS_TIMEOUT_MS, &reply, err, errlen);
 	close(fd);
 	free(reply);
+	/* surely not started (no server, refused): a file made here goes again */
+	if (created && (r == -ENOENT || r == -EREMOTEIO))
+		unlink(path);
 	return r;
 }
 

@@ -19,8 +19,10 @@ int blz_server_ask_status(uint32_t id, struct blz_server_status *ret, char *err,
 /* The same for the "fetches" request (lazy/fetches.h; release with blz_fetch_list_release). */
 int blz_server_ask_fetches(uint32_t id, struct blz_fetch_list *ret, char *err, size_t errlen);
 
-/* Starts the request log of the server of id into path (created or truncated here, by the
- * caller, and passed to the server: the server's mount namespace need not see it). */
+/* Starts the request log of the server of id into path (opened here, by the caller, and
+ * passed to the server: the server's mount namespace need not see it). The server
+ * truncates the file once it starts the log: when there is no server or it refuses, an
+ * existing file is left as it was and one created here is removed again. */
 int blz_server_log_start(uint32_t id, const char *path, char *err, size_t errlen);
 /* Stops it: 0 with the server's summary line ("N lines, D dropped") in *ret_summary
  * (caller frees); errors as above. */

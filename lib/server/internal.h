@@ -20,6 +20,7 @@ struct blz_server {
 	struct blz_ctl_server *ctl;
 	struct blz_recorder *rec; /* the requests' statistics and log */
 	int reqlog_fd;            /* cfg.log_requests, opened, until the log starts */
+	bool reqlog_append;       /* it continues a predecessor's log (cfg.recover) */
 	bool stop_requested;
 };
 

@@ -77,11 +77,10 @@ static void describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* The argument vector of an upgraded server: the new binary serving what cfg serves. */
 /* The argument vector of the upgrade binary's server: what this server was started with
  * (the seed or backend, map, stores and fetch options, cache, poll, filters, recovery
- * timeout) and --recover, so the new server serves exactly what the old one did. The
- * request log is not passed on (it would truncate the file). */
+ * timeout, request log) and --recover, so the new server serves exactly what the old one
+ * did (and, with --recover, continues the request log rather than truncating it). */
 struct args {
 	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
 	char num[12][32];
@@ -144,6 +143,8 @@ static void exec_server(const struct sup *u)
 		arg_num(&a, "--recovery-timeout", "%llums", c->recovery_timeout_ms);
 	for (unsigned i = 0; i < c->nfilters; i++)
 		arg(&a, "--filter", c->filters[i]);
+	if (c->log_requests)
+		arg(&a, "--log-requests", c->log_requests);
 	if (c->seed)
 		arg(&a, c->seed, NULL);
 	a.v[a.n] = NULL;

@@ -158,8 +158,8 @@ static int64_t whole_length(int dirfd, const char *name, const uint8_t *digest)
 	uint8_t raw[BLZ_CHUNK_HEADER_LEN];
 	struct blz_chunk_header h;
 	struct stat st;
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < BLZ_CHUNK_HEADER_LEN ||
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < BLZ_CHUNK_HEADER_LEN ||
 	    blz_pread_full(fd, raw, sizeof(raw), 0) < 0)
 		return -1;
 	if (blz_chunk_decode_header(raw, &h) < 0 || memcmp(h.digest, digest, BLZ_STORE_DIGEST_LEN) ||

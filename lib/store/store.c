@@ -453,7 +453,9 @@ int blz_store_get(struct blz_store *s, const uint8_t digest[BLZ_STORE_DIGEST_LEN
 	if (len > BLZ_STORE_MAX_CHUNK)
 		return fail(-EINVAL, "requested length above the maximum chunk size");
 	chunk_name(digest, name);
-	_cleanup_close_ int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under a chunk's name must not hold the reader (it is refused
+	 * below); reads of a regular file ignore the flag */
+	_cleanup_close_ int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(-errno, errno == ENOENT ? "chunk not in the store"
 						    : "cannot open the chunk file");

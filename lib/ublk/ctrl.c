@@ -100,7 +100,15 @@ static uint32_t encode_op(const struct blz_ublk_ctrl *c, const struct ctrl_op *o
  * copied to a bounce buffer that the kernel reads and writes, and copied back on
  * completion; after a timeout the bounce buffer is abandoned to the kernel (leaked) rather
  * than freed under it.
+ *
+ * DEL_DEV deletes at once and then waits in the kernel until the last reference to the
+ * disk is gone (a mount holds it open: for ever). Once the character device has been gone
+ * for DEL_HELD_MS, only that wait is left: it ends early with -ETIMEDOUT, as a timeout
+ * would, instead of holding the caller (a stopping server, blazy stop) to the timeout.
  */
+#define DEL_HELD_MS 1000 /* as blz_ublk_wait_gone: the number is normally freed at once */
+#define DEL_POLL_MS 50
+
 static int ctrl_cmd_once(struct blz_ublk_ctrl *c, const struct ctrl_op *op, uint32_t dev_id,
 			 void *buf, uint16_t len, uint64_t data0, unsigned timeout_ms)
 {
@@ -139,15 +147,20 @@ static int ctrl_cmd_once(struct blz_ublk_ctrl *c, const struct ctrl_op *op, uint
 		ring_reset(c);
 		return r < 0 ? r : -EIO;
 	}
-	uint64_t deadline = blz_now_ms() + timeout_ms;
+	uint64_t deadline = blz_now_ms() + timeout_ms, deleted_at = 0;
+	bool del = op == &op_del_dev;
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		uint64_t now = blz_now_ms();
-		if (now >= deadline) {
+		if (del && !deleted_at && !blz_ublk_char_dev_present(dev_id))
+			deleted_at = now;
+		if (now >= deadline || (deleted_at && now - deleted_at >= DEL_HELD_MS)) {
 			ring_reset(c); /* bounce stays with the kernel */
 			return -ETIMEDOUT;
 		}
 		uint64_t left = deadline - now;
+		if (del && left > DEL_POLL_MS)
+			left = DEL_POLL_MS;
 		struct __kernel_timespec ts = { .tv_sec = (long long)(left / 1000),
 						.tv_nsec = (long long)(left % 1000) * 1000000 };
 		r = io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);

@@ -78,7 +78,9 @@ int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
 /* STOP_DEV: removes the disk once in-flight I/O drains, then aborts the fetches. */
 int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
 /* DEL_DEV: removes the character device; the kernel waits until the last reference to
- * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens). */
+ * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens;
+ * also -ETIMEDOUT, early, once the character device has been gone for 1 s: the disk
+ * is held open and only the kernel's wait for its last close is left). */
 int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id);
 
 /* Recovery (USER_RECOVERY devices). START_USER_RECOVERY: -EBUSY while the old server's

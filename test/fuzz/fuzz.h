@@ -21,4 +21,8 @@ void fuzz_fd_path(int fd, char *buf, size_t len);
  * returns its path. */
 const char *fuzz_tmpdir(void);
 
+/* Removes path and everything below it (a harness's per-input directory); a missing path
+ * is fine. Never follows a symlink. */
+void fuzz_rmtree(const char *path);
+
 #endif

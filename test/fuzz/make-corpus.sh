@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export SOURCE_DATE_EPOCH=1700000000
 rm -rf "$out"
-mkdir -p "$out"/{tar,inflate,json,oci,seed,map,chunk,control,fetches}
+mkdir -p "$out"/{tar,inflate,json,oci,seed,map,chunk,control,fetches,exec,diskcache}
 
 # A small tree with every file type tar and blazy handle.
 src=$tmp/src
@@ -109,4 +109,41 @@ printf '\001error: unknown request\n' >"$out/control/reply-error"
 # fetches: the wire format of lazy/fetches.h
 printf 'blazy-fetches 1 0\nlocal 0 1048576 3 12288 0 0+8192,65536+4096\nimport 549755813888 4194304 1 16384 1 0+16384\nvirtual 562949953421312 8192 2 8192 1 0+8192\n' >"$out/fetches/three"
 printf 'blazy-fetches 1 7\n' >"$out/fetches/empty"
+# exec: what contrib/fetchers/blazy-fetch-dir answers (byte 0: piece size, byte 1: bound)
+exec_corpus() { # exec_corpus NAME PIECE BOUND STORE [REQUEST...]
+	local name=$1 piece=$2 bound=$3 store=$4
+	shift 4
+	{
+		printf "\\$(printf %03o "$piece")\\$(printf %03o "$bound")"
+		{ echo "blazy-fetch 1"; for r in "$@"; do echo "get $r"; done; } |
+			sh "$top/contrib/fetchers/blazy-fetch-dir" "$store"
+	} >"$out/exec/$name"
+}
+chunks=$(find "$tmp/lazy.img.store" -type f -name '[0-9a-f]*' | sort | head -n 3)
+hexes=$(for c in $chunks; do basename "$c"; done)
+# shellcheck disable=SC2086
+exec_corpus three 0 0 "$tmp/lazy.img.store" $hexes
+# shellcheck disable=SC2086
+exec_corpus three-bytewise 1 0 "$tmp/lazy.img.store" $hexes
+exec_corpus missing 7 0 "$tmp/lazy.img.store" "$(printf '0%.0s' $(seq 64))" bad
+exec_corpus too-big 3 200 "$tmp/lazy.img.store" $(echo "$hexes" | head -n 1)
+printf '\000\000blazy-fetch 1\nerror transient throttled\nerror permanent access denied\nok 3\nabcmissing\n' >"$out/exec/errors"
+printf '\005\000blazy-fetch 2\n' >"$out/exec/version"
+
+# diskcache: records "u8 kind, u32 mtime, u16 length, bytes" (test/fuzz/fuzz_diskcache.c)
+dc_rec() { # dc_rec KIND MTIME FILE
+	local n
+	n=$(stat -c %s "$3")
+	printf "\\$(printf %03o "$1")"
+	printf '%08x' "$2" | sed -E 's/(..)(..)(..)(..)/\4\3\2\1/' | xxd -r -p
+	printf '%04x' "$n" | sed -E 's/(..)(..)/\2\1/' | xxd -r -p
+	cat "$3"
+}
+# the chunks above (mkseed's two and the raw one, whose crc kind 0 fixes up)
+set -- "$out"/chunk/chunk-1 "$out"/chunk/chunk-2 "$out"/chunk/raw
+{ printf '\077'; dc_rec 0 1700000000 "$1"; dc_rec 0 1700000100 "$2"; } >"$out/diskcache/two"
+{ printf '\001'; dc_rec 0 1700000000 "$1"; dc_rec 1 1600000000 "$2"; dc_rec 0 1800000000 "$3"; } >"$out/diskcache/evict"
+{ printf '\020'; dc_rec 8 1700000000 "$1"; dc_rec 3 1 "$2"; dc_rec 4 1 "$3"; dc_rec 5 1 "$3"; dc_rec 6 1 "$2"; dc_rec 7 1 "$1"; } >"$out/diskcache/odd-files"
+head -c 100 "$1" >"$tmp/torn"
+{ printf '\040'; dc_rec 1 1700000000 "$tmp/torn"; dc_rec 0 1700000000 "$1"; } >"$out/diskcache/torn"
 du -sh "$out"

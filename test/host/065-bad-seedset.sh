@@ -3,7 +3,8 @@
 # tampered map journal, a missing input file, and a full disk under the store of `blazy map`
 # and of `mkseed --lazy`. Each failure exits 1 with a message naming the file and the damage,
 # and leaves the journal as it was and no output or temporary file behind; a torn journal tail
-# (a crash during an append) is cut away and the append goes on.
+# (a crash during an append) is cut away and the append goes on. A map that fails part-way
+# leaves no chunk it wrote (only those that were there before).
 . "$(dirname "$0")/lib.sh"
 require_root
 
@@ -81,6 +82,24 @@ run_mustfail_msg "^blazy: error: cannot store a chunk of '$w/in/big': No space l
 same_map
 left=$(find "$w/small/store" -type f | grep -Ev '/[0-9a-f]{2}/[0-9a-f]{62}$|/[0-9a-f]{64}$' || true)
 [ -z "$left" ] || fail "temporary files left in the store: $left"
+umount "$w/small"
+
+# A map that fails part-way removes the whole chunks it wrote, which nothing references, and
+# keeps the one that was there before (content-addressed: another map's chunk is not its to
+# remove): a 4 MiB file whose first MiB is mapped already, on a 3 MiB disk.
+mkdir -p "$w/in2"
+head -c 4194304 /dev/urandom >"$w/in2/four"
+head -c 1048576 "$w/in2/four" >"$w/in2/first"
+mount -t tmpfs -o size=3m tmpfs "$w/small"
+run_check "$BLAZY" map --store "$w/small/store" "$w/seed.img" "$w/in2/first"
+cp "$w/seed.img.map" "$w/good.map"
+run_mustfail_msg "^blazy: error: cannot store a chunk of '$w/in2/four': No space left on device$" \
+	"$BLAZY" map --store "$w/small/store" "$w/seed.img" "$w/in2/four"
+same_map
+want=$(sha256sum "$w/in2/first" | cut -c1-64)
+chunks=$(find "$w/small/store" -type f)
+[ "$(echo "$chunks" | wc -l)" = 1 ] && grep -Eq "/${want:0:2}/(${want:2}|$want)$" <<<"$chunks" ||
+	fail "after the failed map the store holds $chunks, not only the chunk $want mapped before"
 umount "$w/small"
 
 # A full disk under the store of `mkseed --lazy`: exit 1, no seed, no map, no store left.

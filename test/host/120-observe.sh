@@ -5,7 +5,7 @@
 # group per outcome, bounded in size, and that headless chromium opens and screenshots
 # without an error. A malformed log is refused with the line named; misuse exits 2. The
 # parts of `blazy log` and `blazy serve --filter` that need no ublk: misuse exits 2 before
-# anything starts, and no server means exit 1.
+# anything starts, and no server means exit 1 with FILE as it was.
 . "$(dirname "$0")/lib.sh"
 requires chromium python3
 
@@ -115,4 +115,9 @@ for args in "" "--start" "--stop" "--start x --stop 0" "--stop nodev" "--stop 0 
 done
 run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --stop 4095
 run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/l.log" 4095
+[ ! -e "$TEST_DIR/l.log" ] || fail "a failed 'blazy log --start' left the file it created"
+# an existing file is left as it was (the server truncates it only once the log starts)
+printf 'keep me\n' >"$TEST_DIR/old.log"
+run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/old.log" 4095
+[ "$(cat "$TEST_DIR/old.log")" = "keep me" ] || fail "a failed 'blazy log --start' changed the file"
 echo "observe ok"

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "fetch/execproto.h"
 #include "fetch/fetch.h"
 #include "fetch/source.h"
 #include "store/store.h"
@@ -399,9 +400,90 @@ static void test_restart_backoff(void **state)
 	s->ops->close(s);
 }
 
+/* Decodes text as one answer, fed in pieces of step bytes (0: all at once): the decoder's
+ * return, the bytes it took in *used, the body in out. */
+static int decode(const char *text, size_t len, bool handshake, size_t max_len, size_t step,
+		  struct blz_xproto *p, struct blz_buf *out, size_t *used)
+{
+	blz_xproto_begin(p, handshake, max_len);
+	size_t off = 0;
+	int r = 0;
+	while (r == 0 && off < len) {
+		size_t n = step && len - off > step ? step : len - off, k = 0;
+		r = blz_xproto_feed(p, (const uint8_t *)text + off, n, &k, out);
+		assert_true(k <= n);
+		assert_true(r != 0 || k == n);
+		off += k;
+	}
+	*used = off;
+	return r;
+}
+
+/* The answers' decoder (execproto.h), without a process: every answer, in pieces of any
+ * size, and what is not the protocol. */
+static void test_decoder(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool handshake;
+		int ret, result;
+		size_t used;
+		const char *body, *reason;
+	} cases[] = {
+		{ "blazy-fetch 1\nextra", true, 1, 0, 14, "", "" },
+		{ "blazy-fetch 2\n", true, -EPROTO, 0, 14, "", "version" },
+		{ "ok 5\nhello!", false, 1, 0, 10, "hello", "" },
+		{ "ok 0\n", false, 1, 0, 5, "", "" },
+		{ "missing\n", false, 1, -ENOENT, 8, "", "missing" },
+		{ "error transient slow down\n", false, 1, -EAGAIN, 26, "", "the fetcher: slow down" },
+		{ "error permanent\n", false, 1, -EREMOTEIO, 16, "", "permanent error" },
+		{ "error permanently\n", false, -EPROTO, 0, 18, "", "garbage" },
+		{ "ok 12x\n", false, -EPROTO, 0, 7, "", "garbage" },
+		{ "ok \n", false, -EPROTO, 0, 4, "", "garbage" },
+		{ "ok 99999999999999999999999\n", false, -EPROTO, 0, 27, "", "garbage" },
+		{ "ok 1000001\n", false, -EFBIG, 0, 11, "", "offered 1000001 bytes" },
+		{ "miss\0ing\n", false, -EPROTO, 0, 5, "", "garbage" },
+		{ "ok 3\nab", false, 0, 0, 7, "ab", "" },
+		{ "missi", false, 0, 0, 5, "", "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t step = 0; step < 4; step++) {
+			struct blz_xproto p;
+			struct blz_buf out = { 0 };
+			size_t used, len = strlen(cases[i].text);
+			if (i == 12)
+				len = 10; /* the NUL case */
+			int r = decode(cases[i].text, len, cases[i].handshake, 1000000, step, &p, &out,
+				       &used);
+			if (r != cases[i].ret || used != cases[i].used)
+				fail_msg("case %zu step %zu: %d after %zu bytes", i, step, r, used);
+			if (r == 1)
+				assert_int_equal(p.result, cases[i].result);
+			assert_int_equal(out.len, strlen(cases[i].body));
+			assert_memory_equal(out.data ? out.data : (uint8_t *)"", cases[i].body, out.len);
+			assert_non_null(strstr(p.reason, cases[i].reason));
+			assert_int_equal(blz_xproto_in_body(&p), i == 13);
+			blz_buf_release(&out);
+		}
+	/* a line of 511 bytes is one, 512 are not the protocol */
+	char line[600];
+	memset(line, 'x', sizeof(line));
+	struct blz_xproto p;
+	size_t used;
+	line[511] = '\n';
+	assert_int_equal(decode(line, 512, false, 10, 1, &p, NULL, &used), -EPROTO);
+	assert_int_equal(used, 512);
+	assert_non_null(strstr(p.reason, "garbage"));
+	line[511] = 'x';
+	assert_int_equal(decode(line, sizeof(line), false, 10, 0, &p, NULL, &used), -EPROTO);
+	assert_int_equal(used, 512);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decoder),
 		cmocka_unit_test_setup_teardown(test_fetch_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exits_mid_answer, setup, teardown),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -531,6 +532,15 @@ static void test_dir_source(void **state)
 	assert_int_equal(blz_chunk_decode(img.data, img.len, digest[0], buf, CHUNK_LEN), 0);
 	assert_int_equal(s->ops->get(s, digest[3], 1 << 20, blz_now_ms() + 1000, &img, &serr), -ENOENT);
 	assert_int_equal(s->ops->get(s, digest[0], 100, blz_now_ms() + 1000, &img, &serr), -EFBIG);
+	/* a FIFO at a chunk's name: refused at once, not waited on */
+	char fifo[400];
+	blz_hex(digest[3], 32, hex);
+	snprintf(fifo, sizeof(fifo), "%s/%.2s", tmpdir, hex);
+	mkdir(fifo, 0700);
+	snprintf(fifo, sizeof(fifo), "%s/%.2s/%s", tmpdir, hex, hex);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(s->ops->get(s, digest[3], 1 << 20, blz_now_ms() + 1000, &img, &serr), -EIO);
+	unlink(fifo);
 	blz_buf_release(&img);
 	blz_source_close(s);
 	free(buf);

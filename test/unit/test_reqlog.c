@@ -285,6 +285,47 @@ static void test_recorder_drops(void **state)
 	unlink(path);
 }
 
+/* A log continued by a second recorder (a server that took the device over): appended
+ * without a header, its times counted from the first log's t0, so they follow its lines. */
+static void test_recorder_append(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/blazy-reqlog-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	struct blz_recorder *a, *b;
+	assert_int_equal(blz_recorder_new(1, &a), 0);
+	assert_int_equal(blz_recorder_log_start(a, fd), 0);
+	struct blz_reqrec r = { .op = BLZ_OP_READ, .len = 4096, .outcome = BLZ_OUT_OK };
+	struct blz_recq *q = blz_recorder_queue(a, 0);
+	r.t_ns = blz_recq_now(q);
+	blz_recq_record(q, &r);
+	blz_recorder_free(a);
+	usleep(20000);
+	char line[BLZ_REQLOG_MAX_LINE + 1] = "";
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	uint64_t t0;
+	assert_int_equal(blz_reqlog_parse_header(line, strlen(line) - 1, &t0), 0);
+	assert_int_equal(blz_recorder_new(1, &b), 0);
+	assert_int_equal(blz_recorder_set_t0(b, UINT64_MAX), -EINVAL); /* later than b */
+	assert_int_equal(blz_recorder_set_t0(b, t0), 0);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(blz_recorder_log_append(b, fd), 0);
+	q = blz_recorder_queue(b, 0);
+	r.t_ns = blz_recq_now(q);
+	r.off = 4096; /* check_log wants each queue's offsets in steps of 4 KiB */
+	assert_true(r.t_ns >= 20000000); /* counted from a's start */
+	blz_recq_record(q, &r);
+	blz_recorder_free(b);
+	size_t per_queue[1] = { 0 };
+	assert_int_equal(check_log(path, per_queue, 1), 2); /* one header, times in order */
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_recorder),
 		cmocka_unit_test(test_recorder_drops),
+		cmocka_unit_test(test_recorder_append),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -658,6 +658,11 @@ static void test_wrong_length_and_missing(void **state)
 	assert_int_equal(blz_store_has(f->store, missing), 0);
 	assert_int_equal(blz_store_get(f->store, missing, back, len), -EBADMSG);
 	rmdir(path);
+	/* a FIFO there: refused at once, not waited on (it once blocked the reader for ever:
+	 * test/fuzz/regressions/diskcache/fifo-under-chunk-name) */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(blz_store_get(f->store, missing, back, len), -EBADMSG);
+	unlink(path);
 	free(data);
 	free(back);
 }

@@ -6,6 +6,8 @@
 # (`blazy log`, the file passed over the control socket, outside the server's namespace):
 # its lines are well-formed (`blazy trace` draws them), its totals per outcome and area
 # match `blazy status`, and the statistics (sizes, alignments, percentiles) are there.
+# `blazy mount --log-requests`: the mount's server logs its reads from its start (totals
+# match its status), and `blazy upgrade` carries the log over (appended, times continued).
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
@@ -102,4 +104,41 @@ check "status has the log's line count" [ "$(echo "$st" | sed 's/.*"log":{\([^}]
 blazy status "$dev" | grep -E '^(read sizes|alignments|area bytes|latency|request log)'
 check "status shows latency percentiles" sh -c "blazy status $dev | grep -Eq '^latency image +[0-9]+ requests: p50 .*, p90 .*, p99 .*, max '"
 check "blazy stop" blazy stop "$dev"
+
+# ---- blazy mount --log-requests: the server the mount starts logs from its start ----
+M=/tmp/100-mnt
+export BLAZY_STATE_DIR=$W/state
+mkdir -p "$M"
+trap blazy_mount_cleanup EXIT
+ML=$W/mount-req.log
+check "blazy mount --log-requests" blazy mount -q --log-requests "$ML" "$W/seed.img" "$M" --rw "$W/rw.img" --rw-size 256M
+mdev=$(grep '^ublk=' "$W"/state/*.state | cut -d= -f2)
+check "the mount has a device ($mdev)" [ -n "$mdev" ]
+[ -n "$mdev" ] || finish
+cmp -s "$M/a.bin" "$W/src/a.bin" || fail "a.bin reads back wrong"
+sleep 1 # the writer writes every 20 ms
+mst=$(blazy status --json "$mdev")
+before=$(($(wc -l <"$ML") - 1))
+check "the log has lines for the mount's own reads ($before)" [ "$before" -gt 10 ]
+check "among them the lazy file's (import area)" sh -c "awk 'NR > 1 && \$7 == \"import\"' $ML | grep -q ."
+total=0
+for o in ok zero image cache fetch unmapped error; do
+	n=$(awk -v o="$o" 'NR > 1 && $8 == o { n++ } END { print n + 0 }' "$ML")
+	total=$((total + n))
+	check "mount: log and status agree on $o ($n)" [ "$n" = "$(lat "$mst" "$o")" ]
+done
+# blazy upgrade carries the log over: the new server appends, its times continuing
+last=$(tail -n 1 "$ML" | cut -d' ' -f1)
+check "blazy upgrade" blazy upgrade "$M"
+cmp -s "$M/b.bin" "$W/src/b.bin" || fail "b.bin reads back wrong after the upgrade"
+sleep 1
+mst=$(blazy status --json "$mdev")
+after=$(($(wc -l <"$ML") - 1))
+new=0
+for o in ok zero image cache fetch unmapped error; do new=$((new + $(lat "$mst" "$o"))); done
+check "after the upgrade: still one header" [ "$(grep -c '^#' "$ML")" = 1 ]
+check "the new server's requests appended ($before + $new = $after)" [ $((before + new)) = "$after" ]
+check "their times continue the log's ($last)" [ "$(sed -n "$((before + 2))p" "$ML" | cut -d' ' -f1)" -gt "$last" ]
+check "blazy trace draws the whole log" blazy trace --svg "$W/m.svg" "$ML"
+check "blazy umount" blazy umount "$M"
 finish
