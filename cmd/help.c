@@ -90,9 +90,10 @@ const char blz_help_inspect[] =
 	"                        error-file=PATH (fail while it exists), any subset\n" \
 	"  --ca FILE             CA certificates for https (default: the system's)\n" \
 	"  --auth-file FILE      the Authorization header's value, re-read when it changes\n" \
-	"  --prefetch FILE       fetch in the background (reads go first) the chunks of the\n" \
-	"                        ranges FILE lists, in the format of the control socket's\n" \
-	"                        'fetches' reply (\"blazy-fetches 1\"; lib/lazy/fetches.h)\n" \
+	"  --prefetch FILE       fetch in the background (reads go first) the data of the\n" \
+	"                        files FILE names, one a line, relative to the seed's root\n" \
+	"                        (what 'blazy status --trace' writes); a name that is no\n" \
+	"                        file of the seed is logged and skipped\n" \
 	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n"
 
 const char blz_help_serve[] =

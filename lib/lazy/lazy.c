@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "btrfs/inspect.h"
 #include "fetch/fetch.h"
 #include "lazy/fetches.h"
 #include "map/map.h"
@@ -42,6 +43,7 @@ struct blz_lazy {
 	/* Fetch accounting: per map record (by seq) and per 1 MiB of the local region. */
 	struct blz_fetch_table *rec_fetches, *local_fetches;
 	struct blz_fetcher *fetcher; /* NULL: the store alone, inline */
+	uint64_t prefetch_files, prefetch_missing, prefetch_chunks; /* --prefetch, at open */
 };
 
 /* An asynchronous request (lazy_submit): done when pending drops to 0. Bytes before fail_at
@@ -425,8 +427,85 @@ static void prefetch_done(struct blz_fetch_req *req, int result, const uint8_t *
 	free(req);
 }
 
-/* Queues the chunks behind the lazy ranges of a "fetches" list for background fetching
- * (the engine dedups and rate-limits them; demand reads go first). */
+/* Queues the chunks behind [off, off + len) of the lazy areas for background fetching (the
+ * engine dedups and rate-limits them; demand reads go first). Returns the chunks queued. */
+static uint64_t prefetch_range(struct blz_lazy *l, uint64_t off, uint64_t len)
+{
+	uint64_t queued = 0;
+	while (len) {
+		struct blz_map_seg segs[SEGS];
+		size_t n = 0;
+		if (blz_map_lookup(l->map, off, len, segs, SEGS, &n) < 0 || n == 0)
+			break;
+		for (size_t k = 0; k < n; k++) {
+			if (segs[k].mapped) {
+				struct blz_fetch_req *req = blz_xcalloc(1, sizeof(*req));
+				memcpy(req->digest, segs[k].rec.digest, BLZ_STORE_DIGEST_LEN);
+				req->len = segs[k].rec.data_len;
+				req->prio = BLZ_FETCH_PREFETCH;
+				req->done = prefetch_done;
+				blz_fetch_submit(l->fetcher, req);
+				queued++;
+			}
+			off += segs[k].len;
+			len -= segs[k].len;
+		}
+	}
+	return queued;
+}
+
+/* The old list format: a "fetches" reply (lazy/fetches.h), its lazy ranges. */
+static int prefetch_fetches(struct blz_lazy *l, char *text, const char *path, char *err,
+			    size_t errlen)
+{
+	struct blz_fetch_list list = { 0 };
+	char why[256];
+	int r = blz_fetch_parse(text, &list, why, sizeof(why));
+	if (r < 0)
+		return blz_errf(err, errlen, r, "bad prefetch list '%s': %s", path, why);
+	for (size_t i = 0; i < list.ranges.len; i++) {
+		const struct blz_fetch_range *rg = &list.ranges.v[i];
+		if (rg->area != BLZ_FETCH_LOCAL)
+			l->prefetch_chunks += prefetch_range(l, rg->off, rg->len);
+	}
+	blz_fetch_list_release(&list);
+	return 0;
+}
+
+/* A list of file names (one a line, what `blazy status --trace` writes): their extents in
+ * the seed image, the lazy ones queued; a name that is no file of the seed is a log line. */
+static int prefetch_names(struct blz_lazy *l, char *text, size_t tlen, const char *path,
+			  char *err, size_t errlen)
+{
+	char **names = NULL;
+	size_t n = blz_split_lines(text, tlen, &names);
+	struct blz_seed_range *g = NULL;
+	size_t ng = 0;
+	char why[256];
+	int r = blz_seed_file_ranges(l->image_fd, (const char *const *)names, n, &g, &ng, why,
+				     sizeof(why));
+	if (r < 0) {
+		free(names);
+		return blz_errf(err, errlen, r, "prefetch list '%s': cannot read the seed's files: %s",
+				path, why);
+	}
+	l->prefetch_files = n;
+	for (size_t i = 0; i < ng; i++) {
+		if (g[i].missing) {
+			l->prefetch_missing++;
+			blz_log_callf(l->log, l->log_ctx, "prefetch: '%s' (in '%s') is not a file of the seed",
+				      names[g[i].path], path);
+		} else if (g[i].dev_off + g[i].len > l->local_end) {
+			l->prefetch_chunks += prefetch_range(l, g[i].dev_off, g[i].len);
+		}
+	}
+	free(g);
+	free(names);
+	return 0;
+}
+
+/* --prefetch: a list of file names, or (the older format, told by its first line) a
+ * "fetches" reply. Nothing to do when every chunk is local. */
 static int start_prefetch(struct blz_lazy *l, const char *path, char *err, size_t errlen)
 {
 	char *text = NULL;
@@ -434,42 +513,14 @@ static int start_prefetch(struct blz_lazy *l, const char *path, char *err, size_
 	int r = blz_read_text_file(path, 64u << 20, &text, &tlen);
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot read prefetch list '%s': %s", path, strerror(-r));
-	struct blz_fetch_list list = { 0 };
-	char why[256];
-	r = blz_fetch_parse(text, &list, why, sizeof(why));
+	if (!blz_fetch_has_remote(l->fetcher))
+		r = 0; /* every chunk is local: nothing to warm */
+	else if (strncmp(text, "blazy-fetches ", 14) == 0)
+		r = prefetch_fetches(l, text, path, err, errlen);
+	else
+		r = prefetch_names(l, text, tlen, path, err, errlen);
 	free(text);
-	if (r < 0)
-		return blz_errf(err, errlen, r, "bad prefetch list '%s': %s", path, why);
-	if (!blz_fetch_has_remote(l->fetcher)) {
-		blz_fetch_list_release(&list);
-		return 0; /* every chunk is local: nothing to warm */
-	}
-	for (size_t i = 0; i < list.ranges.len; i++) {
-		const struct blz_fetch_range *rg = &list.ranges.v[i];
-		if (rg->area == BLZ_FETCH_LOCAL)
-			continue;
-		uint64_t off = rg->off, len = rg->len;
-		while (len) {
-			struct blz_map_seg segs[SEGS];
-			size_t n = 0;
-			if (blz_map_lookup(l->map, off, len, segs, SEGS, &n) < 0 || n == 0)
-				break;
-			for (size_t k = 0; k < n; k++) {
-				if (segs[k].mapped) {
-					struct blz_fetch_req *req = blz_xcalloc(1, sizeof(*req));
-					memcpy(req->digest, segs[k].rec.digest, BLZ_STORE_DIGEST_LEN);
-					req->len = segs[k].rec.data_len;
-					req->prio = BLZ_FETCH_PREFETCH;
-					req->done = prefetch_done;
-					blz_fetch_submit(l->fetcher, req);
-				}
-				off += segs[k].len;
-				len -= segs[k].len;
-			}
-		}
-	}
-	blz_fetch_list_release(&list);
-	return 0;
+	return r;
 }
 
 int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *err, size_t errlen)
@@ -551,6 +602,9 @@ void blz_lazy_get_stats(struct blz_lazy *l, struct blz_lazy_stats *s)
 	s->store_bytes = l->store_bytes;
 	s->cache_hits = l->cache_hits;
 	s->bad_chunks = l->bad_chunks;
+	s->prefetch_files = l->prefetch_files;
+	s->prefetch_missing = l->prefetch_missing;
+	s->prefetch_chunks = l->prefetch_chunks;
 	s->fetch_ranges = blz_fetch_table_used(l->rec_fetches) + blz_fetch_table_used(l->local_fetches);
 	s->fetch_untracked = blz_fetch_table_untracked(l->rec_fetches) +
 			     blz_fetch_table_untracked(l->local_fetches);

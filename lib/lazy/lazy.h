@@ -33,8 +33,14 @@ struct blz_lazy_opts {
 	 * injected faults) the backend has a submit op: a chunk that is neither in memory, nor in
 	 * the persistent cache nor in a local store is fetched while the queue goes on, and the
 	 * request completes when its chunks are there (the readable prefix, as read, if some are
-	 * not). Chunks listed by prefetch_list (a "fetches" reply, lazy/fetches.h) are fetched in
-	 * the background. */
+	 * not). prefetch_list names files of the seed, one a line (relative to its root,
+	 * '/'-separated: the list `blazy status --trace` and `blazy store prefetch --list` take;
+	 * empty lines skipped): their chunks in the lazy areas are queued at open for fetching in
+	 * the background, behind every demand fetch and at fetch->prefetch_rate (the engine's
+	 * BLZ_FETCH_PREFETCH priority). A name that is no file of the seed is a log line, not an
+	 * error; an unreadable list is. A list whose first line is a "fetches" reply's header
+	 * ("blazy-fetches 1 ...", lazy/fetches.h: the older format) names device ranges instead.
+	 * Without a remote store (every chunk local) nothing is queued. */
 	const struct blz_fetch_opts *fetch;
 	const char *prefetch_list;
 	/* Called for events worth a log line (a corrupt or missing chunk); may be NULL.
@@ -56,6 +62,9 @@ struct blz_lazy_stats {
 	uint64_t map_records, mapped_bytes; /* the map as last loaded */
 	uint64_t fetch_ranges;            /* map records and 1 MiB local regions read so far */
 	uint64_t fetch_untracked;         /* reads of records past the fetch table's capacity */
+	/* --prefetch at open: names in the list, of them not files of the seed, chunks queued
+	 * (a chunk of several ranges counts once per range; the engine fetches it once) */
+	uint64_t prefetch_files, prefetch_missing, prefetch_chunks;
 };
 
 #define BLZ_LAZY_CACHE_ROOT "/var/cache/blazy"

@@ -288,25 +288,16 @@ out:
 
 /* ---- prefetch ---- */
 
-typedef VEC(const char *) name_vec;
-
 /* The names of the list: one a line, empty lines skipped. */
-static int read_list(const char *path, char **ret_text, name_vec *names, char *err,
-		     size_t errlen)
+static int read_list(const char *path, char **ret_text, char ***ret_names, size_t *ret_n,
+		     char *err, size_t errlen)
 {
 	char *text;
 	size_t len;
 	int r = blz_read_text_file(path, 1ull << 30, &text, &len);
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot read the list '%s': %s", path, strerror(-r));
-	for (char *p = text, *nl; p < text + len; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(text + len - p));
-		if (!nl)
-			nl = text + len;
-		*nl = '\0';
-		if (*p)
-			vec_push(names, p);
-	}
+	*ret_n = blz_split_lines(text, len, ret_names);
 	*ret_text = text;
 	return 0;
 }
@@ -341,7 +332,8 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 			  struct blz_storeops_prefetch_result *ret, char *err, size_t errlen)
 {
 	struct blz_storeops_prefetch_result res = { 0 };
-	name_vec names = { 0 };
+	char **names = NULL;
+	size_t n_names = 0;
 	char *text = NULL;
 	struct blz_seed_range *ranges = NULL;
 	size_t n_ranges = 0;
@@ -352,13 +344,13 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 	struct blz_seedset *set = NULL;
 	int r = open_seed(o, &set, err, errlen);
 	if (r == 0)
-		r = read_list(list_path, &text, &names, err, errlen);
+		r = read_list(list_path, &text, &names, &n_names, err, errlen);
 	if (r < 0)
 		goto out;
-	res.files = names.len;
+	res.files = n_names;
 	char why[256];
-	r = blz_seed_file_ranges(blz_seedset_image_fd(set), names.v, names.len, &ranges, &n_ranges,
-				 why, sizeof(why));
+	r = blz_seed_file_ranges(blz_seedset_image_fd(set), (const char *const *)names, n_names,
+				 &ranges, &n_ranges, why, sizeof(why));
 	if (r < 0) {
 		blz_errf(err, errlen, r, "cannot read the files of '%s': %s", o->seed, why);
 		goto out;
@@ -368,7 +360,7 @@ int blz_storeops_prefetch(const struct blz_storeops_opts *o, const char *list_pa
 		const struct blz_seed_range *g = &ranges[i];
 		if (g->missing) {
 			struct blz_storeops_problem p = { .kind = BLZ_STOREOPS_NO_FILE,
-							  .reason = names.v[g->path] };
+							  .reason = names[g->path] };
 			res.missing_files++;
 			report(&rp, &p);
 			continue;
@@ -420,7 +412,7 @@ out:
 	blz_fetch_close(f);
 	vec_release(&refs);
 	free(ranges);
-	vec_release(&names);
+	free(names);
 	free(text);
 	blz_seedset_close(set);
 	pthread_mutex_destroy(&rp.lock);

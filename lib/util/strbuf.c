@@ -125,3 +125,18 @@ void blz_buf_printf(struct blz_buf *b, const char *fmt, ...)
 	va_end(ap);
 	b->len--; /* drop the NUL */
 }
+
+size_t blz_split_lines(char *text, size_t len, char ***ret)
+{
+	VEC(char *) lines = { 0 };
+	for (char *p = text, *end = text + len, *nl; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		*nl = '\0';
+		if (nl > p)
+			vec_push(&lines, p);
+	}
+	*ret = lines.v;
+	return lines.len;
+}

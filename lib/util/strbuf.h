@@ -50,6 +50,11 @@ void blz_log_callv(void (*log)(void *ctx, const char *msg), void *ctx, const cha
 #define vec_push(vp, x) do { vec_reserve(vp, 1); (vp)->v[(vp)->len++] = (x); } while (0)
 #define vec_release(vp) do { free((vp)->v); (vp)->v = NULL; (vp)->len = (vp)->cap = 0; } while (0)
 
+/* Splits the len bytes of text in place into its non-empty lines (each '\n' becomes a NUL,
+ * and text[len] is set to one: text has len + 1 bytes, as blz_read_text_file gives): *ret is a malloc'ed array of pointers into text, in order (NULL
+ * when there are none). Returns the number of lines. */
+size_t blz_split_lines(char *text, size_t len, char ***ret);
+
 /* qsort that accepts an empty (NULL) array: qsort(NULL, 0, ...) is undefined behaviour. */
 static inline void blz_sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {

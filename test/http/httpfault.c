@@ -1,7 +1,8 @@
 /* httpfault: a small fault-injecting HTTP/1.1 server for the tests (never shipped).
  *
  *   httpfault --root DIR [--port N] [--port-file FILE] [--lifetime SECS] [--log FILE]
- *             [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--rule PATH=SPEC]...
+ *             [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--stall-while FILE]
+ *             [--rule PATH=SPEC]...
  *
  * Serves the files under DIR on 127.0.0.1 (GET and HEAD; port 0, the default, picks one; the
  * port is printed on stdout and written to --port-file), one thread per connection, persistent
@@ -25,6 +26,9 @@
  * --rate limits the body bytes the whole server sends to BYTES per second, over all
  * connections (a shared schedule, in pieces of 16 KiB); --delay waits MS milliseconds before
  * answering each request (a network's round trip): for benchmarks of remote stores.
+ * --stall-while FILE: a server that accepts and then stalls: while FILE exists, every request
+ * is read and held unanswered (logged "held") until FILE is gone, then answered as usual; a
+ * held connection the client closes is dropped.
  * --proxy also accepts absolute-form requests and CONNECT to 127.0.0.1/localhost and relays
  * the bytes (logged as "proxy TARGET").
  * Exit: 0 never (killed by its lifetime alarm or a signal), 1 on a setup error, 2 misuse. */
@@ -69,6 +73,7 @@ static int nrules;
 static const char *root;
 static bool opt_close, opt_proxy;
 static long opt_rate, opt_delay_ms;	/* --rate BYTES/S, --delay MS; 0: off */
+static const char *opt_stall_while;	/* --stall-while FILE */
 static uint64_t rate_next_ns;		/* --rate: when the server may send its next piece */
 static FILE *log_file;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -222,6 +227,21 @@ static void stall_forever(int fd)
 	while (recv(fd, b, sizeof(b), 0) > 0)
 		;
 	/* the client closed; nothing more to do */
+}
+
+/* --stall-while: holds the request while the file exists. false when the client closed. */
+static bool hold_while_file(int fd, int conn, int req, const char *method, const char *target)
+{
+	bool held = false;
+	while (opt_stall_while && access(opt_stall_while, F_OK) == 0) {
+		if (!held)
+			logline(conn, req, method, target, "held");
+		held = true;
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+		if (poll(&p, 1, 50) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return false;
+	}
+	return true;
 }
 
 static void reset(int fd)
@@ -464,6 +484,8 @@ static void *serve_conn(void *arg)
 			close_ = true;
 		bool head_only = !strcmp(method, "HEAD");
 		char what[64];
+		if (!hold_while_file(fd, conn, req, method, target))
+			goto out;
 		if (opt_delay_ms > 0)
 			sleep_ms(opt_delay_ms);
 		if (r && r->auth_file[0] && !auth_ok(r, find_header(head, "authorization", hv, sizeof(hv)))) {
@@ -506,7 +528,8 @@ out:
 static void usage(void)
 {
 	fprintf(stderr, "usage: httpfault --root DIR [--port N] [--port-file FILE] [--lifetime SECS] "
-			"[--log FILE] [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--rule PATH=SPEC]...\n");
+			"[--log FILE] [--close] [--proxy] [--rate BYTES/S] [--delay MS] [--stall-while FILE] "
+			"[--rule PATH=SPEC]...\n");
 	exit(2);
 }
 
@@ -534,6 +557,8 @@ int main(int argc, char **argv)
 			opt_rate = atol(v), i++;
 		else if (!strcmp(a, "--delay"))
 			opt_delay_ms = atol(v), i++;
+		else if (!strcmp(a, "--stall-while"))
+			opt_stall_while = v, i++;
 		else if (!strcmp(a, "--log")) {
 			if (!(log_file = fopen(v, "ae"))) {
 				perror("httpfault: log");

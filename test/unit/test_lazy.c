@@ -22,6 +22,7 @@
 #include "backend/reqlog.h"
 #include "lazy/lazy.h"
 #include "lazywrite/mapper.h"
+#include "mkseed/mkseed.h"
 #include "util/fileio.h"
 
 static char dir[64];
@@ -409,6 +410,86 @@ static void test_fetch_stores(void **state)
 	free(data);
 }
 
+/* --prefetch: a list of file names (what `blazy status --trace` writes) is resolved in the
+ * seed at open and the chunks of its files' lazy ranges are fetched in the background into
+ * the persistent cache; a name that is no file of the seed is a log line; a small (inline)
+ * file has no chunk; a list in the older "fetches" format is told by its first line; an
+ * unreadable list fails the open. */
+static void test_prefetch_names(void **state)
+{
+	char src[160], path[200], pseed[160], list[160], cache[160];
+	snprintf(src, sizeof(src), "%s/pf-src", dir);
+	snprintf(pseed, sizeof(pseed), "%s/pf.img", dir);
+	snprintf(list, sizeof(list), "%s/pf.list", dir);
+	snprintf(cache, sizeof(cache), "%s/pf-cache", dir);
+	snprintf(path, sizeof(path), "%s/sub", src);
+	assert_int_equal(blz_mkdir_p(path, 0755), 0);
+	static const struct { const char *name; size_t len; } files[] = {
+		{ "a", 2500000 }, /* 3 chunks (runs of at most 1 MiB) */
+		{ "sub/b", 200000 },
+		{ "c", 300000 },  /* not in the list */
+		{ "small", 100 }, /* inline: no extent */
+	};
+	uint8_t *buf = malloc(2500000);
+	for (size_t i = 0; i < 4; i++) {
+		fill(buf, files[i].len, 100 + (uint32_t)i);
+		snprintf(path, sizeof(path), "%s/%s", src, files[i].name);
+		write_file(path, buf, files[i].len);
+	}
+	free(buf);
+	struct blz_mkseed_opts mo = { .output = pseed, .rootdir = src, .lazy = true };
+	struct blz_mkseed_result mres;
+	char err[512];
+	assert_int_equal(blz_mkseed(&mo, &mres, err, sizeof(err)), 0);
+	assert_int_equal(mres.store_chunks, 5);
+
+	const char *text = "a\n\nsub/b\nnothere\nsmall";
+	write_file(list, (const uint8_t *)text, strlen(text));
+	snprintf(path, sizeof(path), "%s.store", pseed);
+	const char *stores[] = { path };
+	/* injected delays make the directory store go through the workers, as a remote one */
+	struct blz_fetch_opts fo = { .stores = stores, .n_stores = 1, .retries = 0,
+				     .timeout_ms = 5000, .cache_dir = cache,
+				     .inject = "delay=1ms", .prefetch_rate = 1ull << 40 };
+	struct blz_lazy_opts lo = { .seed = pseed, .log = log_cb, .fetch = &fo,
+				    .prefetch_list = list };
+	struct blz_lazy *l;
+	logged = 0;
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	struct blz_lazy_stats ls;
+	blz_lazy_get_stats(l, &ls);
+	assert_int_equal(ls.prefetch_files, 4);
+	assert_int_equal(ls.prefetch_missing, 1);
+	assert_int_equal(ls.prefetch_chunks, 4);
+	assert_int_equal(logged, 1);
+	assert_non_null(strstr(last_log, "'nothere'"));
+	struct blz_fetch_stats fs;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(blz_lazy_get_fetch_stats(l, &fs), 0);
+		if (fs.prefetched == 4)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(fs.prefetched, 4);
+	assert_int_equal(fs.prefetch_queued, 4);
+	assert_int_equal(fs.source[0].fetches, 4);
+	assert_int_equal(fs.cache_entries, 4);
+	blz_backend_close(blz_lazy_backend(l));
+
+	/* the older format: a "fetches" reply with no ranges queues nothing (read as names, its
+	 * header would be one missing file) */
+	text = "blazy-fetches 1 0\n";
+	write_file(list, (const uint8_t *)text, strlen(text));
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	blz_lazy_get_stats(l, &ls);
+	assert_int_equal(ls.prefetch_files + ls.prefetch_missing + ls.prefetch_chunks, 0);
+	blz_backend_close(blz_lazy_backend(l));
+
+	unlink(list);
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot read prefetch list"));
+}
+
 /* ---- fetch accounting (lazy/fetches.h) ---- */
 
 static char *format_table(struct blz_fetch_table *t)
@@ -583,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_chunk),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_fetch_stores),
+		cmocka_unit_test(test_prefetch_names),
 		cmocka_unit_test(test_notes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -504,6 +504,23 @@ static void test_json_append_str(void **unused)
 	json_enc("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
 }
 
+/* blz_split_lines: non-empty lines in order, split in place; the last needs no newline. */
+static void test_split_lines(void **state)
+{
+	char text[] = "usr/bin/ls\n\n\netc/a b\nlast";
+	char **v;
+	size_t n = blz_split_lines(text, strlen(text), &v);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "usr/bin/ls");
+	assert_string_equal(v[1], "etc/a b");
+	assert_string_equal(v[2], "last");
+	assert_ptr_equal(v[0], text);
+	free(v);
+	char empty[] = "\n\n";
+	assert_int_equal(blz_split_lines(empty, 2, &v), 0);
+	assert_null(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_jsonw),
 		cmocka_unit_test(test_read_text_file),
 		cmocka_unit_test(test_json_append_str),
+		cmocka_unit_test(test_split_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,26 +4,30 @@
 # data bytes and `btrfs check` finds it clean. Then one VM boot (test/vm/rootfs/) mounts it
 # lazily with `blazy mount`, runs programs from it in a chroot, reports the fraction of the
 # stored bytes fetched, reads every file against the source's manifest, and checks that a
-# corrupted and a missing store chunk give EIO for their files only.
+# corrupted and a missing store chunk give EIO for their files only; 008-remote-rootfs.sh
+# does the same with the store served over HTTP and through the example external fetcher.
 #   test/vm/run-rootfs.sh --blazy PATH --treesum PATH [--extra BIN]... [--kernel stable|backports]
-# (the kernel defaults to $BLAZY_VM_KERNEL, else stable)
+#                         [--only a.sh,b.sh]
+# (the kernel defaults to $BLAZY_VM_KERNEL, else stable; --only runs only those tests of
+# test/vm/rootfs/ in the VM, and the --local-list check only when 010 is among them)
 # Prints "ok NAME" / "FAIL NAME" lines and "N passed, N failed".
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-blazy="" treesum="" extra=()
+blazy="" treesum="" extra=() only=""
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--blazy) blazy=${2:?}; shift 2 ;;
 	--treesum) treesum=${2:?}; shift 2 ;;
 	--extra) extra+=(--extra "${2:?}"); shift 2 ;;
 	--kernel) extra+=(--kernel "${2:?}"); shift 2 ;;
+	--only) only=${2:?}; extra+=(--only "$only"); shift 2 ;;
 	*) vm_die "unknown argument $1" ;;
 	esac
 done
-[[ -n $blazy && -n $treesum ]] || vm_die "usage: $0 --blazy PATH --treesum PATH [--extra BIN]... [--kernel stable|backports]"
+[[ -n $blazy && -n $treesum ]] || vm_die "usage: $0 --blazy PATH --treesum PATH [--extra BIN]... [--kernel stable|backports] [--only a.sh,b.sh]"
 
 tmp=$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")
 work=$(mktemp -d "$tmp/blazy-rootfs.XXXXXX")
@@ -74,14 +78,16 @@ else
 	result vm 1
 	sed 's/^/    /' "$log"
 fi
-grep -E '^(ok|FAIL):|^(first output|fetched|read all|trace)' "$log" | sed 's/^/    /' || true
+grep -E '^(ok|FAIL):|^(first output|fetched|read all|trace|over HTTP|through the fetcher)' "$log" | sed 's/^/    /' || true
 
 # The trace of the VM's workload as --local-list: exactly those files' data stays in the
 # image (files over the lazy inline limit, each rounded up to 4 KiB).
 mount -o loop,ro "$disk" "$mnt"
 cp "$mnt/hot.list" "$mnt/manifest" "$work/" 2>/dev/null || true
 umount "$mnt"
-if [[ -s $work/hot.list ]]; then
+if [[ -n $only && ,$only, != *,010-lazy-rootfs,* && ,$only, != *,010-lazy-rootfs.sh,* ]]; then
+	echo "skip rootfs/local-list: 010-lazy-rootfs.sh did not run (--only $only)"
+elif [[ -s $work/hot.list ]]; then
 	tarball=$("$here/fetch-rootfs.sh")
 	want=$(awk 'NR == FNR { hot[$1] = 1; next }
 		$2 == "f" && ($1 in hot) && $6 > 512 { s += int(($6 + 4095) / 4096) * 4096 }

@@ -127,21 +127,10 @@ check "once the store is mended, they read" sh -c "echo 3 >/proc/sys/vm/drop_cac
 kill "$web_pid"
 wait "$web_pid" 2>/dev/null
 web_pid=""
-echo 3 >/proc/sys/vm/drop_caches
-t0=$(now_cs)
-cat "$M/f0" >/dev/null 2>"$W/err0" &
-reader=$!
-sleep 1
-state=$(sed 's/.*) //' "/proc/$reader/stat" 2>/dev/null | cut -d' ' -f1)
-echo "reader state after 1 s: ${state:-gone}"
-check "the waiting reader is not in D state" [ "${state:-S}" != D ]
-wait "$reader"
-rc=$?
-t1=$(now_cs)
-echo "reader ended with $rc after $(( (t1 - t0) / 100 )).$(( (t1 - t0) % 100 )) s"
-cat "$W/err0"
-check "the reader got an error" [ "$rc" != 0 ]
-check "within the deadline (3 s per request; 20 s in all)" [ $((t1 - t0)) -lt 2000 ]
+waiting_read "$M/f0" "$W/err0"
+check "the waiting reader is not in D state" [ "${read_state:-S}" != D ]
+check "the reader got an error" [ "$read_rc" != 0 ]
+check "within the deadline (3 s per request; 20 s in all)" [ "$read_cs" -lt 2000 ]
 start_web "$port"
 check "the web server is back on its port" [ "$(cat "$W/port")" = "$port" ]
 check "reads work again without a restart" sh -c "echo 3 >/proc/sys/vm/drop_caches; cmp $W/src/f0 $M/f0"
