@@ -93,7 +93,10 @@ const char blz_help_inspect[] =
 	"  --prefetch FILE       fetch in the background (reads go first) the chunks of the\n" \
 	"                        ranges FILE lists, in the format of the control socket's\n" \
 	"                        'fetches' reply (\"blazy-fetches 1\"; lib/lazy/fetches.h)\n" \
-	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n"
+	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n" \
+	"  --fetch-ahead N       with each chunk a read fetches from a remote store, also fetch\n" \
+	"                        the next N chunks of the map (the next runs and files of the\n" \
+	"                        import) into the cache, after reads (0 to 64; default 0)\n"
 
 const char blz_help_serve[] =
 	"usage: blazy serve [options] SEED\n"

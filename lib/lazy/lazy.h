@@ -33,8 +33,9 @@ struct blz_lazy_opts {
 	 * injected faults) the backend has a submit op: a chunk that is neither in memory, nor in
 	 * the persistent cache nor in a local store is fetched while the queue goes on, and the
 	 * request completes when its chunks are there (the readable prefix, as read, if some are
-	 * not). Chunks listed by prefetch_list (a "fetches" reply, lazy/fetches.h) are fetched in
-	 * the background. */
+	 * not). With each chunk fetched that way, the next fetch->ahead chunks of the map in
+	 * device order are fetched too (BLZ_FETCH_AHEAD) into the memory cache. Chunks listed by
+	 * prefetch_list (a "fetches" reply, lazy/fetches.h) are fetched in the background. */
 	const struct blz_fetch_opts *fetch;
 	const char *prefetch_list;
 	/* Called for events worth a log line (a corrupt or missing chunk); may be NULL.
