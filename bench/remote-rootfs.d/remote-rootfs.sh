@@ -4,8 +4,9 @@
 # with remote.delay ms per request. Per run, page cache dropped first and a fresh web
 # server (its log counts the requests):
 #   image:  mkfs.btrfs on brd + mount + curl | gzip -dc | tar -x + chroot /bin/ls /
-#   lazy:   curl seed.img and its map, blazy mount --store URL (empty cache, --fetch-ahead
-#           N), chroot /bin/ls /; "provisioned": the seed and map copied beforehand
+#   lazy:   curl seed.tar.gz (the seed and its map) | tar -x, blazy mount --store URL
+#           (empty cache, --fetch-ahead N), chroot /bin/ls /; "provisioned": the seed and
+#           map unpacked beforehand
 # and then python3 -c 'import json' in the same root.
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
@@ -53,10 +54,10 @@ mount -t btrfs /dev/vda "$D" || { fail "cannot mount the disk"; finish; }
 store_bytes=$(find "$D/seed.img.store" -type f | xargs ls -ln | awk '{ s += $5 } END { print s + 0 }')
 store_chunks=$(find "$D/seed.img.store" -type f | wc -l)
 gz=$(wc -c <"$D/rootfs.tar.gz")
-seedb=$(($(wc -c <"$D/seed.img") + $(wc -c <"$D/seed.img.map")))
+seedb=$(wc -c <"$D/seed.tar.gz")
 modprobe -r brd 2>/dev/null
 modprobe brd rd_nr=1 rd_size=$((600 * 1024)) || { fail "brd"; finish; }
-say "store $store_bytes bytes in $store_chunks chunks; seed+map $seedb bytes; rootfs.tar.gz $gz bytes; rate $rate B/s, delay $delay ms"
+say "store $store_bytes bytes in $store_chunks chunks; seed.tar.gz $seedb bytes; rootfs.tar.gz $gz bytes; rate $rate B/s, delay $delay ms"
 
 # ---- the image: download and extract, then the commands ----
 start_web
@@ -82,13 +83,14 @@ lazy_run() {
 	rm -rf /tmp/state /tmp/rw.img "$N" /tmp/cache
 	mkdir -p "$N"
 	if [ "$mode" = prov ]; then
-		cp "$D/seed.img" "$D/seed.img.map" "$N/"
+		/usr/local/bin/gzip -dc "$D/seed.tar.gz" | /usr/local/bin/tar -C "$N" -xSf - ||
+			{ fail "lazy $tag: seed unpack"; return; }
 	fi
 	start_web
 	drop
 	t0=$(now_cs)
 	if [ "$mode" = fetch ]; then
-		curl -sf -o "$N/seed.img" "$url/seed.img" && curl -sf -o "$N/seed.img.map" "$url/seed.img.map" ||
+		curl -sf "$url/seed.tar.gz" | /usr/local/bin/gzip -dc | /usr/local/bin/tar -C "$N" -xSf - ||
 			{ fail "lazy $tag: seed download"; return; }
 	fi
 	blazy mount -q "$N/seed.img" "$M" --rw /tmp/rw.img --rw-size 256M \

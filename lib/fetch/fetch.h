@@ -70,6 +70,8 @@ struct blz_fetch_opts {
  * AHEAD or PREFETCH request counts from when its fetch starts. */
 enum blz_fetch_prio { BLZ_FETCH_DEMAND = 0, BLZ_FETCH_PREFETCH = 1, BLZ_FETCH_AHEAD = 2 };
 #define BLZ_FETCH_AHEAD_MAX 64
+/* Off: at 3 MB/s with 20 ms round trips neighbours cost more in bytes than they save in
+ * round trips (bench/README.md, bench/remote-rootfs). */
 #define BLZ_FETCH_AHEAD_DEFAULT 0
 
 /*
