@@ -85,6 +85,13 @@ int blz_cmd_fetch_option(const struct blz_cmd *cmd, struct blz_cmd_fetch *f, int
 		o->prefetch_rate = v;
 		break;
 	}
+	case BLZ_FETCH_OPT_AHEAD:
+		if (blz_parse_size(arg, &v) < 0 || v > BLZ_FETCH_AHEAD_MAX || strpbrk(arg, "kKmMgGtTpPeEbB"))
+			return blz_misuse(cmd, "invalid --fetch-ahead '%s' (0 to %d)", arg,
+					  BLZ_FETCH_AHEAD_MAX);
+		o->ahead = (unsigned)v;
+		f->ahead_set = true;
+		return 0; /* tunes the engine when there is one; asks for none */
 	default:
 		return -1;
 	}
@@ -96,6 +103,8 @@ int blz_cmd_fetch_finish(const struct blz_cmd *cmd, struct blz_cmd_fetch *f)
 {
 	f->o.stores = f->stores;
 	f->o.n_stores = f->n_stores;
+	if (!f->ahead_set)
+		f->o.ahead = BLZ_FETCH_AHEAD_DEFAULT;
 	for (size_t i = 0; i < f->n_stores; i++)
 		if (is_remote(f->stores[i]))
 			f->engine = true;

@@ -19,7 +19,7 @@
 enum {
 	BLZ_FETCH_OPT_STORE = 0x200, BLZ_FETCH_OPT_CACHE_DIR, BLZ_FETCH_OPT_CACHE_SIZE,
 	BLZ_FETCH_OPT_TIMEOUT, BLZ_FETCH_OPT_RETRIES, BLZ_FETCH_OPT_INJECT, BLZ_FETCH_OPT_CA,
-	BLZ_FETCH_OPT_AUTH, BLZ_FETCH_OPT_PREFETCH, BLZ_FETCH_OPT_RATE,
+	BLZ_FETCH_OPT_AUTH, BLZ_FETCH_OPT_PREFETCH, BLZ_FETCH_OPT_RATE, BLZ_FETCH_OPT_AHEAD,
 };
 #define BLZ_FETCH_LONGOPTS \
 	{ "store", required_argument, NULL, BLZ_FETCH_OPT_STORE }, \
@@ -31,7 +31,8 @@ enum {
 	{ "ca", required_argument, NULL, BLZ_FETCH_OPT_CA }, \
 	{ "auth-file", required_argument, NULL, BLZ_FETCH_OPT_AUTH }, \
 	{ "prefetch", required_argument, NULL, BLZ_FETCH_OPT_PREFETCH }, \
-	{ "prefetch-rate", required_argument, NULL, BLZ_FETCH_OPT_RATE }
+	{ "prefetch-rate", required_argument, NULL, BLZ_FETCH_OPT_RATE }, \
+	{ "fetch-ahead", required_argument, NULL, BLZ_FETCH_OPT_AHEAD }
 struct blz_cmd_fetch {
 	struct blz_fetch_opts o;
 	const char *stores[BLZ_FETCH_MAX_STORES];
@@ -39,6 +40,7 @@ struct blz_cmd_fetch {
 	const char *store_dir; /* the one --store DIR of the plain path, else NULL */
 	const char *prefetch;
 	bool engine;
+	bool ahead_set; /* --fetch-ahead given, else BLZ_FETCH_AHEAD_DEFAULT */
 	char *owned[BLZ_FETCH_MAX_STORES + 8];
 	size_t n_owned;
 };

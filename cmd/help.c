@@ -94,7 +94,10 @@ const char blz_help_inspect[] =
 	"                        files FILE names, one a line, relative to the seed's root\n" \
 	"                        (what 'blazy status --trace' writes); a name that is no\n" \
 	"                        file of the seed is logged and skipped\n" \
-	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n"
+	"  --prefetch-rate RATE  bytes/s for --prefetch (default 8M)\n" \
+	"  --fetch-ahead N       with each chunk a read fetches from a remote store, also fetch\n" \
+	"                        the next N chunks of the map (the next runs and files of the\n" \
+	"                        import) into the cache, after reads (0 to 64; default 0)\n"
 
 const char blz_help_serve[] =
 	"usage: blazy serve [options] SEED\n"

@@ -142,8 +142,8 @@ static int parse(const struct blz_cmd *cmd, int argc, char **argv, struct blz_cm
 			return blz_misuse(cmd, "unknown option");
 		}
 	}
-	if (fo->o.inject || fo->prefetch || fo->o.prefetch_rate)
-		return blz_misuse(cmd, "--inject, --prefetch and --prefetch-rate are serve's");
+	if (fo->o.inject || fo->prefetch || fo->o.prefetch_rate || fo->ahead_set)
+		return blz_misuse(cmd, "--inject, --prefetch, --prefetch-rate and --fetch-ahead are serve's");
 	o->stores = fo->stores;
 	o->n_stores = fo->n_stores;
 	o->cache_dir = fo->o.cache_dir;

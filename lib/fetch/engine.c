@@ -1,8 +1,10 @@
 /*
  * The fetch engine (fetch.h): a job per digest being fetched (the requests for it wait on
- * the job), two FIFO queues (demand, prefetch), a pool of worker threads that take demand
- * jobs first, and a reaper thread that ends requests at their deadline whatever the sources
- * are doing. One mutex guards the queues, the jobs and the statistics.
+ * the job), three FIFO queues (demand, ahead, prefetch), a pool of worker threads that take
+ * demand jobs first, then ahead jobs (at most AHEAD_RUNNING at once, so that they never hold
+ * every slot of a source), then prefetch jobs at the prefetch rate, and a reaper thread that
+ * ends requests at their deadline whatever the sources are doing. One mutex guards the
+ * queues, the jobs and the statistics.
  *
  * Why threads and not io_uring sockets (measured 2026-12-06 on the 2-core build machine, 64
  * chunks of 1 MiB from test/http/httpfault on loopback): verifying and reading a chunk costs
@@ -36,6 +38,7 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_RETRIES 3
 #define DEFAULT_PREFETCH_RATE (8ull << 20)
+#define AHEAD_RUNNING 4
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 5000
 #define ATTEMPT_MIN_MS 500
@@ -85,11 +88,12 @@ struct blz_fetcher {
 	pthread_cond_t work_cv;  /* workers: a job was queued, or closing */
 	pthread_cond_t slot_cv;  /* a source slot came free, or closing (back-off sleeps here) */
 	pthread_cond_t reap_cv;  /* the reaper: a new deadline, or closing */
-	struct queue demand, prefetch;
+	struct queue demand, ahead, prefetch; /* indexed by queue_of() */
 	struct job *hash[HASH_BUCKETS];
 	bool closing;
 	uint64_t prefetch_next_ms;
-	uint64_t joined, failed, prefetched, prefetch_queued;
+	unsigned ahead_running;
+	uint64_t joined, failed, prefetched, prefetch_queued, ahead_queued, fetched_ahead;
 
 	pthread_t *workers;
 	size_t n_workers;
@@ -164,6 +168,12 @@ static void q_remove(struct queue *q, struct job *j)
 static struct job *q_first(struct queue *q)
 {
 	return q->len ? q->head.qnext : NULL;
+}
+
+static struct queue *queue_of(struct blz_fetcher *f, enum blz_fetch_prio prio)
+{
+	return prio == BLZ_FETCH_DEMAND ? &f->demand : prio == BLZ_FETCH_AHEAD ? &f->ahead
+										: &f->prefetch;
 }
 
 static size_t bucket(const uint8_t digest[BLZ_STORE_DIGEST_LEN])
@@ -383,8 +393,8 @@ static int run_job(struct blz_fetcher *f, struct job *j, uint8_t *buf, struct bl
 
 /* ---- workers and reaper ---- */
 
-/* The next job for a worker: demand first, then prefetch when the rate allows. f->mu held;
- * NULL and *wait_until set when there is none yet. */
+/* The next job for a worker: demand first, then ahead (a bounded number at once), then
+ * prefetch when the rate allows. f->mu held; NULL and *wait_until set when there is none yet. */
 static struct job *next_job(struct blz_fetcher *f, uint64_t *wait_until)
 {
 	*wait_until = 0;
@@ -393,18 +403,24 @@ static struct job *next_job(struct blz_fetcher *f, uint64_t *wait_until)
 		q_remove(&f->demand, j);
 		return j;
 	}
-	j = q_first(&f->prefetch);
-	if (!j)
-		return NULL;
 	uint64_t now = blz_now_ms();
-	if (now < f->prefetch_next_ms) {
-		*wait_until = f->prefetch_next_ms;
-		return NULL;
+	j = f->ahead_running < AHEAD_RUNNING ? q_first(&f->ahead) : NULL;
+	if (j) {
+		q_remove(&f->ahead, j);
+		f->ahead_running++;
+	} else {
+		j = q_first(&f->prefetch);
+		if (!j)
+			return NULL;
+		if (now < f->prefetch_next_ms) {
+			*wait_until = f->prefetch_next_ms;
+			return NULL;
+		}
+		q_remove(&f->prefetch, j);
+		uint64_t start = f->prefetch_next_ms > now ? f->prefetch_next_ms : now;
+		f->prefetch_next_ms = start + (uint64_t)j->len * 1000 / f->prefetch_rate;
 	}
-	q_remove(&f->prefetch, j);
-	uint64_t start = f->prefetch_next_ms > now ? f->prefetch_next_ms : now;
-	f->prefetch_next_ms = start + (uint64_t)j->len * 1000 / f->prefetch_rate;
-	/* A prefetch's deadline counts from when it starts. */
+	/* An ahead or prefetch job's deadline counts from when it starts. */
 	j->deadline_ms = now + f->timeout_ms;
 	for (struct blz_fetch_req *w = j->waiters; w; w = w->next_waiter)
 		if (w->deadline_ms == UINT64_MAX)
@@ -431,6 +447,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		bool prefetch = j->prio == BLZ_FETCH_PREFETCH;
+		bool ahead = j->prio == BLZ_FETCH_AHEAD;
 		pthread_mutex_unlock(&f->mu);
 		int r = run_job(f, j, buf, &image);
 		pthread_mutex_lock(&f->mu);
@@ -438,6 +455,11 @@ static void *worker_main(void *arg)
 		struct blz_fetch_req *w = j->waiters;
 		if (r == 0 && prefetch)
 			f->prefetched++;
+		if (ahead) {
+			f->ahead_running--;
+			if (r == 0)
+				f->fetched_ahead++;
+		}
 		if (r < 0 && w)
 			f->failed++;
 		int result = r == 0 ? 0 : f->closing ? -ECANCELED : -EIO;
@@ -530,6 +552,7 @@ int blz_fetch_open(const struct blz_fetch_opts *o, struct blz_fetcher **ret, cha
 	cond_init(&f->slot_cv);
 	cond_init(&f->reap_cv);
 	q_init(&f->demand);
+	q_init(&f->ahead);
 	q_init(&f->prefetch);
 	f->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	f->retries = o->retries == ~0u ? DEFAULT_RETRIES : o->retries;
@@ -602,7 +625,7 @@ void blz_fetch_close(struct blz_fetcher *f)
 				cancel = w;
 			}
 			if (j->queued) {
-				q_remove(j->prio == BLZ_FETCH_DEMAND ? &f->demand : &f->prefetch, j);
+				q_remove(queue_of(f, j->prio), j);
 				*pp = j->hnext;
 				free(j);
 				continue;
@@ -713,9 +736,9 @@ void blz_fetch_submit(struct blz_fetcher *f, struct blz_fetch_req *req)
 		req->next_waiter = j->waiters;
 		j->waiters = req;
 		if (demand) {
-			if (j->prio == BLZ_FETCH_PREFETCH && j->queued) {
+			if (j->prio != BLZ_FETCH_DEMAND && j->queued) {
 				/* Not started yet: it becomes a demand job with this deadline. */
-				q_remove(&f->prefetch, j);
+				q_remove(queue_of(f, j->prio), j);
 				q_push(&f->demand, j);
 				j->deadline_ms = req->deadline_ms;
 				pthread_cond_signal(&f->work_cv);
@@ -723,7 +746,13 @@ void blz_fetch_submit(struct blz_fetcher *f, struct blz_fetch_req *req)
 				j->deadline_ms = req->deadline_ms;
 			}
 			j->prio = BLZ_FETCH_DEMAND;
-		} else if (!(j->queued && j->prio == BLZ_FETCH_PREFETCH)) {
+		} else if (req->prio == BLZ_FETCH_AHEAD && j->queued && j->prio == BLZ_FETCH_PREFETCH) {
+			/* Wanted sooner than its prefetch: it moves up to the ahead queue. */
+			q_remove(&f->prefetch, j);
+			q_push(&f->ahead, j);
+			j->prio = BLZ_FETCH_AHEAD;
+			pthread_cond_signal(&f->work_cv);
+		} else if (!(j->queued && j->prio != BLZ_FETCH_DEMAND)) {
 			req->deadline_ms = j->deadline_ms; /* it runs (or will) with that deadline */
 		}
 	} else {
@@ -736,12 +765,11 @@ void blz_fetch_submit(struct blz_fetcher *f, struct blz_fetch_req *req)
 		size_t b = bucket(j->digest);
 		j->hnext = f->hash[b];
 		f->hash[b] = j;
-		if (demand) {
-			q_push(&f->demand, j);
-		} else {
-			q_push(&f->prefetch, j);
+		q_push(queue_of(f, j->prio), j);
+		if (j->prio == BLZ_FETCH_PREFETCH)
 			f->prefetch_queued++;
-		}
+		else if (j->prio == BLZ_FETCH_AHEAD)
+			f->ahead_queued++;
 		pthread_cond_signal(&f->work_cv);
 	}
 	if (demand)
@@ -825,6 +853,8 @@ void blz_fetch_get_stats(struct blz_fetcher *f, struct blz_fetch_stats *s)
 	s->failed = f->failed;
 	s->prefetched = f->prefetched;
 	s->prefetch_queued = f->prefetch_queued;
+	s->ahead_queued = f->ahead_queued;
+	s->fetched_ahead = f->fetched_ahead;
 	pthread_mutex_unlock(&f->mu);
 	free(lat);
 	if (f->cache) {

@@ -20,7 +20,9 @@
  *   A source that failed is asked again by the next request (no circuit stays open for ever).
  * - Concurrency: concurrent requests for one digest share one fetch (the later ones join the
  *   first); at most max_inflight fetches run per source; demand requests always go before
- *   prefetch requests, and prefetch runs at most at prefetch_rate bytes/s.
+ *   ahead requests (at most 4 of them run at once, so demand keeps most of a source's
+ *   slots), which go before prefetch requests, and prefetch runs at most at prefetch_rate
+ *   bytes/s. A demand request for a chunk queued ahead or for prefetch promotes it.
  * - Fetched chunks enter the persistent cache (when there is one) after verification.
  * - Local sources (directories) and the cache are read inline by blz_fetch_get_local, so
  *   serving from them costs what reading a store costs today; only the rest goes to workers.
@@ -52,6 +54,10 @@ struct blz_fetch_opts {
 	unsigned retries;            /* per source, after the first try; default if ~0u */
 	const char *inject;          /* fault injection spec, or NULL (see blz_fetch_inject_parse) */
 	uint64_t prefetch_rate;      /* bytes/s for prefetch; 0: a default */
+	/* For the read side (lib/lazy), not the engine: with each chunk a read has to fetch from
+	 * a remote store, also fetch the next `ahead` chunks of the map in device order
+	 * (BLZ_FETCH_AHEAD) into the caches; 0: off. Front-ends default to BLZ_FETCH_AHEAD_DEFAULT. */
+	unsigned ahead;
 	const char *ca_file, *auth_file; /* passed to http(s) sources */
 	/* A log line (a chunk that failed, a source that came back); may be NULL. Called from
 	 * worker threads. Never given credentials. */
@@ -59,7 +65,14 @@ struct blz_fetch_opts {
 	void *log_ctx;
 };
 
-enum blz_fetch_prio { BLZ_FETCH_DEMAND = 0, BLZ_FETCH_PREFETCH = 1 };
+/* DEMAND: a reader waits, deadline from submission. AHEAD: a neighbour of a demand miss,
+ * after demand, not rate-limited; PREFETCH: after both, at prefetch_rate. The deadline of an
+ * AHEAD or PREFETCH request counts from when its fetch starts. */
+enum blz_fetch_prio { BLZ_FETCH_DEMAND = 0, BLZ_FETCH_PREFETCH = 1, BLZ_FETCH_AHEAD = 2 };
+#define BLZ_FETCH_AHEAD_MAX 64
+/* Off: at 3 MB/s with 20 ms round trips neighbours cost more in bytes than they save in
+ * round trips (bench/README.md, bench/remote-rootfs). */
+#define BLZ_FETCH_AHEAD_DEFAULT 0
 
 /*
  * One asynchronous request. The submitter fills digest, len (the chunk's uncompressed
@@ -98,6 +111,7 @@ struct blz_fetch_stats {
 	uint64_t joined;              /* requests that joined a fetch already running */
 	uint64_t failed;              /* requests that ended in -EIO */
 	uint64_t prefetched, prefetch_queued;
+	uint64_t ahead_queued, fetched_ahead; /* neighbours asked for (new jobs), fetched */
 };
 
 struct blz_fetcher;

@@ -44,6 +44,7 @@ struct blz_lazy {
 	struct blz_fetch_table *rec_fetches, *local_fetches;
 	struct blz_fetcher *fetcher; /* NULL: the store alone, inline */
 	uint64_t prefetch_files, prefetch_missing, prefetch_chunks; /* --prefetch, at open */
+	unsigned ahead;              /* neighbours fetched with a remote miss (fetch.h) */
 };
 
 /* An asynchronous request (lazy_submit): done when pending drops to 0. Bytes before fail_at
@@ -185,12 +186,57 @@ static void fetch_piece(struct lazy_op *op, const struct blz_map_seg *s, uint8_t
 	blz_fetch_submit(op->l->fetcher, &p->fr);
 }
 
+/* An ahead fetch ended: its verified bytes go to the memory cache (the engine put them in
+ * the persistent one), so that the read that wants them is a cache hit. */
+static void ahead_done(struct blz_fetch_req *fr, int result, const uint8_t *bytes)
+{
+	struct blz_lazy *l = fr->priv;
+	if (result == 0)
+		blz_cache_put(l->cache, fr->digest, bytes, fr->len);
+	free(fr);
+}
+
+/* With a chunk a read had to fetch from a remote store: asks the engine for the next
+ * l->ahead chunks of the map in device order within [rec end, area_end) that the memory
+ * cache does not hold (BLZ_FETCH_AHEAD: after every demand fetch; the engine joins a chunk
+ * already on its way). A file's runs and the files of one directory lie next to each other
+ * in the import area, so these are what a reader is likely to want next. */
+static void fetch_ahead(struct blz_lazy *l, const struct blz_map_rec *rec, uint64_t area_end)
+{
+	uint64_t off = rec->off + rec->len;
+	unsigned left = l->ahead;
+	while (left && off < area_end) {
+		struct blz_map_seg segs[SEGS];
+		size_t n = 0;
+		if (blz_map_lookup(l->map, off, area_end - off, segs, SEGS, &n) < 0 || n == 0)
+			return;
+		for (size_t i = 0; i < n && left; i++) {
+			const struct blz_map_seg *s = &segs[i];
+			off = s->off + s->len;
+			if (!s->mapped)
+				continue;
+			left--;
+			uint8_t probe;
+			if (!s->rec.data_len || s->rec.data_len > BLZ_STORE_MAX_CHUNK ||
+			    blz_cache_read(l->cache, s->rec.digest, s->rec.data_len, 0, &probe, 1) == 1)
+				continue;
+			struct blz_fetch_req *fr = blz_xcalloc(1, sizeof(*fr));
+			memcpy(fr->digest, s->rec.digest, BLZ_STORE_DIGEST_LEN);
+			fr->len = s->rec.data_len;
+			fr->prio = BLZ_FETCH_AHEAD;
+			fr->done = ahead_done;
+			fr->priv = l;
+			blz_fetch_submit(l->fetcher, fr);
+		}
+	}
+}
+
 /* Reads [off, off + len) of a lazy area, adding the bytes filled to *done as it goes, so a
  * failure leaves the readable prefix counted. -ENODATA: an unmapped byte; -EIO: a chunk
  * that cannot be read or verified. With op (an asynchronous request), a chunk only a remote
  * store has is handed to the fetch engine and its bytes counted as done (op settles them). */
 static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, uint64_t *done,
-		     struct lazy_op *op)
+		     struct lazy_op *op, uint64_t area_end)
 {
 	bool refreshed = false;
 	while (len) {
@@ -227,6 +273,8 @@ static int read_lazy(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t of
 				if (r == -EAGAIN) {
 					blz_backend_note(NULL, 0, BLZ_OUT_FETCH);
 					fetch_piece(op, s, buf, copy);
+					if (l->ahead)
+						fetch_ahead(l, &s->rec, area_end);
 				} else {
 					blz_backend_note(NULL, 0, r < 0 ? BLZ_OUT_ERROR : BLZ_OUT_FETCH);
 					if (r < 0)
@@ -291,11 +339,11 @@ static int walk(struct blz_lazy *l, uint8_t *buf, uint64_t len, uint64_t off, ui
 		} else if (l->virt_size && off >= l->virt_off && off - l->virt_off < l->virt_size) {
 			n = l->virt_off + l->virt_size - off < len ? l->virt_off + l->virt_size - off : len;
 			blz_backend_note(NULL, BLZ_AREA_VIRTUAL, BLZ_OUT_OK);
-			r = read_lazy(l, buf, n, off, done, op);
+			r = read_lazy(l, buf, n, off, done, op, l->virt_off + l->virt_size);
 		} else if (l->imp_size && off >= l->imp_off && off - l->imp_off < l->imp_size) {
 			n = l->imp_off + l->imp_size - off < len ? l->imp_off + l->imp_size - off : len;
 			blz_backend_note(NULL, BLZ_AREA_IMPORT, BLZ_OUT_OK);
-			r = read_lazy(l, buf, n, off, done, op);
+			r = read_lazy(l, buf, n, off, done, op, l->imp_off + l->imp_size);
 		} else {
 			/* A gap: zeros up to the next region. */
 			uint64_t next = UINT64_MAX;
@@ -561,8 +609,11 @@ int blz_lazy_open(const struct blz_lazy_opts *o, struct blz_lazy **ret, char *er
 			lazy_close(&l->backend);
 			return r;
 		}
-		if (blz_fetch_has_remote(l->fetcher))
+		if (blz_fetch_has_remote(l->fetcher)) {
 			l->backend.ops = &lazy_async_ops;
+			l->ahead = o->fetch->ahead < BLZ_FETCH_AHEAD_MAX ? o->fetch->ahead
+									: BLZ_FETCH_AHEAD_MAX;
+		}
 	}
 	*ret = l;
 	return 0;

@@ -33,7 +33,8 @@ struct blz_lazy_opts {
 	 * injected faults) the backend has a submit op: a chunk that is neither in memory, nor in
 	 * the persistent cache nor in a local store is fetched while the queue goes on, and the
 	 * request completes when its chunks are there (the readable prefix, as read, if some are
-	 * not). prefetch_list names files of the seed, one a line (relative to its root,
+	 * not). With each chunk fetched that way, the next fetch->ahead chunks of the map in
+	 * device order are fetched too (BLZ_FETCH_AHEAD) into the memory cache. prefetch_list names files of the seed, one a line (relative to its root,
 	 * '/'-separated: the list `blazy status --trace` and `blazy store prefetch --list` take;
 	 * empty lines skipped): their chunks in the lazy areas are queued at open for fetching in
 	 * the background, behind every demand fetch and at fetch->prefetch_rate (the engine's

@@ -134,6 +134,7 @@ static void exec_server(const struct sup *u)
 			arg(&a, "--auth-file", f->auth_file);
 		if (f->prefetch_rate)
 			arg_num(&a, "--prefetch-rate", "%llu", f->prefetch_rate);
+		arg_num(&a, "--fetch-ahead", "%llu", f->ahead);
 	}
 	if (c->cache_bytes)
 		arg_num(&a, "--cache", "%llu", c->cache_bytes);

@@ -212,7 +212,10 @@ int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache
 	if (r < 0)
 		return r;
 	struct blz_store *store;
-	r = blz_store_open(dir, 0, &store);
+	/* No fsync per entry: every get verifies, so a crash can cost an entry, never serve a
+	 * wrong byte (cold sequential reads of a remote store spent their time in these syncs:
+	 * bench/README.md, bench/remote-cache). */
+	r = blz_store_open(dir, BLZ_STORE_NOSYNC, &store);
 	if (r < 0)
 		return r;
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -3,10 +3,11 @@
  * so a restarted server does not fetch them again.
  *
  * Layout: a store directory (store.h): DIR/xx/<hex> chunk files, so the cache can be read,
- * checked and copied with the store's own tools. Entries are written crash-safely (temporary
- * file, fsync, rename, directory fsync): after a crash a chunk is there in full or not at all,
- * and any ".tmp-*" left behind is removed at open. Every read verifies the chunk (as
- * blz_store_get does); a bad entry is removed and reported as a miss.
+ * checked and copied with the store's own tools. Entries are written to a temporary file and
+ * renamed, without fsync (BLZ_STORE_NOSYNC): after a process crash a chunk is there in full or
+ * not at all; after a power loss an entry's bytes may be lost too. Any ".tmp-*" left behind
+ * is removed at open. Every read verifies the chunk (as blz_store_get does); a bad entry is
+ * removed and reported as a miss, so a lost write costs a fetch, never a wrong byte.
  *
  * Bound: the chunk files' bytes stay <= max_bytes: an insert evicts least recently used
  * entries first. Recency is the file's mtime, refreshed on a hit at most once a minute per

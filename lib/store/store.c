@@ -328,7 +328,8 @@ int blz_store_open(const char *dir, unsigned flags, struct blz_store **ret)
 	int r;
 
 	last_error = "";
-	if (!dir || !*dir || (flags & ~(BLZ_STORE_CREATE | BLZ_STORE_RDONLY | BLZ_STORE_BATCH)))
+	if (!dir || !*dir ||
+	    (flags & ~(BLZ_STORE_CREATE | BLZ_STORE_RDONLY | BLZ_STORE_BATCH | BLZ_STORE_NOSYNC)))
 		return fail(-EINVAL, "invalid arguments");
 	if (flags & BLZ_STORE_CREATE) {
 		if (mkdir(dir, 0700) == 0)
@@ -529,7 +530,7 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 {
 	char tmp[NAME_MAX + 1];
 	uint64_t seq = __atomic_fetch_add(&s->tmp_seq, 1, __ATOMIC_RELAXED);
-	bool batch = s->flags & BLZ_STORE_BATCH;
+	bool batch = s->flags & BLZ_STORE_BATCH, nosync = s->flags & BLZ_STORE_NOSYNC;
 	int r;
 
 	tmp_name(hexname, seq, tmp);
@@ -541,7 +542,7 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 		r = blz_pwrite_full(fd, payload, plen, BLZ_CHUNK_HEADER_LEN);
 	if (r < 0)
 		fail(r, "cannot write the chunk file");
-	else if (!batch && fsync(fd) < 0)
+	else if (!batch && !nosync && fsync(fd) < 0)
 		r = fail(-errno, "cannot sync the chunk file");
 	if (close(fd) < 0 && r == 0)
 		r = fail(-errno, "cannot close the chunk file");
@@ -557,7 +558,7 @@ static int write_chunk(struct blz_store *s, int subfd, const char *hexname, cons
 		unlinkat(subfd, tmp, 0);
 		return r;
 	}
-	if (fsync(subfd) < 0)
+	if (!nosync && fsync(subfd) < 0)
 		return fail(-errno, "cannot sync the chunk directory");
 	return 0;
 }

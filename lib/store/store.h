@@ -58,6 +58,11 @@
 						 * durable and gives them their names (one syncfs
 						 * instead of two fsyncs a chunk); close without sync
 						 * removes them */
+#define BLZ_STORE_NOSYNC	(1u << 3)	/* a cache whose every read is verified: put
+						 * writes a temporary file and renames it, with
+						 * no fsync; after a power loss an entry may be
+						 * missing or damaged (a reader's verification
+						 * finds it), never there under a temporary name */
 
 struct blz_store;
 
@@ -72,7 +77,7 @@ void blz_store_close(struct blz_store *store);
 /* Adds len bytes (len <= BLZ_STORE_MAX_CHUNK, else -EFBIG; data may be NULL if len is 0) and
  * stores their SHA-256 in ret_digest (which may be NULL). If the chunk is present already,
  * nothing is written. When 0 is returned the chunk is durable (file and directory entries
- * fsynced), or with BLZ_STORE_BATCH pending until blz_store_sync() (blz_store_has() sees it;
+ * fsynced; with BLZ_STORE_NOSYNC only in place), or with BLZ_STORE_BATCH pending until blz_store_sync() (blz_store_has() sees it;
  * reading it fails with -ENOENT until then). On failure ret_digest is left untouched and no partial file remains. */
 /* BLZ_STORE_BATCH: syncs the filesystem, renames the pending chunks to their names and
  * syncs again. After 0, every chunk put so far is durable under its name. */

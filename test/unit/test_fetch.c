@@ -25,7 +25,7 @@
 
 /* ---- chunks ---- */
 
-#define NCHUNKS 4
+#define NCHUNKS 6
 #define CHUNK_LEN 70000
 
 static uint8_t data[NCHUNKS][CHUNK_LEN];
@@ -309,6 +309,42 @@ static void test_order(void **state)
 	blz_fetch_get_stats(f, &st);
 	assert_int_equal(st.prefetched, 2);
 	assert_int_equal(st.prefetch_queued, 2);
+	blz_fetch_close(f);
+}
+
+/* One worker, held by a first demand fetch: demand, then ahead (in order), then prefetch. A
+ * demand request for a chunk queued ahead promotes it; an ahead request for a chunk queued
+ * for prefetch moves it up to the ahead queue. */
+static void test_ahead_order(void **state)
+{
+	struct fake *fk = fake_new(FAKE_GATE, "gate");
+	struct blz_fetcher *f = open_fakes(&fk, 1, 5000, 0, 1);
+	struct waiter a, p5, p1, a2, d3, a4, d4, a1;
+	submit(f, &a, 0, BLZ_FETCH_DEMAND);
+	wait_gets(fk, 1);
+	submit(f, &p5, 5, BLZ_FETCH_PREFETCH);
+	submit(f, &p1, 1, BLZ_FETCH_PREFETCH);
+	submit(f, &a2, 2, BLZ_FETCH_AHEAD);
+	submit(f, &d3, 3, BLZ_FETCH_DEMAND);
+	submit(f, &a4, 4, BLZ_FETCH_AHEAD);
+	submit(f, &d4, 4, BLZ_FETCH_DEMAND);
+	submit(f, &a1, 1, BLZ_FETCH_AHEAD);
+	gate_open(fk);
+	struct waiter *all[] = { &a, &p5, &p1, &a2, &d3, &a4, &d4, &a1 };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		wait_done(all[i], 2000);
+		assert_int_equal(all[i]->result, 0);
+	}
+	static const int want[] = { 0, 3, 4, 2, 1, 5 };
+	assert_int_equal(atomic_load(&fk->n_order), 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(fk->order[i], want[i]);
+	struct blz_fetch_stats st;
+	blz_fetch_get_stats(f, &st);
+	assert_int_equal(st.ahead_queued, 2);  /* chunks 2 and 4 (the others joined) */
+	assert_int_equal(st.fetched_ahead, 2); /* 2, and 1 once moved up; 4 became demand */
+	assert_int_equal(st.prefetched, 1);
+	assert_int_equal(st.joined, 2);
 	blz_fetch_close(f);
 }
 
@@ -678,6 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_ahead_order),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_retries),
 		cmocka_unit_test(test_bad_bytes),

@@ -23,6 +23,7 @@
 #include "lazy/lazy.h"
 #include "lazywrite/mapper.h"
 #include "mkseed/mkseed.h"
+#include "util/clock.h"
 #include "util/fileio.h"
 
 static char dir[64];
@@ -490,6 +491,56 @@ static void test_prefetch_names(void **state)
 	assert_non_null(strstr(err, "cannot read prefetch list"));
 }
 
+/* --fetch-ahead: a read that has to fetch a chunk from a remote store (injected faults
+ * stand for one) also asks for the next N chunks of the map; once they are in, reading them
+ * fetches nothing more. With N = 0 no neighbour is asked for. */
+static void test_fetch_ahead(void **state)
+{
+	size_t n = (5u << 20) + 100; /* six chunks of at most 1 MiB */
+	uint8_t *data = malloc(n);
+	fill(data, n, 91);
+	struct blz_mapped mp = map_bytes(data, n);
+	char store[160], cache[160];
+	snprintf(store, sizeof(store), "%s.store", seed);
+	const char *stores[] = { store };
+	struct blz_fetch_opts fo = { .stores = stores, .n_stores = 1, .retries = 0,
+				     .timeout_ms = 3000, .inject = "delay=1ms", .cache_dir = cache };
+	struct blz_lazy_opts lo = { .seed = seed, .log = log_cb, .fetch = &fo };
+	uint8_t *out = malloc(1u << 20);
+	char err[256];
+	for (unsigned ahead = 0; ahead <= 3; ahead += 3) {
+		snprintf(cache, sizeof(cache), "%s/cache-ahead%u", dir, ahead);
+		fo.ahead = ahead;
+		struct blz_lazy *l;
+		assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+		struct blz_backend *b = blz_lazy_backend(l);
+		assert_true(blz_backend_is_async(b));
+		assert_int_equal(async_read(b, out, 4096, mp.device_off), 0);
+		assert_memory_equal(out, data, 4096);
+		struct blz_fetch_stats fs;
+		assert_int_equal(blz_lazy_get_fetch_stats(l, &fs), 0);
+		assert_int_equal(fs.ahead_queued, ahead); /* asked for at the miss, not later */
+		uint64_t until = blz_now_ms() + 5000;
+		while (fs.fetched_ahead < ahead && blz_now_ms() < until) {
+			blz_sleep_ms(5);
+			blz_lazy_get_fetch_stats(l, &fs);
+		}
+		assert_int_equal(fs.fetched_ahead, ahead);
+		uint64_t fetched = fs.source[0].fetches;
+		assert_int_equal(fetched, 1 + ahead);
+		/* The neighbours read without another fetch (memory or persistent cache). */
+		for (unsigned c = 1; c <= ahead; c++) {
+			assert_int_equal(async_read(b, out, 1u << 20, mp.device_off + ((uint64_t)c << 20)), 0);
+			assert_memory_equal(out, data + ((size_t)c << 20), 1u << 20);
+		}
+		assert_int_equal(blz_lazy_get_fetch_stats(l, &fs), 0);
+		assert_int_equal(fs.source[0].fetches, fetched);
+		blz_backend_close(b);
+	}
+	free(out);
+	free(data);
+}
+
 /* ---- fetch accounting (lazy/fetches.h) ---- */
 
 static char *format_table(struct blz_fetch_table *t)
@@ -665,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_fetch_stores),
 		cmocka_unit_test(test_prefetch_names),
+		cmocka_unit_test(test_fetch_ahead),
 		cmocka_unit_test(test_notes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

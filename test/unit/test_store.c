@@ -393,6 +393,20 @@ static void test_open(void **state)
 	assert_int_equal(blz_store_path(s, digest, cpath, strlen(want) + 1), 0);
 	blz_store_close(s);
 
+	/* NOSYNC (a cache's store): put lands under its name, no temporary file left; an
+	 * unknown flag is refused */
+	assert_int_equal(blz_store_open(path, 1u << 4, &s), -EINVAL);
+	assert_int_equal(blz_store_open(path, BLZ_STORE_NOSYNC, &s), 0);
+	uint8_t d2[32];
+	assert_int_equal(blz_store_put(s, "yz", 2, d2), 0);
+	char b2[2];
+	assert_int_equal(blz_store_get(s, d2, b2, 2), 0);
+	assert_memory_equal(b2, "yz", 2);
+	uint64_t nchunks = 0, nbytes = 0;
+	assert_int_equal(blz_store_usage(s, &nchunks, &nbytes), 0);
+	assert_int_equal(nchunks, 2);
+	blz_store_close(s);
+
 	/* existing store, read-only: get works, put is refused */
 	assert_int_equal(blz_store_open(path, BLZ_STORE_RDONLY, &s), 0);
 	char b;

@@ -1,0 +1,101 @@
+#!/bin/sh
+# VM side of bench/remote-cache (busybox sh): /dev/vda holds seed.img (+ .map, an empty
+# .store), web/ (the store) and chunks (the file's chunk files in order). httpfault serves
+# web/ on 127.0.0.1; the persistent cache lives on the disk (/disk/cache).
+#   cold: curl -K (every chunk file in order) against blazy mount + dd of /big, per ahead
+#   warm: fio 4 KiB random reads of /big, --store URL (all cached) against --store DIR
+set -u
+. "$(dirname "$0")/ublk-lib.inc"
+ublk_setup
+D=/disk M=/mnt/c W=/tmp/rc
+export BLAZY_STATE_DIR=/tmp/state
+arg() { sed -n "s/.*rcache\.$1=\([0-9,]*\).*/\1/p" /proc/cmdline; }
+reps=$(arg reps) runtime=$(arg runtime) aheads=$(arg ahead)
+reps=${reps:-3} runtime=${runtime:-10} aheads=${aheads:-0,8}
+say() { echo "remote-cache: $*"; }
+web_pid=""
+bench_cleanup() {
+	_rc=$?
+	[ -n "$web_pid" ] && kill "$web_pid" 2>/dev/null
+	blazy umount "$M" >/dev/null 2>&1
+	for m in "$M" "$D"; do grep -q " $m " /proc/mounts && umount "$m"; done
+	(exit "$_rc")
+	ublk_cleanup
+}
+trap bench_cleanup EXIT
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+mibs() { echo "$(($1 * 100 / $2 / 1048576))"; } # BYTES CS -> MiB/s
+
+mkdir -p "$D" "$M" "$W"
+wait_until 10 test -b /dev/vda || { fail "no /dev/vda"; finish; }
+mount -t btrfs /dev/vda "$D" || { fail "cannot mount the disk"; finish; }
+rm -rf "$D/cache"
+httpfault --root "$D/web" --port-file "$W/port" --lifetime 3000 >/dev/null &
+web_pid=$!
+wait_until 10 test -s "$W/port" || { fail "httpfault did not start"; finish; }
+url=http://127.0.0.1:$(cat "$W/port")
+nchunks=$(wc -l <"$D/chunks")
+awk -v u="$url" '{ print "url = \"" u "/" $1 "\""; print "output = \"/dev/null\"" }' "$D/chunks" >"$W/curl.cfg"
+say "$(nproc) cpus, $nchunks chunks, $(curl --version | head -n1 | cut -d' ' -f1-2)"
+
+mount_lazy() { # STORE [options]
+	_s=$1
+	shift
+	rm -rf /tmp/state /tmp/rw.img
+	blazy mount -q "$D/seed.img" "$M" --rw /tmp/rw.img --rw-size 256M --store "$_s" "$@"
+}
+
+# ---- cold: curl, then blazy per ahead value ----
+drop
+t0=$(now_cs)
+curl -sf -K "$W/curl.cfg" || fail "curl of the chunk files"
+t1=$(now_cs)
+cb=$(awk -v d="$D/web" '{ print d "/" $1 }' "$D/chunks" | xargs ls -ln | awk '{ s += $5 } END { print s }')
+tc=$((t1 - t0))
+[ "$tc" -gt 0 ] || tc=1
+say "cold curl: $nchunks chunk files, $cb bytes in $((tc / 100)).$((tc % 100 / 10)) s: $(mibs "$cb" "$tc") MiB/s"
+fsize=0
+for k in $(echo "$aheads" | tr ',' ' '); do
+	rm -rf "$D/cache"
+	mount_lazy "$url/" --cache-dir "$D/cache" --fetch-ahead "$k" || { fail "blazy mount (cold, ahead $k)"; continue; }
+	fsize=$(wc -c <"$M/big" 2>/dev/null || echo 0)
+	drop
+	t0=$(now_cs)
+	dd if="$M/big" of=/dev/null bs=1M 2>/dev/null || fail "dd of the file (cold, ahead $k)"
+	t1=$(now_cs)
+	tb=$((t1 - t0))
+	[ "$tb" -gt 0 ] || tb=1
+	js=$(blazy status --json "$M")
+	f=$(echo "$js" | grep -o '"fetches":[0-9]*' | head -n1 | cut -d: -f2)
+	blazy umount "$M" || fail "blazy umount"
+	say "cold blazy ahead=$k: $fsize bytes in $((tb / 100)).$((tb % 100 / 10)) s: $(mibs "$fsize" "$tb") MiB/s, $f fetches; blazy/curl $((fsize * tc * 100 / (tb * cb)))% (target >= 100%)"
+done
+
+# ---- warm: every chunk in the cache (the cold run above) ----
+fio_iops() { # FILE -> IOPS
+	fio --name=warm --filename="$1" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
+		--iodepth=32 --time_based --runtime="$runtime" --randrepeat=0 --norandommap \
+		--minimal 2>"$W/fio.err" | awk -F';' '$1 == 3 && $5 == 0 { print int($8); f = 1 } END { exit !f }'
+}
+: >"$W/http"; : >"$W/dir"
+for i in $(seq "$reps"); do
+	for kind in http dir; do
+		if [ "$kind" = http ]; then
+			mount_lazy "$url/" --cache-dir "$D/cache" || { fail "blazy mount (warm http)"; continue; }
+		else
+			mount_lazy "$D/web" || { fail "blazy mount (warm dir)"; continue; }
+		fi
+		iops=$(fio_iops "$M/big") || { cat "$W/fio.err"; fail "fio ($kind)"; iops=0; }
+		js=$(blazy status --json "$M")
+		f=$(echo "$js" | grep -o '"fetches":[0-9]*' | head -n1 | cut -d: -f2)
+		blazy umount "$M" || fail "blazy umount"
+		echo "$iops" >>"$W/$kind"
+		say "rep $i warm $kind: $iops IOPS (store 0 fetches: ${f:-none})"
+	done
+done
+h=$(median <"$W/http") d=$(median <"$W/dir")
+[ "$d" -gt 0 ] || d=1
+say "warm: http (all cached) $h IOPS, dir $d IOPS: http/dir $((h * 100 / d))% (target >= 95%; medians of $reps)"
+say "---- end ----"
+finish
