@@ -81,7 +81,7 @@ static void save(struct sup *u, const char *state)
 static void describe(int status, char *buf, size_t len)
 {
 	if (status == SUP_STATUS_UNKNOWN)
-		snprintf(buf, len, "ended (not this supervisor's child: how is unknown)");
+		snprintf(buf, len, "ended (how is unknown: not a child of this supervisor)");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)));
