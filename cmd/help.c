@@ -159,6 +159,9 @@ const char blz_help_serve[] =
 	"                  server died, instead of creating one: it must serve the same seed\n"
 	"                  (file and fsid, as its entry in /run/blazy says) or have the size of\n"
 	"                  --backend; without SEED or --backend, the seed of that entry\n"
+	"  --supervise-pid PID  with --recover DEV and --foreground: do not take DEV over\n"
+	"                  now but supervise PID, its running server, whose supervisor died\n"
+	"                  (a supervised server starts this itself when it sees that)\n"
 	"  -h, --help      show this help\n"
 	"\n"
 	FETCH_OPTIONS_HELP

@@ -48,6 +48,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ "no-supervise", no_argument, NULL, 'N' },
 		{ "recover", required_argument, NULL, 'V' },
+		{ "supervise-pid", required_argument, NULL, 'S' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "log-requests", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
@@ -122,6 +123,13 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 			c->recover = true;
 			a->recover = optarg;
 			break;
+		case 'S': {
+			unsigned pid;
+			if (blz_parse_count(optarg, 1, 0x3fffffff, &pid) < 0)
+				return blz_misuse(cmd, "invalid --supervise-pid '%s'", optarg);
+			c->supervise_pid = (pid_t)pid;
+			break;
+		}
 		case ':':
 			return blz_misuse(cmd, "option '%s' needs a value", argv[optind - 1]);
 		default: {
@@ -149,6 +157,8 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 	if (c->recover && c->recovery_timeout_ms == BLZ_RECOVERY_OFF)
 		return blz_misuse(cmd, "--recover takes over a recoverable device: not with "
 				  "--recovery-timeout 0");
+	if (c->supervise_pid && !(c->recover && a->foreground))
+		return blz_misuse(cmd, "--supervise-pid goes with --recover DEV and --foreground");
 	if (c->recover && !c->seed && !c->backend) {
 		/* The seed the device served, as its registry entry names it. */
 		if (blz_reg_read(c->recover_id, &a->reg) < 0)
@@ -197,6 +207,8 @@ static int serve(const struct blz_cmd *cmd, struct serve_args *ap)
 	struct serve_args a = *ap;
 	int r;
 	char err[768] = "";
+	if (a.cfg.supervise_pid)
+		return blz_server_supervise(&a.cfg);
 	if (a.foreground) {
 		struct blz_server *s = NULL;
 		r = blz_server_open(&a.cfg, &s, err, sizeof(err));

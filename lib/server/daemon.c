@@ -15,8 +15,7 @@
 
 #define READY_FD 3
 
-/* Closes every descriptor from first on. */
-static void close_from(int first)
+void srv_close_from(int first)
 {
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, (unsigned)first, ~0u, 0) == 0)
@@ -41,7 +40,7 @@ static int child_fds(int ready_fd, int log_fd)
 	if (dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
 	    dup2(out, STDERR_FILENO) < 0 || dup2(ready_fd, READY_FD) < 0)
 		return -errno;
-	close_from(READY_FD + 1);
+	srv_close_from(READY_FD + 1);
 	return 0;
 }
 

@@ -3,10 +3,14 @@
 #define BLZ_SERVER_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "backend/backend.h"
+#include "fetch/fetch.h"
 #include "lazy/lazy.h"
 #include "server/control.h"
+#include "server/registry.h"
 #include "server/server.h"
 #include "ublk/ublk.h"
 
@@ -22,6 +26,16 @@ struct blz_server {
 	int reqlog_fd;            /* cfg.log_requests, opened, until the log starts */
 	bool reqlog_append;       /* it continues a predecessor's log (cfg.recover) */
 	bool stop_requested;
+	/* orphan.c: the watch on the supervisor */
+	int home_ns;         /* the mount namespace the server started in, or -1 */
+	pid_t sup_pid;       /* the supervisor watched (or last watched) */
+	int sup_pidfd;       /* its pidfd, -1 none */
+	pid_t sup_dead;      /* a supervisor known dead */
+	pid_t sup_started;   /* a supervisor this server started, not yet reaped; 0 none */
+	pid_t sup_last;      /* the last one it started */
+	uint64_t sup_started_at;
+	unsigned sup_failures; /* started in a row without recording themselves */
+	bool sup_gave_up;
 };
 
 /* log.c: formats and sends one line to the configured sink. */
@@ -56,6 +70,33 @@ int srv_supervise(const struct blz_server_config *cfg, int ready_fd);
 void srv_serve_child(const struct blz_server_config *cfg, int ready_fd) __attribute__((noreturn));
 /* daemon.c: a readiness message saying the server could not start. */
 void srv_send_fail(int fd, int r, const char *msg);
+
+/* orphan.c (see there): the pidfd of the supervisor to watch, or -1 (none, or not yet
+ * recorded; looked up again at the next call); called when that pidfd is readable (the
+ * supervisor died: a new one is started unless the device is being stopped); closes it.
+ * srv_sup_orphaned: whether st (a device's ublkbN.super) still names the dead supervisor
+ * as the supervisor of server self and asks for no stop. srv_pidfd_open: -errno. */
+int srv_sup_watch_fd(struct blz_server *s);
+void srv_sup_event(struct blz_server *s);
+void srv_sup_release(struct blz_server *s);
+bool srv_sup_orphaned(const struct blz_super_state *st, pid_t self, pid_t dead);
+int srv_pidfd_open(pid_t pid);
+
+/* args.c: the argument vector of `ARGV0 serve --foreground --recover ID [--supervise-pid
+ * PID]` serving what c serves (the seed or backend, map, stores and fetch options, cache,
+ * poll, filters, recovery timeout): the server an upgrade starts from another binary, the
+ * supervisor a server starts when its own died. The request log is not passed on (it would
+ * truncate the file). a->v (NULL-terminated) points into c and a. */
+struct srv_args {
+	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
+	char num[12][32];
+	int n, nnum;
+};
+void srv_server_args(const struct blz_server_config *c, const char *argv0, uint32_t id,
+		     pid_t supervise_pid, struct srv_args *a);
+
+/* daemon.c: closes every descriptor from first on. */
+void srv_close_from(int first);
 
 /* server.c: opens /dev/ublk-control; -errno with a message (how to load ublk_drv). */
 int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);

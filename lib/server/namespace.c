@@ -5,9 +5,11 @@
 #include "lazy/lazy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include "mount/ns.h"
 #include "util/strbuf.h"
@@ -18,6 +20,9 @@
  * mounts left out, or -errno with err. */
 int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen)
 {
+	/* Kept for a supervisor the server may have to start (orphan.c). */
+	if (s->home_ns < 0)
+		s->home_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (unshare(CLONE_NEWNS) < 0)
 		return blz_errf(err, errlen, -errno, "cannot enter a private mount namespace: %s",
 				strerror(errno));

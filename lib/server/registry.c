@@ -59,7 +59,8 @@ static FILE *open_tmp(const char *path, char *tmp, size_t len, int *ret)
 	*ret = blz_reg_make_dir();
 	if (*ret < 0)
 		return NULL;
-	snprintf(tmp, len, "%s.tmp", path);
+	/* one per process: a supervisor and the stop policy may write the same entry */
+	snprintf(tmp, len, "%s.%d.tmp", path, (int)getpid());
 	FILE *f = fopen(tmp, "we");
 	if (!f)
 		*ret = -errno;

@@ -102,9 +102,11 @@ static int serve_loop(struct blz_server *s, int sfd, char *err, size_t errlen)
 {
 	uint32_t id = blz_ublk_dev_id(s->dev);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
-				       { .fd = s->ctl ? blz_ctl_fd(s->ctl) : -1, .events = POLLIN } };
-		int pr = poll(p, 2, 1000);
+		int wfd = srv_sup_watch_fd(s);
+		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
+				       { .fd = s->ctl ? blz_ctl_fd(s->ctl) : -1, .events = POLLIN },
+				       { .fd = wfd, .events = POLLIN } };
+		int pr = poll(p, 3, 1000);
 		if (pr < 0 && errno != EINTR) {
 			srv_log(s, "poll: %s", strerror(errno));
 			return 0;
@@ -127,6 +129,8 @@ static int serve_loop(struct blz_server *s, int sfd, char *err, size_t errlen)
 				return 0;
 			}
 		}
+		if (pr > 0 && wfd >= 0 && (p[2].revents & POLLIN))
+			srv_sup_event(s); /* the supervisor died */
 		int e = blz_ublk_dev_error(s->dev);
 		if (e) {
 			srv_log(s, "/dev/ublkb%u stopped serving: %s", id, strerror(-e));
@@ -201,6 +205,7 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
 		ready(ctx, blz_ublk_dev_id(s->dev));
 	r = serve_loop(s, sfd, err, errlen);
 	close(sfd);
+	srv_sup_release(s);
 	if (r == BLZ_SERVER_HANDOVER) {
 		/* The successor finds the registry entry and the device (quiesced) as they are. */
 		int q = blz_ublk_dev_quiesce(s->dev);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "seedset/seedset.h"
 #include "util/strbuf.h"
@@ -60,6 +61,7 @@ int blz_server_open(const struct blz_server_config *cfg, struct blz_server **ret
 		return blz_errf(err, errlen, -EINVAL, "give either a seed or a backend");
 	struct blz_server *s = blz_xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
+	s->home_ns = s->sup_pidfd = -1;
 	int r;
 	if (cfg->seed) {
 		r = open_seed(s, err, errlen);
@@ -85,6 +87,9 @@ void blz_server_free(struct blz_server *s)
 	if (!s)
 		return;
 	blz_backend_close(s->backend); /* a seed's: closes the lazy device */
+	srv_sup_release(s);
+	if (s->home_ns >= 0)
+		close(s->home_ns);
 	free(s);
 }
 

@@ -51,6 +51,8 @@ struct blz_server_config {
 	bool supervise;     /* blz_server_spawn: run the server under a supervisor */
 	bool recover;       /* take over device recover_id instead of creating one */
 	uint32_t recover_id;
+	/* blz_server_supervise: the running server of device recover_id to supervise. */
+	pid_t supervise_pid;
 	/* Request filters over what is served, innermost first (backend.h: "delay:ms=N",
 	 * "error:rate=P[,file=PATH]"); a trigger file's directory stays in the namespace. */
 	const char *filters[BLZ_SERVER_MAX_FILTERS];
@@ -110,5 +112,16 @@ int blz_server_run(struct blz_server *s, blz_server_ready_fn ready, void *ctx, c
  */
 int blz_server_spawn(const struct blz_server_config *cfg, int log_fd, unsigned timeout_ms,
 		     struct blz_ready *ret, char *err, size_t errlen);
+
+/*
+ * Runs the calling process as the supervisor of cfg->supervise_pid, the running server of
+ * device cfg->recover_id whose own supervisor died (docs/recovery.md; a server starts this
+ * itself, as `blazy serve --supervise-pid`): records itself in ublkbN.super, watches the
+ * server by pidfd and, when it dies with the device quiesced, takes the device over with a
+ * new server of what cfg serves, as the supervisor blz_server_spawn starts does (back-off,
+ * giving up, upgrades). Returns the exit status: 0 once the device was stopped, 1 after
+ * giving up (or on a bad cfg).
+ */
+int blz_server_supervise(const struct blz_server_config *cfg);
 
 #endif

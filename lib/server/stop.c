@@ -111,12 +111,16 @@ static int real_in_use(void *ctx, uint32_t id, char *what, size_t len)
 	return blz_blockdev_in_use(dev, what, len);
 }
 
-/* A supervisor would take a stopping device over again: it goes first (SIGTERM). */
+/* A supervisor would take a stopping device over again: it goes first (SIGTERM), and
+ * the entry says "stopping" first, so that its server does not start a new one
+ * (orphan.c). */
 static void retire_supervisor(uint32_t id)
 {
 	struct blz_super_state st;
 	if (blz_reg_super_read(id, &st) < 0 || st.supervisor <= 0 || st.supervisor == getpid())
 		return;
+	snprintf(st.state, sizeof(st.state), "stopping");
+	blz_reg_super_write(id, &st);
 	if (kill(st.supervisor, SIGTERM) == 0)
 		blz_ublk_pid_wait_gone(st.supervisor, 2000);
 }

@@ -11,17 +11,21 @@
  *    after the crash: then it stops the device (waiting I/O fails with EIO) and records
  *    why in ublkbN.super (state "failed").
  * The supervisor never touches the device while a server runs: killing it leaves the
- * server serving (the device is then unsupervised until `serve --recover` adopts it).
+ * server serving, and that server starts a new supervisor (orphan.c), which adopts it
+ * (blz_server_supervise): it watches the server, not its child, by pidfd, and carries on
+ * as above once the server ended.
  */
 #include "server/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,7 +54,13 @@ struct sup {
 	unsigned ncrash;
 	uint64_t live_since; /* when the current server had the device live */
 	char upgrade_bin[PATH_MAX]; /* "" none pending */
+	bool adopted;  /* the server is not a child (blz_server_supervise) */
+	int server_fd; /* and its pidfd, -1 when it had ended before it could be watched */
 };
+
+/* The "status" of an adopted server that ended: not a child, so its exit status is
+ * unknown (a crash, unless its device says otherwise). */
+#define SUP_STATUS_UNKNOWN (-1)
 
 static volatile sig_atomic_t upgrade_asked;
 
@@ -70,87 +80,22 @@ static void save(struct sup *u, const char *state)
 /* How a child ended, in words. */
 static void describe(int status, char *buf, size_t len)
 {
-	if (WIFSIGNALED(status))
+	if (status == SUP_STATUS_UNKNOWN)
+		snprintf(buf, len, "ended (how is unknown: not a child of this supervisor)");
+	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)));
 	else
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* The argument vector of the upgrade binary's server: what this server was started with
- * (the seed or backend, map, stores and fetch options, cache, poll, filters, recovery
- * timeout, request log) and --recover, so the new server serves exactly what the old one
- * did (and, with --recover, continues the request log rather than truncating it). */
-struct args {
-	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
-	char num[12][32];
-	int n, nnum;
-};
-
-static void arg(struct args *a, const char *opt, const char *val)
+/* Runs the upgrade binary as the server that takes the device over. */
+static void __attribute__((noreturn)) exec_server(const struct sup *u)
 {
-	a->v[a->n++] = opt;
-	if (val)
-		a->v[a->n++] = val;
-}
-
-static void arg_num(struct args *a, const char *opt, const char *fmt, unsigned long long v)
-{
-	snprintf(a->num[a->nnum], sizeof(a->num[0]), fmt, v);
-	arg(a, opt, a->num[a->nnum++]);
-}
-
-static void exec_server(const struct sup *u)
-{
-	const struct blz_server_config *c = u->cfg;
-	static struct args a;
-	a.n = a.nnum = 0;
-	arg(&a, u->upgrade_bin, "serve");
-	arg(&a, "--foreground", NULL);
-	arg_num(&a, "--recover", "%llu", u->id);
-	if (c->backend)
-		arg(&a, "--backend", c->backend);
-	if (c->map_path)
-		arg(&a, "--map", c->map_path);
-	if (c->store_dir)
-		arg(&a, "--store", c->store_dir);
-	const struct blz_fetch_opts *f = c->fetch;
-	if (f) {
-		for (size_t i = 0; i < f->n_stores; i++)
-			arg(&a, "--store", f->stores[i]);
-		if (f->cache_dir)
-			arg(&a, "--cache-dir", f->cache_dir);
-		if (f->cache_size)
-			arg_num(&a, "--cache-size", "%llu", f->cache_size);
-		if (f->timeout_ms)
-			arg_num(&a, "--fetch-timeout", "%llums", f->timeout_ms);
-		if (f->retries != ~0u)
-			arg_num(&a, "--fetch-retries", "%llu", f->retries);
-		if (f->inject)
-			arg(&a, "--inject", f->inject);
-		if (f->ca_file)
-			arg(&a, "--ca", f->ca_file);
-		if (f->auth_file)
-			arg(&a, "--auth-file", f->auth_file);
-		if (f->prefetch_rate)
-			arg_num(&a, "--prefetch-rate", "%llu", f->prefetch_rate);
-		arg_num(&a, "--fetch-ahead", "%llu", f->ahead);
-	}
-	if (c->cache_bytes)
-		arg_num(&a, "--cache", "%llu", c->cache_bytes);
-	if (c->poll_us)
-		arg_num(&a, "--poll", "%llu", c->poll_us == BLZ_UBLK_POLL_NEVER ? 0 : c->poll_us);
-	if (c->recovery_timeout_ms && c->recovery_timeout_ms != BLZ_RECOVERY_OFF)
-		arg_num(&a, "--recovery-timeout", "%llums", c->recovery_timeout_ms);
-	for (unsigned i = 0; i < c->nfilters; i++)
-		arg(&a, "--filter", c->filters[i]);
-	if (c->log_requests)
-		arg(&a, "--log-requests", c->log_requests);
-	if (c->seed)
-		arg(&a, c->seed, NULL);
-	a.v[a.n] = NULL;
+	static struct srv_args a;
+	srv_server_args(u->cfg, u->upgrade_bin, u->id, 0, &a);
 	execv(u->upgrade_bin, (char *const *)a.v);
-	srv_cfg_log(c, "cannot run '%s': %s", u->upgrade_bin, strerror(errno));
+	srv_cfg_log(u->cfg, "cannot run '%s': %s", u->upgrade_bin, strerror(errno));
 	_exit(127);
 }
 
@@ -170,6 +115,7 @@ static int start_successor(struct sup *u)
 		c.supervise = false;
 		c.recover = true;
 		c.recover_id = u->id;
+		c.supervise_pid = 0;
 		srv_serve_child(&c, -1);
 	}
 	u->child = pid;
@@ -360,6 +306,71 @@ static int first_start(struct sup *u, int ready_fd)
 	return 0;
 }
 
+/* How an adopted server ended, from its device: gone or stopped is a clean stop (0), an
+ * upgrade asked for is a handover, anything else a crash. */
+static int adopted_status(const struct sup *u)
+{
+	struct blz_ublk_ctrl *c;
+	struct blz_ublk_dev_info info;
+	int r = blz_ublk_ctrl_open(&c);
+	if (r == 0) {
+		r = blz_ublk_ctrl_get_info(c, u->id, &info);
+		blz_ublk_ctrl_close(c);
+	}
+	if (r == -ENODEV || (r == 0 && info.state == BLZ_UBLK_S_DEV_DEAD))
+		return 0;
+	if (u->upgrade_bin[0])
+		return BLZ_SERVER_EXIT_HANDOVER << 8; /* as waitpid reports exit(75) */
+	return SUP_STATUS_UNKNOWN;
+}
+
+/* Waits for the server to end: 0 with *status, -EINTR (a signal), or -errno. */
+static int wait_server(struct sup *u, int *status)
+{
+	if (!u->adopted) {
+		pid_t w = waitpid(u->child, status, 0);
+		return w < 0 ? -errno : 0;
+	}
+	struct pollfd p = { .fd = u->server_fd, .events = POLLIN };
+	if (u->server_fd >= 0 && poll(&p, 1, -1) < 0)
+		return -errno;
+	if (u->server_fd >= 0)
+		close(u->server_fd);
+	u->server_fd = -1;
+	u->adopted = false; /* its successors are children */
+	*status = adopted_status(u);
+	return 0;
+}
+
+/* Takes over the supervision of cfg->supervise_pid (its supervisor died). 0, or 1 when
+ * the device is being stopped. */
+static int adopt(struct sup *u)
+{
+	u->id = u->cfg->recover_id;
+	u->child = u->cfg->supervise_pid;
+	int fd = srv_pidfd_open(u->child);
+	struct blz_super_state old;
+	bool have = blz_reg_super_read(u->id, &old) == 0;
+	if (have && !strcmp(old.state, "stopping")) {
+		srv_cfg_log(u->cfg, "/dev/ublkb%u is being stopped: not supervising it", u->id);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	if (have) {
+		u->st.restarts = old.restarts;
+		snprintf(u->st.cause, sizeof(u->st.cause), "%s", old.cause);
+	}
+	u->st.supervisor = getpid();
+	u->live_since = blz_now_ms() - SUP_STABLE_MS; /* it was serving */
+	u->adopted = true;
+	u->server_fd = fd; /* < 0: gone before it could be watched (seen at once below) */
+	save(u, "live");
+	srv_cfg_log(u->cfg, "supervising /dev/ublkb%u (server pid %d, whose supervisor died; "
+		    "recovery timeout %u ms)", u->id, (int)u->child, u->timeout_ms);
+	return 0;
+}
+
 int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 {
 	/* Absolute paths: the supervisor and the servers it starts later run in "/". */
@@ -372,7 +383,7 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 		c.map_path = map;
 	if (c.store_dir && realpath(c.store_dir, store))
 		c.store_dir = store;
-	struct sup u = { .cfg = cfg };
+	struct sup u = { .cfg = cfg, .server_fd = -1 };
 	u.timeout_ms = cfg->recovery_timeout_ms ? cfg->recovery_timeout_ms
 						 : BLZ_RECOVERY_TIMEOUT_MS;
 	struct sigaction sa = { .sa_handler = on_usr2 };
@@ -381,17 +392,17 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 	signal(SIGPIPE, SIG_IGN);
 	if (chdir("/") < 0)
 		srv_cfg_log(cfg, "cannot chdir to /: %s", strerror(errno));
-	if (first_start(&u, ready_fd))
+	if (cfg->supervise_pid > 0 ? adopt(&u) : first_start(&u, ready_fd))
 		return 1;
 	for (;;) {
 		if (upgrade_asked)
 			take_upgrade(&u);
 		int status;
-		pid_t w = waitpid(u.child, &status, 0);
-		if (w < 0 && errno == EINTR)
+		int r = wait_server(&u, &status);
+		if (r == -EINTR)
 			continue;
-		if (w < 0) {
-			srv_cfg_log(cfg, "waitpid: %s", strerror(errno));
+		if (r < 0) {
+			srv_cfg_log(cfg, "waiting for the server: %s", strerror(-r));
 			return 1;
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -401,4 +412,14 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 		if (recover(&u, status))
 			return 1;
 	}
+}
+
+int blz_server_supervise(const struct blz_server_config *cfg)
+{
+	if (!cfg->recover || cfg->supervise_pid <= 0 ||
+	    cfg->recovery_timeout_ms == BLZ_RECOVERY_OFF)
+		return 1;
+	/* Started from /proc/self/exe by a server: named after the program. */
+	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
+	return srv_supervise(cfg, -1);
 }

@@ -43,6 +43,9 @@ expect_rc 2 "$BLAZY" help no-such-command
 	fail "mkseed of a missing directory succeeded"
 grep -q "src-late" "$TEST_DIR/late.err" || fail "mkseed OUTPUT --rootdir DIR: the option after the operand was not taken: $(cat "$TEST_DIR/late.err")"
 expect_rc 1 "$BLAZY" serve /nonexistent/seed.img --queues 1
+expect_rc 2 "$BLAZY" serve --backend null,size=1M --supervise-pid 1               # needs --recover
+expect_rc 2 "$BLAZY" serve --backend null,size=1M --recover 0 --supervise-pid 1   # and --foreground
+expect_rc 2 "$BLAZY" serve --backend null,size=1M --recover 0 --foreground --supervise-pid x
 expect_rc 1 "$BLAZY" store verify /nonexistent/seed.img --jobs 2
 expect_rc 1 "$BLAZY" inspect "$TEST_DIR/missing.img"
 expect_rc 2 "$BLAZY" status

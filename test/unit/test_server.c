@@ -15,9 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <cmocka.h>
 
+#include "fetch/fetch.h"
 #include "server/control.h"
+#include "server/internal.h"
 #include "server/ready.h"
 #include "server/status.h"
 #include "server/stop.h"
@@ -735,6 +739,89 @@ static void test_stop_policy(void **state)
 	assert_non_null(strstr(err, "no ublk device /dev/ublkb5"));
 }
 
+/* The command line of a server (an upgrade's) or of a supervisor (a server whose own died)
+ * carries what the config serves. */
+static void test_server_args(void **state)
+{
+	(void)state;
+	static const char *const stores[] = { "http://127.0.0.1:8080/s/", "/srv/store" };
+	struct blz_fetch_opts fo = { .stores = stores, .n_stores = 2, .cache_dir = "/var/c",
+				     .timeout_ms = 1500, .retries = ~0u, .inject = "delay=300ms" };
+	struct blz_server_config c = { .seed = "/img/seed.img", .map_path = "/img/m",
+				       .fetch = &fo, .poll_us = BLZ_UBLK_POLL_NEVER,
+				       .recovery_timeout_ms = 15000, .nfilters = 1,
+				       .filters = { "delay:ms=5" } };
+	static struct srv_args a;
+	srv_server_args(&c, "blazy", 7, 4242, &a);
+	const char *want[] = { "blazy", "serve", "--foreground", "--recover", "7",
+			       "--supervise-pid", "4242", "--map", "/img/m",
+			       "--store", "http://127.0.0.1:8080/s/", "--store", "/srv/store",
+			       "--cache-dir", "/var/c", "--fetch-timeout", "1500ms",
+			       "--inject", "delay=300ms", "--poll", "0",
+			       "--recovery-timeout", "15000ms", "--filter", "delay:ms=5",
+			       "/img/seed.img" };
+	size_t n = sizeof(want) / sizeof(want[0]);
+	assert_int_equal(a.n, (int)n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(a.v[i], want[i]);
+	assert_null(a.v[n]);
+	/* an upgrade's: no --supervise-pid; a backend, the default recovery timeout */
+	struct blz_server_config b = { .backend = "pattern,size=64M" };
+	srv_server_args(&b, "/new/blazy", 3, 0, &a);
+	const char *want_b[] = { "/new/blazy", "serve", "--foreground", "--recover", "3",
+				 "--backend", "pattern,size=64M" };
+	assert_int_equal(a.n, 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_string_equal(a.v[i], want_b[i]);
+	assert_null(a.v[7]);
+}
+
+/* Whether a server whose supervisor died starts a new one. */
+static void test_sup_orphaned(void **state)
+{
+	(void)state;
+	struct blz_super_state st = { .supervisor = 100, .server = 200, .state = "live" };
+	assert_true(srv_sup_orphaned(&st, 200, 100));
+	snprintf(st.state, sizeof(st.state), "recovering");
+	assert_true(srv_sup_orphaned(&st, 200, 100));
+	assert_false(srv_sup_orphaned(&st, 201, 100)); /* another server's */
+	assert_false(srv_sup_orphaned(&st, 200, 101)); /* replaced already */
+	assert_false(srv_sup_orphaned(&st, 200, 0));
+	snprintf(st.state, sizeof(st.state), "stopping"); /* the stop policy retired it */
+	assert_false(srv_sup_orphaned(&st, 200, 100));
+	snprintf(st.state, sizeof(st.state), "failed");
+	assert_false(srv_sup_orphaned(&st, 200, 100));
+}
+
+/* A pidfd becomes readable when its process dies, before anybody reaps it (a supervisor
+ * whose parent does not reap is still seen dead). */
+static void test_pidfd(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	int fd = srv_pidfd_open(pid);
+	if (fd == -ENOSYS) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		skip();
+	}
+	assert_true(fd >= 0);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 100), 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_true(p.revents & POLLIN);
+	assert_true(kill(pid, 0) == 0); /* a zombie, not reaped yet */
+	close(fd);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(srv_pidfd_open(pid), -ESRCH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +836,9 @@ int main(void)
 		cmocka_unit_test(test_status_hostile),
 		cmocka_unit_test(test_state_name),
 		cmocka_unit_test(test_stop_policy),
+		cmocka_unit_test(test_server_args),
+		cmocka_unit_test(test_sup_orphaned),
+		cmocka_unit_test(test_pidfd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

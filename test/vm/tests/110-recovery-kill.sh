@@ -21,28 +21,9 @@ randcheck --seconds 600 --stop /tmp/110-stop --seed 2 --bs 65536 "$dev" >/tmp/11
 r2=$!
 sleep 1
 
-# live_other N PID: device N is live with a server other than PID
-live_other() {
-	blazy list --json | tr '{' '\n' | grep "\"id\":$1," | grep -q '"state":"live"' &&
-		[ "$(list_pid "$1")" != "$2" ] && [ -n "$(list_pid "$1")" ]
-}
-i=0
-ok=0
 t0=$(now_cs)
-while [ "$i" -lt "$KILLS" ]; do
-	i=$((i + 1))
-	pid=$(list_pid "$n")
-	kill -KILL "$pid"
-	if wait_until 20 live_other "$n" "$pid"; then
-		ok=$((ok + 1))
-	else
-		echo "kill $i: no new server within 20 s"
-		blazy list
-	fi
-	# a random moment: 0.6 to 2.1 s of serving before the next kill
-	s=$((6 + $(od -An -N1 -tu1 /dev/urandom) % 16))
-	sleep "$((s / 10)).$((s % 10))"
-done
+# a random moment: 0.6 to 2.1 s of serving before each kill
+kill_loop "$n" "$KILLS" 6 16
 t1=$(now_cs)
 echo "info: $KILLS kills in $(((t1 - t0) / 100)) s"
 check "a new server took the device over after each of the $KILLS kills ($ok)" [ "$ok" = "$KILLS" ]
