@@ -144,6 +144,8 @@ static void exec_server(const struct sup *u)
 		arg_num(&a, "--recovery-timeout", "%llums", c->recovery_timeout_ms);
 	for (unsigned i = 0; i < c->nfilters; i++)
 		arg(&a, "--filter", c->filters[i]);
+	if (c->no_zero_copy)
+		arg(&a, "--zero-copy", "off");
 	if (c->seed)
 		arg(&a, c->seed, NULL);
 	a.v[a.n] = NULL;

@@ -89,12 +89,14 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 		st->requests.log_lines = li.lines;
 		st->requests.log_dropped = li.dropped;
 	}
+	st->zero_copy = blz_ublk_dev_zero_copy(s->dev);
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {
 		struct blz_ublk_qstats qs;
 		if (blz_ublk_dev_stats(s->dev, q, &qs) < 0)
 			continue;
+		st->zero_copy_reads += qs.zero_copy;
 		st->queues[q] = (struct blz_server_qstatus){
 			.reads = qs.reads,
 			.read_bytes = qs.read_bytes,

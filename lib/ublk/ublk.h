@@ -73,6 +73,11 @@ int blz_ublk_ctrl_get_info(struct blz_ublk_ctrl *c, uint32_t id, struct blz_ublk
 int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
 /* STOP_DEV: removes the disk once in-flight I/O drains, then aborts the fetches. */
 int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
+/* TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0): STOP_DEV only while nobody holds the disk open
+ * (the check and the stop under the disk's open lock, so no opener slips in between):
+ * -EBUSY while the disk is open (mounted, held), -ENODEV when it has no disk; -EOPNOTSUPP
+ * with legacy opcodes. A kernel without it answers -EOPNOTSUPP or -EINVAL. */
+int blz_ublk_ctrl_try_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
 /* DEL_DEV: removes the character device; the kernel waits until the last reference to
  * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens). */
 int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id);
@@ -177,6 +182,13 @@ struct blz_ublk_dev_config {
 	/* Records every request (statistics, the request log), one slot per queue; NULL: none.
 	 * The caller's; it must outlive the device. */
 	struct blz_recorder *recorder;
+	/* Zero copy where it can be had (blz_ublk_zero_copy_possible): the kernel's
+	 * AUTO_BUF_REG (6.16) with USER_COPY, and a backend with a file_range op. Reads the
+	 * backend says are one file's (the lazy backend's local region: the seed image) are
+	 * then read by io_uring from that file straight into the request's pages; every other
+	 * read is copied in by the server (user copy) instead of by the kernel (zc.h). A
+	 * device taken over (blz_ublk_dev_recover) keeps the mode it was created with. */
+	bool zero_copy;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u
@@ -197,6 +209,7 @@ struct blz_ublk_qstats {
 	uint64_t abandoned;  /* reads failed at STOP because the backend had not completed them */
 	uint64_t late;       /* completions of abandoned reads, dropped */
 	uint64_t duplicates; /* second completions of one request (a backend bug), dropped */
+	uint64_t zero_copy;  /* reads served by zero copy (read from a file into the request) */
 };
 
 struct blz_ublk_dev;
@@ -239,6 +252,15 @@ const struct blz_ublk_dev_info *blz_ublk_dev_info(const struct blz_ublk_dev *d);
 /* The features mask (0 when GET_FEATURES is missing) and opcode style used. */
 uint64_t blz_ublk_dev_features(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
+/* Whether a device made with cfg on a kernel with features (the GET_FEATURES mask) and
+ * that opcode style would use zero copy (see zero_copy above). */
+bool blz_ublk_zero_copy_possible(uint64_t features, bool legacy,
+				 const struct blz_ublk_dev_config *cfg);
+/* false when BLAZY_ZERO_COPY=off is in the environment (benchmarks and tests compare the
+ * copy path this way), else true. */
+bool blz_ublk_zero_copy_env(void);
+/* Whether d serves with zero copy (AUTO_BUF_REG). */
+bool blz_ublk_dev_zero_copy(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
 /* How long the queue threads poll after serving (µs); 0 when they do not (off, or the
