@@ -142,7 +142,24 @@ int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *ms
 		s->stop_requested = true;
 		return 0;
 	}
-	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, log-start, log-stop, stop)", verb);
+	if (!strcmp(verb, "try-stop")) {
+		/* stop only if nobody holds the disk (TRY_STOP_DEV), else stay (stop.h) */
+		uint32_t id = blz_ublk_dev_id(s->dev);
+		int r = blz_ublk_dev_try_stop(s->dev);
+		if (r == -EBUSY) {
+			srv_log(s, "stop refused: the disk of /dev/ublkb%u is open (TRY_STOP_DEV)", id);
+			snprintf(msg, len, "busy: the disk is open (TRY_STOP_DEV)");
+			return r;
+		}
+		if (r < 0) {
+			snprintf(msg, len, "TRY_STOP_DEV: %s", strerror(-r));
+			return r;
+		}
+		srv_log(s, "TRY_STOP_DEV: nobody holds /dev/ublkb%u, stopping", id);
+		s->stop_requested = true;
+		return 0;
+	}
+	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, log-start, log-stop, stop, try-stop)", verb);
 	return -EINVAL;
 }
 

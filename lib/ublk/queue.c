@@ -855,6 +855,25 @@ int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
 	return 0;
 }
 
+bool blz_ublk_dev_safe_stop(const struct blz_ublk_dev *d)
+{
+	return (d->info.flags & BLZ_UBLK_F_SAFE_STOP_DEV) && !d->legacy;
+}
+
+int blz_ublk_dev_try_stop(struct blz_ublk_dev *d)
+{
+	if (!blz_ublk_dev_safe_stop(d))
+		return -EOPNOTSUPP;
+	if (d->stopped || !d->added)
+		return -ENODEV;
+	/* the queues see their fetches aborted if it works: not an error of the device */
+	atomic_store(&d->stopping, true);
+	int r = blz_ublk_ctrl_try_stop_dev(d->ctrl, d->info.dev_id);
+	if (r < 0)
+		atomic_store(&d->stopping, false);
+	return r;
+}
+
 int blz_ublk_dev_stop(struct blz_ublk_dev *d)
 {
 	if (!d)

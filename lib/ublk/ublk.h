@@ -243,6 +243,14 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d);
  * deleted (no block or character device left) but its disk is still open somewhere; the
  * kernel frees its number on the last close. */
 int blz_ublk_dev_stop(struct blz_ublk_dev *d);
+/* A stop that cannot race with a new opener of the disk: TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV,
+ * 7.0) removes the disk only while nobody holds it open, under the disk's open lock; the
+ * queues then end as at STOP_DEV (call blz_ublk_dev_stop next to join them and delete the
+ * device). -EBUSY: the disk is open (mounted, held), nothing changed, the device still
+ * serves; -EOPNOTSUPP: the device has no SAFE_STOP_DEV (or legacy opcodes). */
+int blz_ublk_dev_try_stop(struct blz_ublk_dev *d);
+/* Whether the device has SAFE_STOP_DEV (blz_ublk_dev_try_stop can be used). */
+bool blz_ublk_dev_safe_stop(const struct blz_ublk_dev *d);
 /* Stops the device if needed and frees d. Accepts NULL. */
 void blz_ublk_dev_free(struct blz_ublk_dev *d);
 

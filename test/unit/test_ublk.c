@@ -250,13 +250,18 @@ static void test_features_request(void **state)
 	uint64_t all = ~0ULL, k612 = 0x70fb; /* what 6.12's GET_FEATURES may answer */
 	/* NO_AUTO_PART_SCAN only where offered; encoded opcodes unless legacy */
 	assert_true(blz_ublk_features_request(all, false, false) ==
-		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN));
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN |
+		     BLZ_UBLK_F_SAFE_STOP_DEV));
 	assert_true(blz_ublk_features_request(k612, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
 	assert_true(blz_ublk_features_request(0, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
 	assert_true(blz_ublk_features_request(0, true, false) == 0);
 	assert_true(blz_ublk_features_request(all, true, false) == BLZ_UBLK_F_NO_AUTO_PART_SCAN);
 	/* the test hook keeps the partition scan */
-	assert_true(blz_ublk_features_request(all, false, true) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
+	assert_true(blz_ublk_features_request(all, false, true) ==
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_SAFE_STOP_DEV));
+	/* SAFE_STOP_DEV only where offered, and not with legacy opcodes */
+	assert_true(blz_ublk_features_request(BLZ_UBLK_F_SAFE_STOP_DEV, false, false) ==
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_SAFE_STOP_DEV));
 	/* nothing outside what blazy wants, whatever the kernel offers */
 	assert_true((blz_ublk_features_request(all, false, false) & ~BLZ_UBLK_F_BLAZY_WANTS) == 0);
 	setenv("BLAZY_UBLK_PART_SCAN", "1", 1);
