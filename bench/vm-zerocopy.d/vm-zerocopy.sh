@@ -10,7 +10,7 @@ set -u
 . /bench/vm-lib.inc
 
 runtime=$(kparam vmzc.runtime 5) ramp=$(kparam vmzc.ramp 2) reps=$(kparam vmzc.reps 3)
-file_mib=$(kparam vmzc.file_mib 128)
+file_mib=$(kparam vmzc.file_mib 128) lazy_mib=$(kparam vmzc.lazy_mib 64)
 [ "$runtime" -ge 2 ] || runtime=2
 
 W=/tmp/vm-zerocopy
@@ -58,11 +58,19 @@ zc_c=$(json_field "$(blazy status --json "$dev_c")" zero_copy)
 zc_z=$(json_field "$(blazy status --json "$dev_z")" zero_copy)
 echo "vm-zerocopy: copy: $dev_c (zero_copy=$zc_c), zc: $dev_z (zero_copy=$zc_z)"
 [ "$zc_c" = 0 ] || die "the copy mount uses zero copy"
+# the lazy file: the same bytes mapped into each (blazy map --clone, /.blazy/virtual), read
+# once so that its chunks sit in the server's cache, as in bench/vm-e2e
+head -c $((lazy_mib << 20)) /dev/urandom >"$W/lazysrc" || die "urandom"
+for m in $MC $MZ; do
+	blazy map --clone "$m/lazy" "$W/lazysrc" >/dev/null || die "blazy map --clone $m/lazy"
+	dd if="$m/lazy" of=/dev/null bs=1M iflag=direct 2>/dev/null || die "reading $m/lazy"
+done
 
 # brd: btrfs on a ramdisk, the same bytes copied in
 _out=$(brd_btrfs "$file_mib" "$MR") || die "$_out"
-cp "$W/src/big" "$MR/big" || die "copy to brd"
+cp "$W/src/big" "$MR/big" && cp "$W/lazysrc" "$MR/lazy" || die "copy to brd"
 _out=$(same_bytes "$W/src/big" "$MC/big" "$MZ/big" "$MR/big") || die "$_out"
+_out=$(same_bytes "$W/lazysrc" "$MC/lazy" "$MZ/lazy" "$MR/lazy") || die "$_out"
 zr0=$(json_field "$(blazy status --json "$dev_z")" zero_copy_reads)
 
 fio_job() { # FILE JOB: fio's terse line
@@ -77,19 +85,23 @@ fio_job() { # FILE JOB: fio's terse line
 }
 
 : >"$W/results"
-jobs="psync4k uring4k uring128k"
+# local: the file in the image (zero copy's reads); lazy: the mapped file (copied in by the
+# server under zero copy, by the kernel without)
+jobs="local:psync4k local:uring4k local:uring128k lazy:psync4k lazy:uring4k"
 targets="copy zc brd"
 rep=1
 while [ "$rep" -le "$reps" ]; do
 	for tg in $targets; do
-		case $tg in copy) f=$MC/big ;; zc) f=$MZ/big ;; brd) f=$MR/big ;; esac
+		case $tg in copy) d=$MC ;; zc) d=$MZ ;; brd) d=$MR ;; esac
 		for j in $jobs; do
-			fio_job "$f" "$j" >"$W/fio.out" || { cat "$W/fio.err"; die "fio $tg $j failed"; }
+			f=$d/big
+			[ "${j%%:*}" = lazy ] && f=$d/lazy
+			fio_job "$f" "${j#*:}" >"$W/fio.out" || { cat "$W/fio.err"; die "fio $tg $j failed"; }
 			# terse v3: 5 error, 8 read IOPS
 			awk -F';' -v r="$rep" -v t="$tg" -v j="$j" \
 				'$1 == 3 { if ($5 != 0) exit 1; print r, j, t, $8; found = 1 } END { exit !found }' \
 				"$W/fio.out" >>"$W/results" || die "fio on $tg: unexpected output: $(cat "$W/fio.out")"
-			tail -n 1 "$W/results" | awk '{ printf "vm-zerocopy-run: rep=%s %-9s %-4s iops=%d\n", $1, $2, $3, $4 }'
+			tail -n 1 "$W/results" | awk '{ printf "vm-zerocopy-run: rep=%s %-15s %-4s iops=%d\n", $1, $2, $3, $4 }'
 		done
 	done
 	targets="${targets#* } ${targets%% *}"
@@ -98,19 +110,19 @@ done
 zr1=$(json_field "$(blazy status --json "$dev_z")" zero_copy_reads)
 echo "vm-zerocopy: zero-copy reads during the runs: $((zr1 - zr0))"
 
-awk -v reps="$reps" -v rt="$runtime" "$AWK_MED"'
+awk -v reps="$reps" -v rt="$runtime" -v jobs="$jobs" "$AWK_MED"'
 { iops[$1, $2, $3] = $4 }
 END {
 	print "vm-zerocopy: ---- summary: medians of " reps " rep(s), IOPS over " rt " s runs ----"
-	split("psync4k uring4k uring128k", J, " ")
-	for (k = 1; k <= 3; k++) {
+	nj = split(jobs, J, " ")
+	for (k = 1; k <= nj; k++) {
 		j = J[k]; Lc = Lz = Lb = Lzc = Lzb = Lcb = ""
 		for (r = 1; r <= reps; r++) {
 			c = iops[r, j, "copy"]; z = iops[r, j, "zc"]; b = iops[r, j, "brd"]
 			Lc = Lc " " c; Lz = Lz " " z; Lb = Lb " " b
 			Lzc = Lzc " " (c ? z / c : 0); Lzb = Lzb " " (b ? z / b : 0); Lcb = Lcb " " (b ? c / b : 0)
 		}
-		printf "vm-zerocopy: %-9s copy=%d zc=%d brd=%d zc/copy=%.2f zc/brd=%.2f copy/brd=%.2f\n", \
+		printf "vm-zerocopy: %-15s copy=%d zc=%d brd=%d zc/copy=%.2f zc/brd=%.2f copy/brd=%.2f\n", \
 			j, med(Lc), med(Lz), med(Lb), med(Lzc), med(Lzb), med(Lcb)
 	}
 }' "$W/results" || die "report failed"
