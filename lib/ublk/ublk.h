@@ -8,7 +8,10 @@
  * starts the queue threads and then START_DEV, blz_ublk_dev_stop() takes it all down again
  * (STOP_DEV, join, DEL_DEV). Reads go to a backend (lib/backend), synchronously or as
  * requests it completes later (dispatch.h); writes, discards and write zeroes fail with
- * EROFS, flushes succeed.
+ * EROFS, flushes succeed. Where the kernel has AUTO_BUF_REG and the backend says which
+ * ranges are a file's (the seed image), those are read from the file straight into the
+ * request's pages (zero copy, zc.h); a non-forced stop can be TRY_STOP_DEV
+ * (blz_ublk_dev_try_stop).
  *
  * All functions return 0 (or a count) or -errno and never print.
  */
