@@ -14,7 +14,8 @@ file_mib=$(kparam vmzc.file_mib 128) lazy_mib=$(kparam vmzc.lazy_mib 64)
 [ "$runtime" -ge 2 ] || runtime=2
 
 W=/tmp/vm-zerocopy
-MC=/mnt/zc-copy MZ=/mnt/zc-zc MR=/mnt/zc-brd
+# (no dashes: the state file is named after the mount point, with a dash escaped)
+MC=/mnt/zccopy MZ=/mnt/zczc MR=/mnt/zcbrd
 export BLAZY_STATE_DIR=$W/state
 
 die() {
