@@ -21,7 +21,7 @@ static void print_features(const struct blz_doctor_report *r)
 	uint64_t known = 0;
 	for (size_t i = 0; i < n; i++) {
 		bool offered = f->features & t[i].flag;
-		const char *blazy = r->requested & t[i].flag ? "uses"
+		const char *blazy = blz_doctor_used(r) & t[i].flag ? "uses"
 				    : BLZ_UBLK_F_BLAZY_WANTS & t[i].flag ? "would use"
 									 : "-";
 		known |= t[i].flag;

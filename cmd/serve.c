@@ -51,6 +51,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		{ "supervise-pid", required_argument, NULL, 'S' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "log-requests", required_argument, NULL, 'r' },
+		{ "zero-copy", required_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct blz_server_config *c = &a->cfg;
@@ -116,6 +117,12 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 				c->recovery_timeout_ms = BLZ_RECOVERY_OFF;
 			break;
 		case 'N': a->no_supervise = 1; break;
+		case 'Z':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "off"))
+				return blz_misuse(cmd, "invalid --zero-copy '%s' (auto or off)",
+						  optarg);
+			c->no_zero_copy = !strcmp(optarg, "off");
+			break;
 		case 'V':
 			if (blz_ublk_parse_dev(optarg, &c->recover_id) < 0)
 				return blz_misuse(cmd, "invalid --recover '%s' (/dev/ublkbN, ublkbN or N)",

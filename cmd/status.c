@@ -115,6 +115,8 @@ static void print_counters(const struct blz_server_status *s)
 	printf("  from image:  %s\n", sz(s->local_bytes, b[1]));
 	printf("  lazy:        %s (mapped ranges)\n", sz(s->lazy_bytes, b[2]));
 	printf("  zeros:       %s\n", sz(s->zero_bytes, b[3]));
+	printf("zero copy:     %s, %" PRIu64 " reads\n", s->zero_copy ? "on" : "off",
+	       s->zero_copy_reads);
 	printf("failed reads:  %" PRIu64 " unmapped, %" PRIu64 " errors, %" PRIu64 " bad chunks\n",
 	       s->unmapped, s->errors, s->bad_chunks);
 	printf("store:         %" PRIu64 " chunk reads (%s), %" PRIu64 " cache hits\n",

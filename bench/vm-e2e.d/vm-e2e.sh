@@ -173,11 +173,7 @@ echo "vm-e2e: blazy: read $MB/big once (direct) in $(elapsed "$t0" "$t1") s to w
 	"store_reads=$(json_field "$st0" store_reads) cache_hits=$(json_field "$st0" cache_hits)"
 
 # brd: btrfs on a ramdisk, the same bytes copied in
-modprobe -r brd 2>/dev/null
-modprobe brd rd_nr=1 rd_size=$(((file_mib + 512) * 1024)) || die "modprobe brd"
-wait_for 5 test -b /dev/ram0 || die "no /dev/ram0"
-mkfs.btrfs -q -f /dev/ram0 >/dev/null || die "mkfs.btrfs /dev/ram0"
-mount -t btrfs -o nodatasum /dev/ram0 "$MR" || die "mount /dev/ram0"
+_out=$(brd_btrfs "$file_mib" "$MR") || die "$_out"
 cp "$W/big" "$MR/big" || die "copy to $MR"
 sync
 
@@ -212,13 +208,7 @@ echo "vm-e2e: nbd: nbdkit pid $nbdkit_pid, /dev/nbd0 ($queues connections, $(cat
 dd if="$MN/big" of=/dev/null bs=1M iflag=direct 2>/dev/null || die "reading $MN/big failed"
 
 # the three files hold the same bytes
-sync
-echo 3 >/proc/sys/vm/drop_caches
-for m in $MB $MR $MN; do
-	cmp "$W/big" "$m/big" || die "$m/big differs from the source"
-done
-rm -f "$W/big"
-echo 3 >/proc/sys/vm/drop_caches
+_out=$(same_bytes "$W/big" "$MB/big" "$MR/big" "$MN/big") || die "$_out"
 st0=$(blazy status --json "$blazy_dev") || die "blazy status"
 echo "vm-e2e: the three files are identical; blazy server before the runs: store_reads=$(json_field "$st0" store_reads)" \
 	"cache_hits=$(json_field "$st0" cache_hits); memory: $(awk '/MemAvailable/ { print int($2 / 1024) " MiB available" }' /proc/meminfo)"

@@ -105,6 +105,14 @@ struct blz_backend_ops {
 	/* Releases everything, b included. Requests still outstanding are completed
 	 * (-ECANCELED) before it returns. */
 	void (*close)(struct blz_backend *b);
+	/* Optional (zero copy): when [off, off + len) is, byte for byte, [*ret_file_off,
+	 * + len) of one file, 0 with that file's fd (the backend's: open until close) and the
+	 * offset; -ENOENT otherwise. The caller then reads the file itself (into pages the
+	 * backend never sees) instead of calling read or submit, so the backend counts such a
+	 * range as read when it answers 0. A filter that changes the bytes or their timing
+	 * (delay, error, async) leaves it out; servers use read or submit then. */
+	int (*file_range)(struct blz_backend *b, uint64_t off, uint32_t len, int *ret_fd,
+			  uint64_t *ret_file_off);
 };
 
 struct blz_backend {
@@ -139,6 +147,17 @@ static inline int blz_backend_result(int r, uint32_t len)
 static inline int blz_backend_is_async(const struct blz_backend *b)
 {
 	return b->ops->submit != NULL;
+}
+
+/* b's file_range op (see above); -EOPNOTSUPP when it has none, -ENOENT past the end. */
+static inline int blz_backend_file_range(struct blz_backend *b, uint64_t off, uint32_t len,
+					 int *ret_fd, uint64_t *ret_file_off)
+{
+	if (!b->ops->file_range)
+		return -EOPNOTSUPP;
+	if (off > b->size || len > b->size - off)
+		return -ENOENT;
+	return b->ops->file_range(b, off, len, ret_fd, ret_file_off);
 }
 
 /* Submits req to b: its submit op, or its read op with done called inline. A range past

@@ -134,13 +134,17 @@ static void check_features(const struct blz_doctor_facts *f, struct blz_doctor_r
 	struct blz_doctor_check *c = add(r, "ublk_features", BLZ_DOCTOR_OK, false);
 	blz_ublk_features_format(f->features, " ", offered, sizeof(offered));
 	blz_ublk_features_format(r->requested, " ", used, sizeof(used));
+	const char *zc = r->zero_copy ? "; zero copy: on (seed servers: AUTO_BUF_REG USER_COPY)"
+			 : f->zero_copy_off ? "; zero copy: off (BLAZY_ZERO_COPY=off)"
+					    : "; zero copy: off (no AUTO_BUF_REG)";
 	if (r->requested & BLZ_UBLK_F_NO_AUTO_PART_SCAN)
-		DETAIL(c, "kernel offers %s; blazy uses %s", offered[0] ? offered : "none", used);
+		DETAIL(c, "kernel offers %s; blazy uses %s%s", offered[0] ? offered : "none", used,
+		       zc);
 	else
 		DETAIL(c, "kernel offers %s; blazy uses %s; no NO_AUTO_PART_SCAN%s: the partition "
-			  "scan at start reads within the first 16 KiB (the seed's local region)",
+			  "scan at start reads within the first 16 KiB (the seed's local region)%s",
 		       offered[0] ? offered : "none", used[0] ? used : "none",
-		       f->part_scan_forced ? " (BLAZY_UBLK_PART_SCAN=1)" : "");
+		       f->part_scan_forced ? " (BLAZY_UBLK_PART_SCAN=1)" : "", zc);
 }
 
 static void check_io_uring(const struct blz_doctor_facts *f, struct blz_doctor_report *r)
@@ -223,6 +227,9 @@ void blz_doctor_assess(const struct blz_doctor_facts *f, struct blz_doctor_repor
 	if (!f->features_error || f->features_error == -EOPNOTSUPP)
 		r->requested = blz_ublk_features_request(f->features_error ? 0 : f->features,
 							 f->legacy_opcodes, f->part_scan_forced);
+	uint64_t zc = BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
+	r->zero_copy = !f->features_error && !f->legacy_opcodes && !f->zero_copy_off &&
+		       (f->features & zc) == zc;
 	check_kernel(f, r);
 	check_ublk_drv(f, r);
 	check_control(f, r);

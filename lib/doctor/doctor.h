@@ -20,7 +20,7 @@
  *               "fix":S|null}...],
  *    "ublk":{"module":"loaded"|"builtin"|"loadable"|"missing","control":B,
  *            "control_error":S|null,"opcodes":"encoded"|"legacy"|null,
- *            "features_known":B,"features":N,"requested":N,
+ *            "features_known":B,"features":N,"requested":N,"zero_copy":B,
  *            "flags":[{"name":S,"bit":N,"since":S,"kernel":B,"blazy_uses":B,
  *                      "blazy_wants":B}...],   every flag this project knows
  *            "unknown_bits":[N...]},           bits the kernel offers that it does not
@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ublk/ublk_abi.h"
 #include "util/strbuf.h"
 
 enum blz_doctor_module {
@@ -53,6 +54,7 @@ struct blz_doctor_facts {
 	uint64_t features;           /* the kernel's mask, when features_error == 0 */
 	bool legacy_opcodes;         /* the opcode style blazy uses on this kernel */
 	bool part_scan_forced;       /* BLAZY_UBLK_PART_SCAN=1 */
+	bool zero_copy_off;          /* BLAZY_ZERO_COPY=off in the environment */
 	int io_uring_disabled;       /* kernel.io_uring_disabled; -1 when the sysctl is absent */
 	int io_uring_error;          /* setting up a ring (SQE128): 0 or -errno */
 	enum blz_doctor_module btrfs, loop;
@@ -71,7 +73,7 @@ struct blz_doctor_check {
 			     "privileges", "run_dir", "btrfs", "loop" */
 	enum blz_doctor_status status;
 	bool needed_to_serve;
-	char detail[256]; /* what was found */
+	char detail[512]; /* what was found */
 	char fix[192];    /* what to do about it; "" when nothing */
 };
 
@@ -80,12 +82,23 @@ struct blz_doctor_check {
 struct blz_doctor_report {
 	struct blz_doctor_facts facts;
 	uint64_t requested; /* the flags blazy asks for at ADD_DEV here */
+	/* A seed server here uses zero copy (AUTO_BUF_REG with USER_COPY, ublk.h): those two
+	 * flags are then requested too, by seed servers (a test backend has no file to read
+	 * from) */
+	bool zero_copy;
 	bool can_serve;
 	size_t n_checks;
 	struct blz_doctor_check checks[BLZ_DOCTOR_MAX_CHECKS];
 };
 
 void blz_doctor_assess(const struct blz_doctor_facts *f, struct blz_doctor_report *ret);
+
+/* The flags blazy uses here: those it requests, and zero copy's for seed servers. */
+static inline uint64_t blz_doctor_used(const struct blz_doctor_report *r)
+{
+	return r->requested |
+	       (r->zero_copy ? BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY : 0);
+}
 
 /* Appends the report as one JSON object (no newline) to b. */
 void blz_doctor_json(const struct blz_doctor_report *r, struct blz_buf *b);

@@ -38,7 +38,7 @@ static void json_flags(const struct blz_doctor_report *r, struct blz_buf *b)
 		blz_buf_printf(b, ",\"kernel\":");
 		blz_jsonw_bool(b, (offered & t[i].flag) != 0);
 		blz_buf_printf(b, ",\"blazy_uses\":");
-		blz_jsonw_bool(b, (r->requested & t[i].flag) != 0);
+		blz_jsonw_bool(b, (blz_doctor_used(r) & t[i].flag) != 0);
 		blz_buf_printf(b, ",\"blazy_wants\":");
 		blz_jsonw_bool(b, (BLZ_UBLK_F_BLAZY_WANTS & t[i].flag) != 0);
 		blz_buf_printf(b, "}");
@@ -67,9 +67,9 @@ static void json_ublk(const struct blz_doctor_report *r, struct blz_buf *b)
 	blz_jsonw_str(b, f->control_error ? NULL : f->legacy_opcodes ? "legacy" : "encoded");
 	blz_buf_printf(b, ",\"features_known\":");
 	blz_jsonw_bool(b, f->features_error == 0);
-	blz_buf_printf(b, ",\"features\":%llu,\"requested\":%llu,",
+	blz_buf_printf(b, ",\"features\":%llu,\"requested\":%llu,\"zero_copy\":%s,",
 		      (unsigned long long)(f->features_error ? 0 : f->features),
-		      (unsigned long long)r->requested);
+		      (unsigned long long)r->requested, r->zero_copy ? "true" : "false");
 	json_flags(r, b);
 	blz_buf_printf(b, "}");
 }

@@ -160,6 +160,7 @@ void blz_doctor_probe(struct blz_doctor_facts *ret)
 	f.ublk = module_state(f.release, "ublk_drv", "drivers/block/ublk_drv");
 	probe_ublk(&f);
 	f.part_scan_forced = blz_ublk_part_scan_forced();
+	f.zero_copy_off = !blz_ublk_zero_copy_env();
 	f.io_uring_disabled = read_sysctl_int("/proc/sys/kernel/io_uring_disabled");
 	f.io_uring_error = io_uring_try();
 	f.btrfs = filesystem_registered("btrfs") ? BLZ_DOCTOR_MOD_LOADED

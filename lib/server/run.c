@@ -52,7 +52,7 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 	char sz[32], rf[64];
 	srv_log(s, "/dev/ublkb%u ready: %s, backend %s, %u queues x depth %u, max I/O %u KiB, "
 		"ublk features 0x%llx, device flags 0x%llx, %s opcodes, %s I/O commands%s, ring flags:%s, "
-		"poll %u µs; "
+		"poll %u µs, zero copy %s; "
 		"%d mount%s not needed left out of its mount namespace",
 		id, blz_format_size(s->backend->size, sz, sizeof(sz)), s->backend->ops->name,
 		info->nr_hw_queues, info->queue_depth, info->max_io_buf_bytes >> 10,
@@ -61,7 +61,9 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 		blz_ublk_dev_batch(s->dev) ? "batched" : "per-tag",
 		blz_ublk_dev_pinned(s->dev) ? " (threads pinned to their queues' CPUs)" : "",
 		ring_flags_str(blz_ublk_dev_ring_flags(s->dev), rf, sizeof(rf)),
-		blz_ublk_dev_poll_us(s->dev), pruned, pruned == 1 ? "" : "s");
+		blz_ublk_dev_poll_us(s->dev),
+		blz_ublk_dev_zero_copy(s->dev) ? "on (auto buffer registration)" : "off", pruned,
+		pruned == 1 ? "" : "s");
 	return 0;
 }
 

@@ -60,6 +60,9 @@ struct blz_server_config {
 	/* The request log (backend/reqlog.h) from the start: an absolute path, created or
 	 * truncated; NULL: none (the "log-start" request starts one later). */
 	const char *log_requests;
+	/* No zero copy (ublk.h blz_ublk_dev_config.zero_copy) even where the kernel has it;
+	 * BLAZY_ZERO_COPY=off in the environment does the same (blz_ublk_zero_copy_env). */
+	bool no_zero_copy;
 };
 
 #define BLZ_RECOVERY_TIMEOUT_MS 30000u

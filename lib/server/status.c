@@ -19,7 +19,7 @@ static const struct field {
 	F(pid), F(size), F(reads), F(read_bytes), F(local_bytes), F(lazy_bytes), F(zero_bytes),
 	F(unmapped), F(errors), F(store_reads), F(store_bytes), F(cache_hits), F(bad_chunks),
 	F(map_records), F(mapped_bytes), F(fetch_ranges), F(fetch_untracked),
-	F(control_requests), F(control_rejected),
+	F(control_requests), F(control_rejected), F(zero_copy), F(zero_copy_reads),
 	F(disk_cache_hits), F(disk_cache_misses), F(disk_cache_bytes), F(disk_cache_entries),
 	F(disk_cache_evictions), F(fetch_joined), F(fetch_failed), F(prefetched),
 };

@@ -4,7 +4,7 @@
  *
  * Format: one JSON object (RFC 8259) and a newline:
  *   {"device":"/dev/ublkbN","pid":P,"seed":"PATH","size":N,
- *    "reads":N,"read_bytes":N,... (every counter of blz_server_status, by the names of
+ *    "reads":N,"read_bytes":N,...,"zero_copy":0|1,"zero_copy_reads":N,... (every counter of blz_server_status, by the names of
  *    the table in status.c),
  *    "queues":[{"reads":N,"read_bytes":N,"writes_refused":N,"errors":N,"batches":N,
  *               "sleeps":N,"poll_hits":N},...],
@@ -63,6 +63,8 @@ struct blz_server_status {
 	size_t nstores;
 	/* The control socket's */
 	uint64_t control_requests, control_rejected;
+	/* Zero copy (ublk.h): 1 when the device uses it; reads served by it */
+	uint64_t zero_copy, zero_copy_reads;
 	struct blz_server_qstatus *queues; /* malloc'ed */
 	size_t nqueues;
 	/* Recovery (docs/recovery.md), from the supervisor's ublkbN.super: "live",

@@ -16,12 +16,46 @@
 #define KILL_WAIT_MS 5000
 #define DEAD_DISK_WAIT_MS 1000
 
-/* Steps 1-3: 0 once the device is gone (res->step set), 1 when it is still there. */
+/* A stop through try (TRY_STOP_DEV): 0 the disk is removed, -EBUSY refused (err names
+ * the user blazy found), 1 not done (no such stop here, or refused for a user blazy cannot
+ * name for SAFE_STOP_RETRY_MS: go on the old way). */
+static int safe_stop(int (*try)(void *ctx, uint32_t id), const struct blz_stop_ops *ops,
+		     void *ctx, uint32_t id, struct blz_stop_result *res, char *err, size_t errlen)
+{
+	for (unsigned waited = 0;; waited += 50) {
+		int r = try(ctx, id);
+		if (r == 0) {
+			res->safe_stop = true;
+			return 0;
+		}
+		if (r != -EBUSY)
+			return 1;
+		char what[512];
+		if (ops->in_use(ctx, id, what, sizeof(what)) == 1)
+			return blz_errf(err, errlen, -EBUSY, "/dev/ublkb%u is in use: %s (the kernel "
+					"refused TRY_STOP_DEV)", id, what);
+		if (waited >= SAFE_STOP_RETRY_MS)
+			return 1;
+		usleep(50 * 1000);
+	}
+}
+
+/* Steps 1-3: 0 once the device is gone (res->step set), 1 when it is still there, -EBUSY
+ * when the kernel refused a safe stop (err set). */
 static int stop_server(const struct blz_stop_ops *ops, void *ctx, uint32_t id, unsigned grace,
-		       struct blz_stop_result *res)
+		       bool safe, struct blz_stop_result *res, char *err, size_t errlen)
 {
 	enum blz_ublk_gone g;
-	if (ops->ctl_stop(ctx, id) == 0 &&
+	int s = safe && ops->ctl_try_stop ? safe_stop(ops->ctl_try_stop, ops, ctx, id, res, err,
+						      errlen)
+					  : 1;
+	if (s < 0)
+		return s;
+	if (s == 0 && (g = ops->wait_gone(ctx, id, grace)) != BLZ_UBLK_STILL_THERE) {
+		res->step = BLZ_STOP_CONTROL;
+		goto gone;
+	}
+	if (s == 1 && ops->ctl_stop(ctx, id) == 0 &&
 	    (g = ops->wait_gone(ctx, id, grace)) != BLZ_UBLK_STILL_THERE) {
 		res->step = BLZ_STOP_CONTROL;
 		goto gone;
@@ -49,9 +83,15 @@ gone:
 
 /* Step 4. */
 static int stop_direct(const struct blz_stop_ops *ops, void *ctx, uint32_t id, unsigned grace,
-		       struct blz_stop_result *res, char *err, size_t errlen)
+		       bool safe, struct blz_stop_result *res, char *err, size_t errlen)
 {
-	int r = ops->stop_dev(ctx, id);
+	int r = safe && ops->try_stop_dev ? safe_stop(ops->try_stop_dev, ops, ctx, id, res, err,
+						      errlen)
+					  : 1;
+	if (r < 0)
+		return r;
+	if (r == 1)
+		r = ops->stop_dev(ctx, id);
 	if (r < 0 && r != -ENODEV)
 		return blz_errf(err, errlen, r, "cannot stop /dev/ublkb%u: %s", id, strerror(-r));
 	r = ops->del_dev(ctx, id, grace);
@@ -83,11 +123,12 @@ int blz_stop_run(const struct blz_stop_ops *ops, void *ctx, uint32_t id,
 	res->pid = pid;
 	res->server_alive = r == 1;
 	char what[512];
-	if (!(o && o->force) && ops->in_use(ctx, id, what, sizeof(what)) == 1)
+	bool safe = !(o && o->force);
+	if (safe && !(o && o->no_precheck) && ops->in_use(ctx, id, what, sizeof(what)) == 1)
 		return blz_errf(err, errlen, -EBUSY, "/dev/ublkb%u is in use: %s", id, what);
-	r = res->server_alive ? stop_server(ops, ctx, id, grace, res) : 1;
+	r = res->server_alive ? stop_server(ops, ctx, id, grace, safe, res, err, errlen) : 1;
 	if (r == 1)
-		r = stop_direct(ops, ctx, id, grace, res, err, errlen);
+		r = stop_direct(ops, ctx, id, grace, safe, res, err, errlen);
 	res->registry_cleaned = ops->clean_registry(ctx, id);
 	return r;
 }
@@ -132,6 +173,28 @@ static int real_ctl_stop(void *ctx, uint32_t id)
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	int r = blz_ctl_request(sock, "stop", &reply, BLZ_CTL_TIMEOUT_MS);
 	free(reply);
+	return r;
+}
+
+static int real_ctl_try_stop(void *ctx, uint32_t id)
+{
+	char sock[128], *reply = NULL;
+	blz_reg_sock_path(id, sock, sizeof(sock));
+	int r = blz_ctl_request(sock, "try-stop", &reply, BLZ_CTL_TIMEOUT_MS);
+	/* the server's answer: "ok", or "error: busy: ..." when the kernel refused */
+	if (r == -EREMOTEIO && reply && !strncmp(reply, "busy:", 5))
+		r = -EBUSY;
+	free(reply);
+	if (r == 0)
+		retire_supervisor(id); /* its server exits 0 now: the supervisor ends too */
+	return r;
+}
+
+static int real_try_stop_dev(void *ctx, uint32_t id)
+{
+	int r = blz_ublk_ctrl_try_stop_dev(ctx, id);
+	if (r == 0)
+		retire_supervisor(id);
 	return r;
 }
 
@@ -196,6 +259,8 @@ static const struct blz_stop_ops real_ops = {
 	.del_dev = real_del_dev,
 	.char_dev_present = real_char_dev_present,
 	.clean_registry = real_clean_registry,
+	.ctl_try_stop = real_ctl_try_stop,
+	.try_stop_dev = real_try_stop_dev,
 };
 
 int blz_server_stop(uint32_t id, const struct blz_stop_opts *o, struct blz_stop_result *res,
@@ -207,7 +272,11 @@ int blz_server_stop(uint32_t id, const struct blz_stop_opts *o, struct blz_stop_
 	if (r < 0)
 		return r;
 	blz_ublk_ctrl_set_timeout(ctrl, o && o->grace_ms ? o->grace_ms : BLZ_STOP_GRACE_MS);
-	r = blz_stop_run(&real_ops, ctrl, id, o, res, err, errlen);
+	struct blz_stop_opts oo = o ? *o : (struct blz_stop_opts){ 0 };
+	const char *hook = getenv("BLAZY_TEST_STOP_NO_CHECK");
+	if (hook && !strcmp(hook, "1"))
+		oo.no_precheck = true;
+	r = blz_stop_run(&real_ops, ctrl, id, &oo, res, err, errlen);
 	blz_ublk_ctrl_close(ctrl);
 	return r;
 }

@@ -3,6 +3,13 @@
  * and the rollback of `blazy mount`. Each step is bounded in time:
  *
  *  0. unless force: refuse (-EBUSY) a device in use (mount/inuse.h names the user);
+ *     then, unless force, where the device has SAFE_STOP_DEV (7.0), the stop itself is the
+ *     kernel's TRY_STOP_DEV (asked of the server over its control socket, "try-stop", or
+ *     sent directly in step 4), which removes the disk only while nobody holds it open, so
+ *     a mount that slips in after step 0 is refused too (-EBUSY, "the kernel refused
+ *     TRY_STOP_DEV"). While the kernel refuses and blazy can name no user (a plain reader,
+ *     udev's probe), it tries again for SAFE_STOP_RETRY_MS, then stops the old way, as on
+ *     kernels without it (a disk held by a reader is deleted and freed on its last close);
  *  1. a live server with a control socket is asked to "stop" (BLZ_CTL_TIMEOUT_MS), and the
  *     device awaited (grace_ms);
  *  2. else, or if that did not take it down, SIGTERM, and the device awaited (grace_ms);
@@ -39,7 +46,10 @@ enum blz_stop_step {
 
 struct blz_stop_opts {
 	unsigned grace_ms; /* bound of each graceful wait; 0: BLZ_STOP_GRACE_MS */
-	bool force;        /* skip step 0 */
+	bool force;        /* skip step 0 and TRY_STOP_DEV */
+	/* Test hook (BLAZY_TEST_STOP_NO_CHECK=1 for blz_server_stop): skip step 0's in-use
+	 * check, as if a mount came right after it; TRY_STOP_DEV still refuses. */
+	bool no_precheck;
 };
 
 struct blz_stop_result {
@@ -50,7 +60,10 @@ struct blz_stop_result {
 	bool kill_failed;   /* it was still there 5 s after SIGKILL */
 	bool held;          /* the device is deleted but its disk is still open somewhere */
 	bool registry_cleaned; /* stale registry entries were removed */
+	bool safe_stop;     /* the kernel's TRY_STOP_DEV removed the disk */
 };
+
+#define SAFE_STOP_RETRY_MS 1000
 
 struct blz_stop_ops {
 	/* 1 the device has a live server (*pid), 0 it has none (*pid: the last known, or 0),
@@ -68,6 +81,11 @@ struct blz_stop_ops {
 	bool (*char_dev_present)(void *ctx, uint32_t id);
 	/* Removes registry entries of id whose process is gone; true if any was. */
 	bool (*clean_registry)(void *ctx, uint32_t id);
+	/* Optional, TRY_STOP_DEV: asked of the live server ("try-stop"), and sent directly.
+	 * 0 the disk is removed; -EBUSY the kernel refused (the disk is open); anything else:
+	 * not available (no SAFE_STOP_DEV, an older server): the step goes on the old way. */
+	int (*ctl_try_stop)(void *ctx, uint32_t id);
+	int (*try_stop_dev)(void *ctx, uint32_t id);
 };
 
 /*

@@ -91,12 +91,14 @@ static void fill_status(const struct blz_server *s, struct blz_server_status *st
 		st->requests.log_lines = li.lines;
 		st->requests.log_dropped = li.dropped;
 	}
+	st->zero_copy = blz_ublk_dev_zero_copy(s->dev);
 	st->nqueues = info->nr_hw_queues;
 	st->queues = blz_xcalloc(st->nqueues ? st->nqueues : 1, sizeof(*st->queues));
 	for (unsigned q = 0; q < info->nr_hw_queues; q++) {
 		struct blz_ublk_qstats qs;
 		if (blz_ublk_dev_stats(s->dev, q, &qs) < 0)
 			continue;
+		st->zero_copy_reads += qs.zero_copy;
 		st->queues[q] = (struct blz_server_qstatus){
 			.reads = qs.reads,
 			.read_bytes = qs.read_bytes,
@@ -142,7 +144,24 @@ int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *ms
 		s->stop_requested = true;
 		return 0;
 	}
-	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, log-start, log-stop, stop)", verb);
+	if (!strcmp(verb, "try-stop")) {
+		/* stop only if nobody holds the disk (TRY_STOP_DEV), else stay (stop.h) */
+		uint32_t id = blz_ublk_dev_id(s->dev);
+		int r = blz_ublk_dev_try_stop(s->dev);
+		if (r == -EBUSY) {
+			srv_log(s, "stop refused: the disk of /dev/ublkb%u is open (TRY_STOP_DEV)", id);
+			snprintf(msg, len, "busy: the disk is open (TRY_STOP_DEV)");
+			return r;
+		}
+		if (r < 0) {
+			snprintf(msg, len, "TRY_STOP_DEV: %s", strerror(-r));
+			return r;
+		}
+		srv_log(s, "TRY_STOP_DEV: nobody holds /dev/ublkb%u, stopping", id);
+		s->stop_requested = true;
+		return 0;
+	}
+	snprintf(msg, len, "unknown request '%.40s' (status, fetches, map, log-start, log-stop, stop, try-stop)", verb);
 	return -EINVAL;
 }
 

@@ -48,6 +48,7 @@ static const struct ctrl_op op_end_recovery = { BLZ_UBLK_CMD_END_USER_RECOVERY, 
 static const struct ctrl_op op_quiesce_dev = { BLZ_UBLK_CMD_QUIESCE_DEV, false, true };
 static const struct ctrl_op op_get_queue_affinity = { BLZ_UBLK_CMD_GET_QUEUE_AFFINITY, true,
 							  false };
+static const struct ctrl_op op_try_stop_dev = { BLZ_UBLK_CMD_TRY_STOP_DEV, false, true };
 
 int blz_ublk_parse_kernel_version(const char *release)
 {
@@ -340,6 +341,13 @@ int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid)
 int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id)
 {
 	return ctrl_cmd(c, &op_stop_dev, id, NULL, 0, 0, long_timeout(c));
+}
+
+int blz_ublk_ctrl_try_stop_dev(struct blz_ublk_ctrl *c, uint32_t id)
+{
+	if (c->legacy)
+		return -EOPNOTSUPP;
+	return ctrl_cmd(c, &op_try_stop_dev, id, NULL, 0, 0, long_timeout(c));
 }
 
 int blz_ublk_ctrl_del_dev(struct blz_ublk_ctrl *c, uint32_t id)

@@ -18,6 +18,7 @@ enum {
 	ST_ERRORS,
 	ST_ASYNC,
 	ST_ABANDONED,
+	ST_FILE_READS,
 	ST_N
 };
 
@@ -52,12 +53,20 @@ struct blz_ublk_disp {
 	void *ctx;
 	int efd;
 	struct blz_recq *rec;
+	blz_ublk_file_read_fn file_read;
+	struct file_req *files;       /* file_read: each tag's read, for its record */
 	struct dreq **tags;           /* async backends: each tag's current request */
 	struct dreq *abandoned;       /* owner only */
 	_Atomic(struct dreq *) done;  /* completions from other threads, newest first */
 	_Atomic unsigned inflight;    /* written by the owner only */
 	_Atomic uint64_t late, dups;  /* written by any thread */
 	_Atomic uint64_t stats[ST_N]; /* written by the owner only */
+};
+
+/* A read handed to file_read (zero copy). */
+struct file_req {
+	uint64_t off, t0;
+	uint32_t len;
 };
 
 /* Set by the owner around a submit: a completion on the same thread is inline. */
@@ -188,6 +197,11 @@ int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_di
 	d->ctx = cfg->ctx;
 	d->efd = -1;
 	d->rec = cfg->rec;
+	d->file_read = cfg->file_read;
+	if (d->file_read && !(d->files = calloc(d->depth, sizeof(*d->files)))) {
+		free(d);
+		return -ENOMEM;
+	}
 	if (d->async) {
 		/* blocking: the ring's read of it waits (poll-driven) instead of failing with
 		 * EAGAIN; a write blocks only when the counter would overflow (never) */
@@ -226,9 +240,47 @@ void blz_ublk_disp_free(struct blz_ublk_disp *d)
 		d->abandoned = next;
 	}
 	free(d->tags);
+	free(d->files);
 	if (d->efd >= 0)
 		close(d->efd);
 	free(d);
+}
+
+/* Zero copy: hands a read the backend says is one file's to file_read; false when it is not. */
+static bool serve_file(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint64_t off,
+		       uint64_t t0)
+{
+	int fd;
+	uint64_t foff;
+	if (blz_backend_file_range(d->b, off, len, &fd, &foff) < 0)
+		return false;
+	d->files[tag] = (struct file_req){ .off = off, .t0 = t0, .len = len };
+	stat_add(d, ST_FILE_READS, 1);
+	d->file_read(d->ctx, tag, fd, foff, len);
+	return true;
+}
+
+void blz_ublk_disp_file_done(struct blz_ublk_disp *d, unsigned tag, int result)
+{
+	if (!d->files || tag >= d->depth)
+		return;
+	const struct file_req *f = &d->files[tag];
+	stat_add(d, ST_READS, 1);
+	if (result > 0)
+		stat_add(d, ST_READ_BYTES, (uint64_t)result);
+	else
+		stat_add(d, ST_ERRORS, 1);
+	if (d->rec) {
+		struct blz_backend_req req = { .off = f->off, .len = f->len, .area = BLZ_AREA_LOCAL,
+					       .outcome = BLZ_OUT_IMAGE };
+		record(d, tag, BLZ_OP_READ, result, &req, f->t0);
+	}
+}
+
+uint64_t blz_ublk_disp_file_reads(const struct blz_ublk_disp *d)
+{
+	return atomic_load_explicit(&((struct blz_ublk_disp *)d)->stats[ST_FILE_READS],
+				    memory_order_relaxed);
 }
 
 static void serve_read(struct blz_ublk_disp *d, unsigned tag, uint32_t len, uint64_t off,
@@ -272,6 +324,9 @@ void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
 			commit_read(d, tag, -EIO, buf, 0, NULL, t0);
 			return;
 		}
+		if (d->file_read && !(desc->op_flags & BLZ_UBLK_IO_F_NEED_REG_BUF) &&
+		    serve_file(d, tag, (uint32_t)len, desc->start_sector << 9, t0))
+			return;
 		serve_read(d, tag, (uint32_t)len, desc->start_sector << 9, t0);
 		return;
 	}

@@ -48,6 +48,12 @@ struct blz_ublk_disp;
  * buf. Called on the owner thread. */
 typedef void (*blz_ublk_commit_fn)(void *ctx, unsigned tag, int32_t result, void *buf);
 
+/* Zero copy: fills tag's request with the len bytes of file fd at off and commits it (the
+ * queue's ring: lib/ublk/zc.h), reporting the outcome later through
+ * blz_ublk_disp_file_done. Called on the owner thread. */
+typedef void (*blz_ublk_file_read_fn)(void *ctx, unsigned tag, int fd, uint64_t off,
+				      uint32_t len);
+
 struct blz_ublk_disp_config {
 	struct blz_backend *backend;
 	unsigned depth;    /* tags 0 .. depth - 1 */
@@ -62,6 +68,10 @@ struct blz_ublk_disp_config {
 	/* Where every request is recorded when it completes (statistics, the request log:
 	 * backend/recorder.h), with the area and outcome its backend noted; NULL: nowhere. */
 	struct blz_recq *rec;
+	/* Zero copy (NULL: never): a read whose whole range the backend says is one file's
+	 * (blz_backend_file_range) goes to file_read instead of the backend, unless its
+	 * descriptor has UBLK_IO_F_NEED_REG_BUF (the kernel registered no buffer). */
+	blz_ublk_file_read_fn file_read;
 };
 
 int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_disp **ret);
@@ -71,6 +81,12 @@ void blz_ublk_disp_free(struct blz_ublk_disp *d);
 /* The kernel gave tag the request desc: serve it (see above). */
 void blz_ublk_disp_request(struct blz_ublk_disp *d, unsigned tag,
 			   const struct blz_ublk_io_desc *desc);
+/* A read handed to file_read ended with result (bytes or -errno): counted and recorded
+ * (area local, outcome image). */
+void blz_ublk_disp_file_done(struct blz_ublk_disp *d, unsigned tag, int result);
+/* Reads handed to file_read so far. Any thread. */
+uint64_t blz_ublk_disp_file_reads(const struct blz_ublk_disp *d);
+
 /* Commits the completions that came from other threads; returns how many. */
 unsigned blz_ublk_disp_drain(struct blz_ublk_disp *d);
 /* Fails every request the backend holds with err (-errno); returns how many. */

@@ -68,6 +68,9 @@ uint64_t blz_ublk_features_request(uint64_t kernel_features, bool legacy, bool p
 		want |= BLZ_UBLK_F_CMD_IOCTL_ENCODE;
 	if (!part_scan)
 		want |= kernel_features & BLZ_UBLK_F_NO_AUTO_PART_SCAN;
+	/* TRY_STOP_DEV is an encoded-only command */
+	if (!legacy)
+		want |= kernel_features & BLZ_UBLK_F_SAFE_STOP_DEV;
 	return want;
 }
 

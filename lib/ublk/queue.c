@@ -43,6 +43,7 @@
 #include "ublk/batch.h"
 #include "ublk/dispatch.h"
 #include "ublk/ublk.h"
+#include "ublk/zc.h"
 #include "util/clock.h"
 #include "util/fileio.h"
 
@@ -68,6 +69,7 @@ struct queue {
 	bool setup_done;
 	unsigned ring_flags;
 	struct blz_ublk_disp *disp;
+	struct blz_ublk_zc *zc; /* AUTO_BUF_REG devices: the zero-copy reads (zc.h) */
 	/* The queue thread's: its ring, the fd of /dev/ublkcN in it, commits queued */
 	struct io_uring ring;
 	int fd;
@@ -96,6 +98,9 @@ struct blz_ublk_dev {
 	bool recovering; /* taken over: START ends the recovery */
 	bool legacy; /* legacy opcodes, for I/O commands as for control ones */
 	bool batch;  /* UBLK_F_BATCH_IO: queues use batch.c's commands, not per-tag ones */
+	/* The kernel copies nothing (USER_COPY): results are written into the requests with
+	 * user copy, or, with AUTO_BUF_REG too, read from a file straight into them (zc.h). */
+	bool user_copy, auto_reg;
 	int stop_rc;
 	struct queue *queues;
 	pthread_mutex_t lock;
@@ -162,6 +167,12 @@ static void prep_io_cmd(struct io_uring_sqe *sqe, const struct blz_ublk_dev *d, 
 	cmd->tag = (uint16_t)tag;
 	cmd->result = result;
 	cmd->addr = addr;
+	if (d->user_copy) { /* no buffer address; with AUTO_BUF_REG, the index to register at */
+		cmd->addr = 0;
+		if (d->auto_reg)
+			sqe->addr = blz_ublk_auto_buf_reg_addr((uint16_t)tag,
+							       BLZ_UBLK_AUTO_BUF_REG_FALLBACK);
+	}
 }
 
 static inline uint64_t tag_buf(const struct queue *q, unsigned tag)
@@ -169,10 +180,9 @@ static inline uint64_t tag_buf(const struct queue *q, unsigned tag)
 	return (uint64_t)(uintptr_t)(q->bufs + (size_t)tag * q->dev->buf_size);
 }
 
-/* The dispatcher's commit: queue COMMIT_AND_FETCH_REQ; it goes out with the next enter. */
-static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
+/* Queues COMMIT_AND_FETCH_REQ; it goes out with the next enter. */
+static void queue_commit(struct queue *q, unsigned tag, int32_t result, void *buf)
 {
-	struct queue *q = ctx;
 	if (q->bat) {
 		int r = blz_ublk_batch_commit(q->bat, tag, result, buf);
 		if (r < 0)
@@ -192,6 +202,55 @@ static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
 	prep_io_cmd(sqe, q->dev, q->fd, q->fixed, BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ, q->q_id, tag,
 		    result, (uint64_t)(uintptr_t)buf);
 	q->served++;
+}
+
+/* The dispatcher's commit: the bytes go into the request first when the kernel does not
+ * copy them (user copy), then COMMIT_AND_FETCH_REQ is queued. */
+static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
+{
+	struct queue *q = ctx;
+	struct blz_ublk_dev *d = q->dev;
+	if (d->user_copy)
+		result = blz_ublk_zc_copy(d->cfd, q->q_id, tag, buf, result,
+					  1u << d->cfg.logical_bs_shift);
+	queue_commit(q, tag, result, buf);
+}
+
+/* The dispatcher's zero-copy read (AUTO_BUF_REG): READ_FIXED from the file into the
+ * request's registered buffer (index tag), linked with the commit of len (zc.h). */
+static void ring_file_read(void *ctx, unsigned tag, int fd, uint64_t off, uint32_t len)
+{
+	struct queue *q = ctx;
+	if (io_uring_sq_space_left(&q->ring) < 2)
+		io_uring_submit(&q->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe) { /* cannot happen: two SQEs per tag at most, plus the eventfd read */
+		q->ring_err = -ENOSPC;
+		return;
+	}
+	io_uring_prep_read_fixed(sqe, fd, NULL, len, off, (int)tag);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = BLZ_UBLK_ZC_READ_DATA | tag;
+	blz_ublk_zc_read_begin(q->zc, tag, len);
+	queue_commit(q, tag, (int32_t)len, NULL);
+}
+
+/* Zero copy: a READ's completion, or a commit severed from its failed READ. Returns false
+ * when cqe is neither (an ordinary completion). */
+static bool zc_cqe(struct queue *q, const struct io_uring_cqe *cqe)
+{
+	int32_t result, commit;
+	unsigned tag = (unsigned)(cqe->user_data & 0xffff);
+	if (cqe->user_data & BLZ_UBLK_ZC_READ_DATA) {
+		if (blz_ublk_zc_read_cqe(q->zc, tag, cqe->res, &result, &commit))
+			queue_commit(q, tag, commit, NULL);
+		blz_ublk_disp_file_done(q->disp, tag, result);
+		return true;
+	}
+	int z = blz_ublk_zc_commit_cqe(q->zc, tag, cqe->res, &commit);
+	if (z == 1)
+		queue_commit(q, tag, commit, NULL);
+	return z >= 0;
 }
 
 /* Keeps a read of the dispatcher's eventfd outstanding (asynchronous backends only). */
@@ -341,6 +400,8 @@ static bool on_cqe(struct queue *q, const struct io_uring_cqe *cqe, int *err)
 			arm_wake(q);
 		return true;
 	}
+	if (q->zc && zc_cqe(q, cqe))
+		return true;
 	unsigned tag = (unsigned)cqe->user_data;
 	int res = cqe->res;
 	if (tag >= d->depth)
@@ -411,8 +472,15 @@ static void *queue_thread(void *arg)
 
 	struct io_uring *ring = &q->ring;
 	bool wake = blz_ublk_disp_wake_fd(q->disp) >= 0;
-	int r = ring_init(ring, depth + wake, &q->ring_flags);
+	/* zero copy: a READ and its commit per tag */
+	int r = ring_init(ring, depth * (d->auto_reg ? 2 : 1) + wake, &q->ring_flags);
 	if (r < 0) {
+		report_setup(q, r);
+		return NULL;
+	}
+	/* AUTO_BUF_REG: the table the kernel registers each request's pages in, one per tag */
+	if (d->auto_reg && (r = io_uring_register_buffers_sparse(ring, depth)) < 0) {
+		io_uring_queue_exit(ring);
 		report_setup(q, r);
 		return NULL;
 	}
@@ -600,6 +668,13 @@ static int take_info(struct blz_ublk_dev *d)
 	d->nr_queues = info->nr_hw_queues;
 	d->depth = info->queue_depth;
 	d->buf_size = info->max_io_buf_bytes;
+	/* blazy asks for AUTO_BUF_REG only with USER_COPY; a device taken over keeps its own */
+	d->user_copy = info->flags & BLZ_UBLK_F_USER_COPY;
+	d->auto_reg = d->user_copy && (info->flags & BLZ_UBLK_F_AUTO_BUF_REG);
+	if ((info->flags & BLZ_UBLK_F_AUTO_BUF_REG) && !d->user_copy)
+		return -EOPNOTSUPP;
+	if (info->flags & BLZ_UBLK_F_SUPPORT_ZERO_COPY)
+		return -EOPNOTSUPP; /* never asked for: REGISTER_IO_BUF per request */
 	return 0;
 }
 
@@ -621,6 +696,8 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
 	if (blz_ublk_batch_wanted(d->features, d->legacy, cfg->recoverable))
 		info->flags |= BLZ_UBLK_F_BATCH_IO;
+	else if (blz_ublk_zero_copy_possible(d->features, d->legacy, cfg))
+		info->flags |= BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)
 		goto fail;
@@ -745,7 +822,11 @@ static int setup_queues(struct blz_ublk_dev *d)
 			.ctx = q,
 			.block_size = 1u << d->cfg.logical_bs_shift,
 			.rec = cfg->recorder ? blz_recorder_queue(cfg->recorder, i) : NULL,
+			.file_read = d->auto_reg ? ring_file_read : NULL,
 		};
+		if (d->auto_reg &&
+		    (r = blz_ublk_zc_new(d->depth, 1u << d->cfg.logical_bs_shift, &q->zc)) < 0)
+			return r;
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)
 			return r;
@@ -759,8 +840,10 @@ static void dev_discard(struct blz_ublk_dev *d)
 {
 	if (d->queues)
 		unmap_queues(d);
-	for (unsigned i = 0; d->queues && i < d->nr_queues; i++)
+	for (unsigned i = 0; d->queues && i < d->nr_queues; i++) {
 		blz_ublk_disp_free(d->queues[i].disp);
+		blz_ublk_zc_free(d->queues[i].zc);
+	}
 	if (d->cfd >= 0)
 		close(d->cfd);
 	if (d->added)
@@ -867,6 +950,25 @@ int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
 	return 0;
 }
 
+bool blz_ublk_dev_safe_stop(const struct blz_ublk_dev *d)
+{
+	return (d->info.flags & BLZ_UBLK_F_SAFE_STOP_DEV) && !d->legacy;
+}
+
+int blz_ublk_dev_try_stop(struct blz_ublk_dev *d)
+{
+	if (!blz_ublk_dev_safe_stop(d))
+		return -EOPNOTSUPP;
+	if (d->stopped || !d->added)
+		return -ENODEV;
+	/* the queues see their fetches aborted if it works: not an error of the device */
+	atomic_store(&d->stopping, true);
+	int r = blz_ublk_ctrl_try_stop_dev(d->ctrl, d->info.dev_id);
+	if (r < 0)
+		atomic_store(&d->stopping, false);
+	return r;
+}
+
 int blz_ublk_dev_stop(struct blz_ublk_dev *d)
 {
 	if (!d)
@@ -942,8 +1044,10 @@ void blz_ublk_dev_free(struct blz_ublk_dev *d)
 	for (unsigned i = 0; i < d->nr_queues; i++)
 		if (blz_ublk_disp_held(d->queues[i].disp))
 			return; /* the backend still holds requests: leak too */
-	for (unsigned i = 0; i < d->nr_queues; i++)
+	for (unsigned i = 0; i < d->nr_queues; i++) {
 		blz_ublk_disp_free(d->queues[i].disp);
+		blz_ublk_zc_free(d->queues[i].zc);
+	}
 	blz_ublk_ctrl_close(d->ctrl);
 	free(d->queues);
 	pthread_cond_destroy(&d->cond);
@@ -1008,5 +1112,25 @@ int blz_ublk_dev_stats(const struct blz_ublk_dev *d, unsigned qi, struct blz_ubl
 	ret->batches = atomic_load_explicit(&q->stats[ST_BATCHES], memory_order_relaxed);
 	ret->sleeps = atomic_load_explicit(&q->stats[ST_SLEEPS], memory_order_relaxed);
 	ret->poll_hits = atomic_load_explicit(&q->stats[ST_POLL_HITS], memory_order_relaxed);
+	ret->zero_copy = blz_ublk_disp_file_reads(q->disp);
 	return 0;
+}
+
+bool blz_ublk_zero_copy_possible(uint64_t features, bool legacy,
+				 const struct blz_ublk_dev_config *cfg)
+{
+	uint64_t need = BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
+	return cfg->zero_copy && cfg->backend && cfg->backend->ops->file_range && !legacy &&
+	       (features & need) == need;
+}
+
+bool blz_ublk_zero_copy_env(void)
+{
+	const char *v = getenv("BLAZY_ZERO_COPY");
+	return !(v && !strcmp(v, "off"));
+}
+
+bool blz_ublk_dev_zero_copy(const struct blz_ublk_dev *d)
+{
+	return d->auto_reg;
 }

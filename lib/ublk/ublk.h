@@ -8,7 +8,10 @@
  * starts the queue threads and then START_DEV, blz_ublk_dev_stop() takes it all down again
  * (STOP_DEV, join, DEL_DEV). Reads go to a backend (lib/backend), synchronously or as
  * requests it completes later (dispatch.h); writes, discards and write zeroes fail with
- * EROFS, flushes succeed.
+ * EROFS, flushes succeed. Where the kernel has AUTO_BUF_REG and the backend says which
+ * ranges are a file's (the seed image), those are read from the file straight into the
+ * request's pages (zero copy, zc.h); a non-forced stop can be TRY_STOP_DEV
+ * (blz_ublk_dev_try_stop).
  *
  * All functions return 0 (or a count) or -errno and never print.
  */
@@ -77,6 +80,11 @@ int blz_ublk_ctrl_get_queue_affinity(struct blz_ublk_ctrl *c, uint32_t id, unsig
 int blz_ublk_ctrl_start_dev(struct blz_ublk_ctrl *c, uint32_t id, pid_t pid);
 /* STOP_DEV: removes the disk once in-flight I/O drains, then aborts the fetches. */
 int blz_ublk_ctrl_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
+/* TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0): STOP_DEV only while nobody holds the disk open
+ * (the check and the stop under the disk's open lock, so no opener slips in between):
+ * -EBUSY while the disk is open (mounted, held), -ENODEV when it has no disk; -EOPNOTSUPP
+ * with legacy opcodes. A kernel without it answers -EOPNOTSUPP or -EINVAL. */
+int blz_ublk_ctrl_try_stop_dev(struct blz_ublk_ctrl *c, uint32_t id);
 /* DEL_DEV: removes the character device; the kernel waits until the last reference to
  * the disk is gone (bounded here by the timeout: -ETIMEDOUT, the removal still happens;
  * also -ETIMEDOUT, early, once the character device has been gone for 1 s: the disk
@@ -188,6 +196,13 @@ struct blz_ublk_dev_config {
 	/* Records every request (statistics, the request log), one slot per queue; NULL: none.
 	 * The caller's; it must outlive the device. */
 	struct blz_recorder *recorder;
+	/* Zero copy where it can be had (blz_ublk_zero_copy_possible): the kernel's
+	 * AUTO_BUF_REG (6.16) with USER_COPY, and a backend with a file_range op. Reads the
+	 * backend says are one file's (the lazy backend's local region: the seed image) are
+	 * then read by io_uring from that file straight into the request's pages; every other
+	 * read is copied in by the server (user copy) instead of by the kernel (zc.h). A
+	 * device taken over (blz_ublk_dev_recover) keeps the mode it was created with. */
+	bool zero_copy;
 };
 
 #define BLZ_UBLK_STOP_GRACE_MS 5000u
@@ -208,6 +223,7 @@ struct blz_ublk_qstats {
 	uint64_t abandoned;  /* reads failed at STOP because the backend had not completed them */
 	uint64_t late;       /* completions of abandoned reads, dropped */
 	uint64_t duplicates; /* second completions of one request (a backend bug), dropped */
+	uint64_t zero_copy;  /* reads served by zero copy (read from a file into the request) */
 };
 
 struct blz_ublk_dev;
@@ -241,6 +257,14 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d);
  * deleted (no block or character device left) but its disk is still open somewhere; the
  * kernel frees its number on the last close. */
 int blz_ublk_dev_stop(struct blz_ublk_dev *d);
+/* A stop that cannot race with a new opener of the disk: TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV,
+ * 7.0) removes the disk only while nobody holds it open, under the disk's open lock; the
+ * queues then end as at STOP_DEV (call blz_ublk_dev_stop next to join them and delete the
+ * device). -EBUSY: the disk is open (mounted, held), nothing changed, the device still
+ * serves; -EOPNOTSUPP: the device has no SAFE_STOP_DEV (or legacy opcodes). */
+int blz_ublk_dev_try_stop(struct blz_ublk_dev *d);
+/* Whether the device has SAFE_STOP_DEV (blz_ublk_dev_try_stop can be used). */
+bool blz_ublk_dev_safe_stop(const struct blz_ublk_dev *d);
 /* Stops the device if needed and frees d. Accepts NULL. */
 void blz_ublk_dev_free(struct blz_ublk_dev *d);
 
@@ -255,6 +279,15 @@ bool blz_ublk_dev_legacy(const struct blz_ublk_dev *d);
 bool blz_ublk_dev_batch(const struct blz_ublk_dev *d);
 /* True when the queue threads were pinned to their queues' CPUs (cfg.pin). */
 bool blz_ublk_dev_pinned(const struct blz_ublk_dev *d);
+/* Whether a device made with cfg on a kernel with features (the GET_FEATURES mask) and
+ * that opcode style would use zero copy (see zero_copy above). */
+bool blz_ublk_zero_copy_possible(uint64_t features, bool legacy,
+				 const struct blz_ublk_dev_config *cfg);
+/* false when BLAZY_ZERO_COPY=off is in the environment (benchmarks and tests compare the
+ * copy path this way), else true. */
+bool blz_ublk_zero_copy_env(void);
+/* Whether d serves with zero copy (AUTO_BUF_REG). */
+bool blz_ublk_dev_zero_copy(const struct blz_ublk_dev *d);
 /* Ring setup flags the queues ended up with (IORING_SETUP_*), for diagnostics. */
 unsigned blz_ublk_dev_ring_flags(const struct blz_ublk_dev *d);
 /* How long the queue threads poll after serving (µs); 0 when they do not (off, or the

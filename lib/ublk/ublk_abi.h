@@ -44,6 +44,8 @@
 #define BLZ_UBLK_IO_PREP_IO_CMDS 0x25
 #define BLZ_UBLK_IO_COMMIT_IO_CMDS 0x26
 #define BLZ_UBLK_IO_FETCH_IO_CMDS 0x27
+#define BLZ_UBLK_IO_REGISTER_IO_BUF 0x23   /* 6.15, SUPPORT_ZERO_COPY */
+#define BLZ_UBLK_IO_UNREGISTER_IO_BUF 0x24 /* 6.15 */
 
 /* Results of a completed FETCH / COMMIT_AND_FETCH. */
 #define BLZ_UBLK_IO_RES_OK 0
@@ -76,6 +78,31 @@
 #define BLZ_UBLK_F_NO_AUTO_PART_SCAN (1ULL << 18) /* 7.0 */
 #define BLZ_UBLK_F_SHMEM_ZC (1ULL << 19)          /* 7.1 */
 #define BLZ_UBLK_F_IO_DESC_SIZE (1ULL << 20)      /* 7.3 */
+
+/* Descriptor flags (ublksrv_io_desc.op_flags above bit 7). NEED_REG_BUF: with
+ * AUTO_BUF_REG and UBLK_AUTO_BUF_REG_FALLBACK, the kernel could not register this request's
+ * buffer; the server serves it another way (user copy here). */
+#define BLZ_UBLK_IO_F_NEED_REG_BUF (1U << 17)
+
+/* AUTO_BUF_REG (6.16): a FETCH / COMMIT_AND_FETCH SQE's addr field (not the command's) is
+ * struct ublk_auto_buf_reg: bits 0-15 the fixed-buffer index the kernel registers the next
+ * request's pages at, bits 16-23 flags, the rest reserved (0). */
+#define BLZ_UBLK_AUTO_BUF_REG_FALLBACK (1U << 0)
+static inline uint64_t blz_ublk_auto_buf_reg_addr(uint16_t index, uint8_t flags)
+{
+	return (uint64_t)index | (uint64_t)flags << 16;
+}
+
+/* USER_COPY (6.5): pread/pwrite on /dev/ublkcN at this offset reach the pages of request
+ * (q, tag), from byte off of the request. */
+#define BLZ_UBLKSRV_IO_BUF_OFFSET 0x80000000ULL
+#define BLZ_UBLK_TAG_OFF 25
+#define BLZ_UBLK_QID_OFF 41
+static inline uint64_t blz_ublk_user_copy_pos(unsigned q, unsigned tag, uint32_t off)
+{
+	return BLZ_UBLKSRV_IO_BUF_OFFSET + ((uint64_t)q << BLZ_UBLK_QID_OFF) +
+	       ((uint64_t)tag << BLZ_UBLK_TAG_OFF) + off;
+}
 
 /* Device states (ublksrv_ctrl_dev_info.state). */
 #define BLZ_UBLK_S_DEV_DEAD 0
@@ -219,6 +246,7 @@ struct blz_ublk_params {
 	_IOR('u', BLZ_UBLK_CMD_GET_QUEUE_AFFINITY, struct blz_ublk_ctrl_cmd)
 #define BLZ_UBLK_U_CMD_GET_FEATURES _IOR('u', BLZ_UBLK_CMD_GET_FEATURES, struct blz_ublk_ctrl_cmd)
 #define BLZ_UBLK_U_CMD_DEL_DEV_ASYNC _IOR('u', BLZ_UBLK_CMD_DEL_DEV_ASYNC, struct blz_ublk_ctrl_cmd)
+#define BLZ_UBLK_U_CMD_TRY_STOP_DEV _IOWR('u', BLZ_UBLK_CMD_TRY_STOP_DEV, struct blz_ublk_ctrl_cmd)
 #define BLZ_UBLK_U_IO_FETCH_REQ _IOWR('u', BLZ_UBLK_IO_FETCH_REQ, struct blz_ublk_io_cmd)
 #define BLZ_UBLK_U_IO_COMMIT_AND_FETCH_REQ \
 	_IOWR('u', BLZ_UBLK_IO_COMMIT_AND_FETCH_REQ, struct blz_ublk_io_cmd)
@@ -242,5 +270,6 @@ _Static_assert(offsetof(struct blz_ublk_params, devt) == 60, "ublk_params.devt a
 _Static_assert(BLZ_UBLK_U_CMD_ADD_DEV == 0xc0207504u, "ADD_DEV encoding");
 _Static_assert(BLZ_UBLK_U_CMD_GET_DEV_INFO == 0x80207502u, "GET_DEV_INFO encoding");
 _Static_assert(BLZ_UBLK_U_IO_FETCH_REQ == 0xc0107520u, "FETCH_REQ encoding");
+_Static_assert(BLZ_UBLK_U_CMD_TRY_STOP_DEV == 0xc0207517u, "TRY_STOP_DEV encoding");
 
 #endif

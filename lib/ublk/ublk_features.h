@@ -19,6 +19,11 @@
  *                      (BLAZY_UBLK_PART_SCAN=1) makes the same three reads, from a kworker.
  *   BATCH_IO           batched fetch and commit (7.0+, lib/ublk/batch.h): asked for by
  *                      blz_ublk_dev_create when blz_ublk_batch_wanted() says so (below).
+ *   SAFE_STOP_DEV      TRY_STOP_DEV (7.0+): a non-forced `blazy stop` removes the disk only
+ *                      while nobody holds it open (lib/server/stop.h), so a mount cannot
+ *                      slip in between blazy's in-use check and the stop
+ * and, only when the server is asked for zero copy and its backend can use it, AUTO_BUF_REG
+ * with USER_COPY (blz_ublk_zero_copy_possible, ublk.h; requested in queue.c).
  * Every other flag is only detected and reported (blazy doctor).
  */
 #ifndef BLZ_UBLK_UBLK_FEATURES_H
@@ -45,8 +50,9 @@ const struct blz_ublk_feature *blz_ublk_feature_find(uint64_t flag);
 /* The flags blazy ever asks for at ADD_DEV (when the kernel offers them). BATCH_IO is
  * asked for by blz_ublk_dev_create (blz_ublk_batch_wanted), the others by ADD_DEV itself
  * (blz_ublk_features_request). */
-#define BLZ_UBLK_F_BLAZY_WANTS \
-	(BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN | BLZ_UBLK_F_BATCH_IO)
+#define BLZ_UBLK_F_BLAZY_WANTS                                                          \
+	(BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN | BLZ_UBLK_F_BATCH_IO | \
+	 BLZ_UBLK_F_SAFE_STOP_DEV)
 
 /*
  * The flags to request at ADD_DEV given the kernel's GET_FEATURES mask (0 when the kernel

@@ -187,6 +187,111 @@ static void nop_close(struct blz_backend *b)
 {
 }
 
+/* ---- zero copy: ranges the backend says are a file's ---- */
+
+static int fr_read(struct blz_backend *b, void *buf, uint32_t len, uint64_t off)
+{
+	memset(buf, 0x33, len);
+	return 0;
+}
+
+/* [0, 1 MiB) is "file 7" at offset + 100 */
+static int fr_range(struct blz_backend *b, uint64_t off, uint32_t len, int *fd, uint64_t *foff)
+{
+	if (off + len > (1u << 20))
+		return -ENOENT;
+	*fd = 7;
+	*foff = off + 100;
+	return 0;
+}
+
+struct file_call {
+	unsigned n, tag;
+	int fd;
+	uint64_t off;
+	uint32_t len;
+};
+
+static struct file_call file_calls;
+
+static void fake_file_read(void *ctx, unsigned tag, int fd, uint64_t off, uint32_t len)
+{
+	struct fakeq *f = ctx;
+	assert_true(f->busy[tag]);
+	file_calls = (struct file_call){ file_calls.n + 1, tag, fd, off, len };
+}
+
+static void test_file_read(void **state)
+{
+	static const struct blz_backend_ops ops = { "file", fr_read, NULL, nop_close, fr_range };
+	struct blz_backend b = { &ops, 4 << 20 };
+	struct fakeq f;
+	fakeq_init(&f, 4);
+	struct blz_ublk_disp_config cfg = {
+		.backend = &b, .depth = f.depth, .buf_size = BUF_SIZE, .bufs = f.bufs,
+		.commit = fake_commit, .ctx = &f, .file_read = fake_file_read,
+	};
+	struct blz_ublk_disp *d = NULL;
+	assert_int_equal(blz_ublk_disp_new(&cfg, &d), 0);
+	memset(&file_calls, 0, sizeof(file_calls));
+
+	/* within the file: handed to file_read, not committed here */
+	fakeq_give(&f, d, 2, BLZ_UBLK_IO_OP_READ, 8192, 16384);
+	assert_int_equal(file_calls.n, 1);
+	assert_int_equal(file_calls.tag, 2);
+	assert_int_equal(file_calls.fd, 7);
+	assert_int_equal(file_calls.off, 8192 + 100);
+	assert_int_equal(file_calls.len, 16384);
+	assert_true(f.busy[2]);
+	assert_int_equal(blz_ublk_disp_file_reads(d), 1);
+	struct blz_ublk_qstats s;
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.reads, 0); /* counted when it ends */
+	blz_ublk_disp_file_done(d, 2, 16384);
+	f.busy[2] = false; /* the ring committed it */
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.reads, 1);
+	assert_int_equal(s.read_bytes, 16384);
+	blz_ublk_disp_file_done(d, 2, -EIO);
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.errors, 1);
+
+	/* crossing the file's end: read by the backend and committed as in copy mode */
+	fakeq_give(&f, d, 1, BLZ_UBLK_IO_OP_READ, (1u << 20) - 4096, 8192);
+	assert_int_equal(file_calls.n, 1);
+	assert_false(f.busy[1]);
+	assert_int_equal(f.last[1].result, 8192);
+	assert_int_equal(f.bufs[BUF_SIZE], 0x33);
+	/* the kernel registered no buffer (auto registration fell back): copy mode too */
+	f.busy[0] = true;
+	f.descs[0] = (struct blz_ublk_io_desc){
+		.op_flags = BLZ_UBLK_IO_OP_READ | BLZ_UBLK_IO_F_NEED_REG_BUF,
+		.nr_sectors = 8, .start_sector = 0,
+	};
+	blz_ublk_disp_request(d, 0, &f.descs[0]);
+	assert_int_equal(file_calls.n, 1);
+	assert_false(f.busy[0]);
+	assert_int_equal(f.last[0].result, 4096);
+	blz_ublk_disp_free(d);
+
+	/* without file_read, a backend's file_range is never asked */
+	d = fakeq_disp(&f, &b);
+	fakeq_give(&f, d, 3, BLZ_UBLK_IO_OP_READ, 0, 4096);
+	assert_int_equal(file_calls.n, 1);
+	assert_false(f.busy[3]);
+	assert_int_equal(blz_ublk_disp_file_reads(d), 0);
+	blz_ublk_disp_free(d);
+	fakeq_release(&f);
+
+	/* blz_backend_file_range: past the end, and a backend without the op */
+	int fd;
+	uint64_t foff;
+	assert_int_equal(blz_backend_file_range(&b, 4 << 20, 4096, &fd, &foff), -ENOENT);
+	static const struct blz_backend_ops plain = { "plain", fr_read, NULL, nop_close };
+	struct blz_backend pb = { &plain, 4 << 20 };
+	assert_int_equal(blz_backend_file_range(&pb, 0, 4096, &fd, &foff), -EOPNOTSUPP);
+}
+
 static void test_short_read(void **state)
 {
 	static const struct blz_backend_ops ops = { "half", half_read, NULL, nop_close };
@@ -631,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_null_every_tag),
 		cmocka_unit_test(test_short_read),
+		cmocka_unit_test(test_file_read),
 		cmocka_unit_test(test_async_out_of_order),
 		cmocka_unit_test(test_teardown_outstanding),
 		cmocka_unit_test(test_async_filter),

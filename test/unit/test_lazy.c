@@ -205,6 +205,29 @@ static void test_serve_local_and_mapped(void **state)
 	assert_int_equal(lazy, st.lazy_bytes);
 	blz_fetch_list_release(&fl);
 	blz_buf_release(&fb);
+	/* Zero copy: the image's part of the local region is the image file at the same
+	 * offset; nothing else is a file's (lazy bytes, the gap, a range crossing the end). */
+	int zfd = -1;
+	uint64_t zoff = 1;
+	struct blz_lazy_stats zs0, zs1;
+	blz_lazy_get_stats(l, &zs0);
+	assert_int_equal(blz_backend_file_range(b, 65536, 65536, &zfd, &zoff), 0);
+	assert_true(zfd >= 0);
+	assert_true(zoff == 65536);
+	blz_lazy_get_stats(l, &zs1);
+	assert_int_equal(blz_pread_full(zfd, want, sizeof(want), zoff), 0);
+	assert_int_equal(blz_backend_read(b, got, sizeof(got), 65536), 0);
+	assert_memory_equal(want, got, sizeof(got));
+	assert_true(zs1.local_bytes == zs0.local_bytes + 65536); /* counted as read */
+	struct stat zst;
+	assert_int_equal(fstat(zfd, &zst), 0);
+	uint64_t img_end = (uint64_t)zst.st_size < lay.local_end ? (uint64_t)zst.st_size
+								  : lay.local_end;
+	assert_int_equal(blz_backend_file_range(b, img_end - 4096, 4096, &zfd, &zoff), 0);
+	assert_int_equal(blz_backend_file_range(b, img_end - 4096, 8192, &zfd, &zoff), -ENOENT);
+	assert_int_equal(blz_backend_file_range(b, mp.device_off, 4096, &zfd, &zoff), -ENOENT);
+	assert_int_equal(blz_backend_file_range(b, lay.local_end + 8192, 4096, &zfd, &zoff),
+			 -ENOENT);
 	blz_backend_close(b);
 	free(out);
 	free(data);

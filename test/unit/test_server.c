@@ -822,10 +822,98 @@ static void test_pidfd(void **state)
 	assert_int_equal(srv_pidfd_open(pid), -ESRCH);
 }
 
+/* TRY_STOP_DEV: the kernel refuses while the disk is open (the fake's "held": opened by a
+ * user blazy names only when in_use is set too). */
+static int safe_answer; /* what TRY_STOP_DEV answers */
+static int f_try(void *ctx, uint32_t id)
+{
+	struct fake *f = ctx;
+	note(f, "try");
+	if (safe_answer == 0) {
+		f->dev_there = false;
+		f->proc_alive = false;
+		f->registry = false;
+	}
+	return safe_answer;
+}
+
+static void test_safe_stop(void **state)
+{
+	struct blz_stop_ops ops = fake_ops;
+	ops.ctl_try_stop = f_try;
+	ops.try_stop_dev = f_try;
+	struct blz_stop_result res;
+	char err[256];
+	struct blz_stop_opts o = { .grace_ms = 3000 };
+
+	/* nobody holds it: the kernel stops it, no plain stop */
+	struct fake f = { .probe = 1, .has_socket = true, .obeys_ctl = true, .dev_there = true,
+			  .proc_alive = true, .registry = true };
+	safe_answer = 0;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), 0);
+	assert_string_equal(f.log, "try");
+	assert_true(res.safe_stop);
+	assert_int_equal(res.step, BLZ_STOP_CONTROL);
+
+	/* a mount that came after the in-use check (the hook skips it): refused by the kernel,
+	 * named, nothing stopped */
+	f = (struct fake){ .probe = 1, .has_socket = true, .obeys_ctl = true, .in_use = true,
+			   .dev_there = true, .proc_alive = true, .registry = true };
+	safe_answer = -EBUSY;
+	o.no_precheck = true;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "mounted on /mnt/x"));
+	assert_non_null(strstr(err, "TRY_STOP_DEV"));
+	assert_string_equal(f.log, "try");
+	assert_true(f.dev_there && f.proc_alive);
+	assert_false(res.safe_stop);
+	/* without the hook the in-use check refuses first, without TRY_STOP_DEV */
+	o.no_precheck = false;
+	f.log[0] = 0;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), -EBUSY);
+	assert_null(strstr(err, "TRY_STOP_DEV"));
+	assert_string_equal(f.log, "");
+	/* --force: the plain stop, no TRY_STOP_DEV */
+	o.force = true;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), 0);
+	assert_string_equal(f.log, "ctl");
+	o.force = false;
+
+	/* refused for a user blazy cannot name (a reader): retried for a while, then the old
+	 * way (as on kernels without it) */
+	f = (struct fake){ .probe = 1, .has_socket = true, .obeys_ctl = true, .dev_there = true,
+			   .proc_alive = true, .registry = true };
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), 0);
+	assert_non_null(strstr(f.log, "try try"));
+	assert_non_null(strstr(f.log, "ctl"));
+	assert_false(res.safe_stop);
+
+	/* not available (no SAFE_STOP_DEV, an older server): the old way at once */
+	f = (struct fake){ .probe = 1, .has_socket = true, .obeys_ctl = true, .dev_there = true,
+			   .proc_alive = true, .registry = true };
+	safe_answer = -EOPNOTSUPP;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), 0);
+	assert_string_equal(f.log, "try ctl");
+
+	/* a dead server: TRY_STOP_DEV sent directly; refused while mounted */
+	f = (struct fake){ .probe = 0, .dev_there = true, .in_use = true };
+	safe_answer = -EBUSY;
+	o.no_precheck = true;
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), -EBUSY);
+	assert_string_equal(f.log, "try");
+	safe_answer = 0;
+	f = (struct fake){ .probe = 0, .dev_there = true };
+	assert_int_equal(blz_stop_run(&ops, &f, 5, &o, &res, err, sizeof(err)), 0);
+	assert_non_null(strstr(f.log, "try DEL_DEV"));
+	assert_null(strstr(f.log, "STOP_DEV D")); /* no plain STOP_DEV */
+	assert_true(res.safe_stop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_protocol),
+		cmocka_unit_test(test_safe_stop),
 		cmocka_unit_test(test_unauthorised),
 		cmocka_unit_test(test_no_server),
 		cmocka_unit_test(test_registry),

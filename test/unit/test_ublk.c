@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
+#include "backend/backend.h"
 #include "ublk/ublk.h"
+#include "ublk/zc.h"
 
 static void test_abi(void **state)
 {
@@ -23,6 +25,123 @@ static void test_abi(void **state)
 	assert_int_equal(sizeof(struct blz_ublk_dev_info), 64);
 	assert_int_equal(offsetof(struct blz_ublk_dev_info, ublksrv_flags), 32);
 	assert_int_equal(offsetof(struct blz_ublk_io_desc, start_sector), 8);
+}
+
+static void test_zero_copy_abi(void **state)
+{
+	assert_int_equal(BLZ_UBLK_U_CMD_TRY_STOP_DEV, 0xc0207517u);
+	/* struct ublk_auto_buf_reg in an SQE's addr: index bits 0-15, flags 16-23 */
+	assert_int_equal(blz_ublk_auto_buf_reg_addr(5, BLZ_UBLK_AUTO_BUF_REG_FALLBACK), 0x10005u);
+	assert_int_equal(blz_ublk_auto_buf_reg_addr(4095, 0), 4095u);
+	/* user copy: 0x80000000 + (q << 41) + (tag << 25) + offset */
+	assert_true(blz_ublk_user_copy_pos(0, 0, 0) == 0x80000000ULL);
+	assert_true(blz_ublk_user_copy_pos(1, 2, 512) ==
+		    0x80000000ULL + (1ULL << 41) + (2ULL << 25) + 512);
+	assert_int_equal(BLZ_UBLK_IO_F_NEED_REG_BUF, 1u << 17);
+}
+
+static int fr_read(struct blz_backend *b, void *buf, uint32_t len, uint64_t off)
+{
+	return 0;
+}
+
+static int fr_range(struct blz_backend *b, uint64_t off, uint32_t len, int *fd, uint64_t *foff)
+{
+	return -ENOENT;
+}
+
+static void fr_close(struct blz_backend *b)
+{
+}
+
+static void test_zero_copy_possible(void **state)
+{
+	static const struct blz_backend_ops with = { "f", fr_read, NULL, fr_close, fr_range };
+	static const struct blz_backend_ops without = { "n", fr_read, NULL, fr_close, NULL };
+	struct blz_backend bw = { &with, 1 << 20 }, bn = { &without, 1 << 20 };
+	struct blz_ublk_dev_config cfg = { .backend = &bw, .zero_copy = true };
+	uint64_t both = BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
+	assert_true(blz_ublk_zero_copy_possible(both, false, &cfg));
+	/* the kernel must have both; encoded opcodes; the backend must have file_range */
+	assert_false(blz_ublk_zero_copy_possible(BLZ_UBLK_F_USER_COPY, false, &cfg));
+	assert_false(blz_ublk_zero_copy_possible(BLZ_UBLK_F_AUTO_BUF_REG, false, &cfg));
+	assert_false(blz_ublk_zero_copy_possible(both, true, &cfg));
+	cfg.zero_copy = false;
+	assert_false(blz_ublk_zero_copy_possible(both, false, &cfg));
+	cfg.zero_copy = true;
+	cfg.backend = &bn;
+	assert_false(blz_ublk_zero_copy_possible(both, false, &cfg));
+	/* the environment switch */
+	unsetenv("BLAZY_ZERO_COPY");
+	assert_true(blz_ublk_zero_copy_env());
+	setenv("BLAZY_ZERO_COPY", "off", 1);
+	assert_false(blz_ublk_zero_copy_env());
+	setenv("BLAZY_ZERO_COPY", "auto", 1);
+	assert_true(blz_ublk_zero_copy_env());
+	unsetenv("BLAZY_ZERO_COPY");
+}
+
+static void test_zc_pairing(void **state)
+{
+	struct blz_ublk_zc *z;
+	assert_int_equal(blz_ublk_zc_new(4, 3000, &z), -EINVAL); /* not a power of 2 */
+	assert_int_equal(blz_ublk_zc_new(4, 4096, &z), 0);
+	int32_t res, commit = 12345;
+
+	/* the whole length: the linked commit went out, nothing to do */
+	blz_ublk_zc_read_begin(z, 0, 16384);
+	assert_true(blz_ublk_zc_busy(z, 0));
+	assert_false(blz_ublk_zc_read_cqe(z, 0, 16384, &res, &commit));
+	assert_int_equal(res, 16384);
+	assert_false(blz_ublk_zc_busy(z, 0));
+	/* an ordinary commit completion is not the state machine's */
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 0, 0, &commit), -1);
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 0, -ECANCELED, &commit), -1);
+
+	/* a short READ, then its severed commit: commit again with the whole blocks */
+	blz_ublk_zc_read_begin(z, 1, 16384);
+	assert_false(blz_ublk_zc_read_cqe(z, 1, 10000, &res, &commit));
+	assert_int_equal(res, 8192);
+	assert_true(blz_ublk_zc_busy(z, 1));
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 1, -ECANCELED, &commit), 1);
+	assert_int_equal(commit, 8192);
+	assert_false(blz_ublk_zc_busy(z, 1));
+
+	/* the severed commit first, then a failed READ: EIO */
+	blz_ublk_zc_read_begin(z, 2, 4096);
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 2, -ECANCELED, &commit), 0);
+	assert_true(blz_ublk_zc_busy(z, 2));
+	commit = 0;
+	assert_true(blz_ublk_zc_read_cqe(z, 2, -EFAULT, &res, &commit));
+	assert_int_equal(commit, -EIO);
+	assert_int_equal(res, -EIO);
+	assert_false(blz_ublk_zc_busy(z, 2));
+
+	/* less than a block, and end of file: EIO */
+	blz_ublk_zc_read_begin(z, 3, 8192);
+	assert_false(blz_ublk_zc_read_cqe(z, 3, 100, &res, &commit));
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 3, -ECANCELED, &commit), 1);
+	assert_int_equal(commit, -EIO);
+	blz_ublk_zc_read_begin(z, 3, 8192);
+	assert_false(blz_ublk_zc_read_cqe(z, 3, 0, &res, &commit));
+	assert_int_equal(res, -EIO);
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 3, -ECANCELED, &commit), 1);
+	assert_int_equal(commit, -EIO);
+	/* tags out of range are refused, not written */
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 4, -ECANCELED, &commit), -1);
+	assert_false(blz_ublk_zc_busy(z, 9));
+	blz_ublk_zc_free(z);
+	blz_ublk_zc_free(NULL);
+
+	/* user copy on something that is not /dev/ublkcN fails: EIO, results <= 0 untouched */
+	char buf[4096] = { 0 };
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 4096, 4096), -EIO);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, -EIO, 4096), -EIO);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 0, 4096), 0);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 static void test_desc_offset(void **state)
@@ -131,13 +250,18 @@ static void test_features_request(void **state)
 	uint64_t all = ~0ULL, k612 = 0x70fb; /* what 6.12's GET_FEATURES may answer */
 	/* NO_AUTO_PART_SCAN only where offered; encoded opcodes unless legacy */
 	assert_true(blz_ublk_features_request(all, false, false) ==
-		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN));
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_NO_AUTO_PART_SCAN |
+		     BLZ_UBLK_F_SAFE_STOP_DEV));
 	assert_true(blz_ublk_features_request(k612, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
 	assert_true(blz_ublk_features_request(0, false, false) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
 	assert_true(blz_ublk_features_request(0, true, false) == 0);
 	assert_true(blz_ublk_features_request(all, true, false) == BLZ_UBLK_F_NO_AUTO_PART_SCAN);
 	/* the test hook keeps the partition scan */
-	assert_true(blz_ublk_features_request(all, false, true) == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
+	assert_true(blz_ublk_features_request(all, false, true) ==
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_SAFE_STOP_DEV));
+	/* SAFE_STOP_DEV only where offered, and not with legacy opcodes */
+	assert_true(blz_ublk_features_request(BLZ_UBLK_F_SAFE_STOP_DEV, false, false) ==
+		    (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_SAFE_STOP_DEV));
 	/* nothing outside what blazy wants, whatever the kernel offers */
 	assert_true((blz_ublk_features_request(all, false, false) & ~BLZ_UBLK_F_BLAZY_WANTS) == 0);
 	setenv("BLAZY_UBLK_PART_SCAN", "1", 1);
@@ -201,6 +325,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_abi),
 		cmocka_unit_test(test_desc_offset),
+		cmocka_unit_test(test_zero_copy_abi),
+		cmocka_unit_test(test_zero_copy_possible),
+		cmocka_unit_test(test_zc_pairing),
 		cmocka_unit_test(test_parse_dev),
 		cmocka_unit_test(test_kernel_version),
 		cmocka_unit_test(test_state_and_pid),

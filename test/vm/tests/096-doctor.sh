@@ -60,7 +60,22 @@ if [ $(((kf >> 18) & 1)) = 1 ]; then
 else
 	check "NO_AUTO_PART_SCAN: not used (not offered)" has "$(entry NO_AUTO_PART_SCAN)" '"blazy_uses":false'
 fi
-for name in USER_RECOVERY_FAIL_IO QUIESCE AUTO_BUF_REG SUPPORT_ZERO_COPY PER_IO_DAEMON BATCH_IO SAFE_STOP_DEV; do
+# SAFE_STOP_DEV (TRY_STOP_DEV for a non-forced stop) exactly when offered; zero copy
+# (AUTO_BUF_REG with USER_COPY, seed servers) exactly when both are offered.
+if [ $(((kf >> 17) & 1)) = 1 ]; then
+	check "blazy uses SAFE_STOP_DEV (offered)" uses SAFE_STOP_DEV
+else
+	check "SAFE_STOP_DEV: not used (not offered)" has "$(entry SAFE_STOP_DEV)" '"blazy_uses":false'
+fi
+if [ $(((kf >> 11) & 1)) = 1 ] && [ $(((kf >> 7) & 1)) = 1 ]; then
+	check "blazy uses AUTO_BUF_REG (offered)" uses AUTO_BUF_REG
+	check "doctor --json: zero copy on" has "$json" '"zero_copy":true'
+else
+	check "AUTO_BUF_REG: not used (not offered)" has "$(entry AUTO_BUF_REG)" '"blazy_uses":false'
+	check "doctor --json: zero copy off" has "$json" '"zero_copy":false'
+fi
+check "blazy doctor says whether zero copy is in use" sh -c "blazy doctor | grep -q 'zero copy: o[nf]'"
+for name in USER_RECOVERY_FAIL_IO QUIESCE SUPPORT_ZERO_COPY PER_IO_DAEMON BATCH_IO; do
 	check "$name is reported, not used" has "$(entry "$name")" '"blazy_uses":false'
 done
 req=$(echo "$json" | sed -n 's/.*"requested":\([0-9]*\),.*/\1/p')
