@@ -55,6 +55,11 @@ int srv_enter_namespace(struct blz_server *s, char *err, size_t errlen);
 /* signals.c: blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 (ignores SIGPIPE) and returns a
  * signalfd for them, or -errno with err; reads the next one (its number, 0 if none). */
 int srv_signals_open(char *err, size_t errlen);
+/* Blocks the signals srv_signals_open takes in the calling thread, before the backend starts
+ * threads of its own (a remote store's fetch workers): a thread that left them unblocked
+ * would take a SIGUSR2 meant for the signalfd (with the handler a forked server inherits
+ * from its supervisor, the upgrade request was lost). */
+void srv_signals_block(void);
 int srv_signal_read(int sfd);
 
 /* recover.c: takes over device s->cfg.recover_id (checks that it serves the same seed or

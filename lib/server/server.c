@@ -62,6 +62,7 @@ int blz_server_open(const struct blz_server_config *cfg, struct blz_server **ret
 	struct blz_server *s = blz_xcalloc(1, sizeof(*s));
 	s->cfg = *cfg;
 	s->home_ns = s->sup_pidfd = -1;
+	srv_signals_block(); /* before any thread of the backend's */
 	int r;
 	if (cfg->seed) {
 		r = open_seed(s, err, errlen);

@@ -10,17 +10,29 @@
 
 #include "util/strbuf.h"
 
+static void server_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+}
+
+void srv_signals_block(void)
+{
+	sigset_t set;
+	server_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int srv_signals_open(char *err, size_t errlen)
 {
 	/* Blocked in this thread, so in the queue threads it starts later (they inherit the
 	 * mask): only the signalfd sees them. */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
+	server_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);

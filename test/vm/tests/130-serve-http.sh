@@ -74,7 +74,12 @@ dev=$(dev_of_mount)
 ublk_devs="$ublk_devs $dev"
 # An upgrade before the first read: the new server must fetch from the same store, with the
 # same options (nothing is cached yet, so every read below goes to the web server).
-check "blazy upgrade of the mount" blazy upgrade "$M"
+if blazy upgrade "$M"; then
+	echo "ok: blazy upgrade of the mount"
+else
+	fail "blazy upgrade of the mount"
+	tail -n 30 "$W/state/"*.serve.log 2>/dev/null | sed 's/^/server log: /'
+fi
 check "the upgraded server serves the same store" sh -c "blazy status $dev | grep -q 'store 0: *http://127.0.0.1'"
 check "every file reads back identical over HTTP" same_all
 js=$(blazy status --json "$dev")
