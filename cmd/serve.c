@@ -122,6 +122,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 				return blz_misuse(cmd, "invalid --zero-copy '%s' (auto or off)",
 						  optarg);
 			c->no_zero_copy = !strcmp(optarg, "off");
+			c->zero_copy = !c->no_zero_copy;
 			break;
 		case 'V':
 			if (blz_ublk_parse_dev(optarg, &c->recover_id) < 0)

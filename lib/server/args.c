@@ -66,6 +66,8 @@ void srv_server_args(const struct blz_server_config *c, const char *argv0, uint3
 		arg(a, "--filter", c->filters[i]);
 	if (c->log_requests)
 		arg(a, "--log-requests", c->log_requests);
+	if (c->zero_copy && !c->no_zero_copy)
+		arg(a, "--zero-copy", "auto");
 	if (c->no_zero_copy)
 		arg(a, "--zero-copy", "off");
 	if (c->seed)

@@ -106,7 +106,7 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.no_read_ahead = s->lazy != NULL, /* unmapped ranges */
 		.recoverable = s->cfg.recovery_timeout_ms != BLZ_RECOVERY_OFF,
 		.recorder = s->rec,
-		.zero_copy = !s->cfg.no_zero_copy && blz_ublk_zero_copy_env(),
+		.zero_copy = !s->cfg.no_zero_copy && (s->cfg.zero_copy || blz_ublk_zero_copy_env()),
 	};
 }
 

@@ -63,6 +63,7 @@ struct blz_server_config {
 	/* No zero copy (ublk.h blz_ublk_dev_config.zero_copy) even where the kernel has it;
 	 * BLAZY_ZERO_COPY=off in the environment does the same (blz_ublk_zero_copy_env). */
 	bool no_zero_copy;
+	bool zero_copy; /* --zero-copy auto: where the kernel can (else only BLAZY_ZERO_COPY=auto) */
 };
 
 #define BLZ_RECOVERY_TIMEOUT_MS 30000u

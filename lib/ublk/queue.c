@@ -1127,7 +1127,7 @@ bool blz_ublk_zero_copy_possible(uint64_t features, bool legacy,
 bool blz_ublk_zero_copy_env(void)
 {
 	const char *v = getenv("BLAZY_ZERO_COPY");
-	return !(v && !strcmp(v, "off"));
+	return v && (!strcmp(v, "auto") || !strcmp(v, "on"));
 }
 
 bool blz_ublk_dev_zero_copy(const struct blz_ublk_dev *d)

@@ -283,8 +283,8 @@ bool blz_ublk_dev_pinned(const struct blz_ublk_dev *d);
  * that opcode style would use zero copy (see zero_copy above). */
 bool blz_ublk_zero_copy_possible(uint64_t features, bool legacy,
 				 const struct blz_ublk_dev_config *cfg);
-/* false when BLAZY_ZERO_COPY=off is in the environment (benchmarks and tests compare the
- * copy path this way), else true. */
+/* true when BLAZY_ZERO_COPY=auto (or on) is in the environment: zero copy is off unless
+ * asked for (--zero-copy auto or this; tests and benchmarks use it). */
 bool blz_ublk_zero_copy_env(void);
 /* Whether d serves with zero copy (AUTO_BUF_REG). */
 bool blz_ublk_dev_zero_copy(const struct blz_ublk_dev *d);

@@ -14,6 +14,8 @@
 #     AUTO_BUF_REG, else off) and counts the reads it served; with BLAZY_ZERO_COPY=off it
 #     is off.
 set -u
+# zero copy is off by default: this test asks for it (serve and mount alike)
+export BLAZY_ZERO_COPY=auto
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
 M=/mnt/059
