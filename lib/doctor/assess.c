@@ -135,7 +135,7 @@ static void check_features(const struct blz_doctor_facts *f, struct blz_doctor_r
 	blz_ublk_features_format(f->features, " ", offered, sizeof(offered));
 	blz_ublk_features_format(r->requested, " ", used, sizeof(used));
 	const char *zc = r->zero_copy ? "; zero copy: on (seed servers: AUTO_BUF_REG USER_COPY)"
-			 : f->zero_copy_off ? "; zero copy: off (BLAZY_ZERO_COPY=off)"
+			 : f->zero_copy_off ? "; zero copy: off (not asked for: serve --zero-copy auto, BLAZY_ZERO_COPY=auto)"
 					    : "; zero copy: off (no AUTO_BUF_REG)";
 	if (r->requested & BLZ_UBLK_F_NO_AUTO_PART_SCAN)
 		DETAIL(c, "kernel offers %s; blazy uses %s%s", offered[0] ? offered : "none", used,

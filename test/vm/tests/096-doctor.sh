@@ -6,6 +6,8 @@
 # Then the failure paths: ublk_drv unloaded (exit 1, the fix names modprobe ublk_drv) and
 # io_uring disabled by sysctl (exit 1, the fix names the sysctl).
 set -u
+# zero copy is used only when asked for: doctor then reports what a server would use
+export BLAZY_ZERO_COPY=auto
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
 command -v ublkfeat >/dev/null || skip "no ublkfeat test tool (pass --extra build/vm-tools/ublkfeat)"
