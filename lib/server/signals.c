@@ -31,9 +31,9 @@ int srv_signals_open(char *err, size_t errlen)
 {
 	/* Blocked in this thread, so in the queue threads it starts later (they inherit the
 	 * mask): only the signalfd sees them. */
+	srv_signals_block();
 	sigset_t set;
 	server_signals(&set);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
