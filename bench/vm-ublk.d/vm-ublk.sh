@@ -192,6 +192,12 @@ mkdir -p "$W" || die "mkdir $W"
 size=$((size_mib * 1048576))
 echo "vm-ublk: $(nproc) cpus, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo); $(fio --version);" \
 	"runtime ${runtime}s after a ${ramp}s warm-up, $reps rep(s), devices ${size_mib} MiB, seed range ${seed_mib} MiB"
+# what the guest pays for CPU-vulnerability mitigations (a large part of a syscall's cost under TCG)
+mit=$(for f in /sys/devices/system/cpu/vulnerabilities/*; do
+	[ -r "$f" ] || continue
+	case $(cat "$f") in Mitigation*) echo "${f##*/}" ;; esac
+done | tr '\n' ' ')
+echo "vm-ublk: mitigations in use: ${mit:-none}; cmdline: $(cat /proc/cmdline)"
 
 # a: brd
 modprobe -r brd 2>/dev/null

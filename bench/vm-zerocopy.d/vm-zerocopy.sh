@@ -53,7 +53,7 @@ for m in c z; do
 done
 BLAZY_ZERO_COPY=off blazy mount -q "$W/seed-c.img" "$MC" --rw /dev/shm/vm-zc-rw-c.img --rw-size 256M ||
 	die "blazy mount (copy)"
-blazy mount -q "$W/seed-z.img" "$MZ" --rw /dev/shm/vm-zc-rw-z.img --rw-size 256M || die "blazy mount (zc)"
+BLAZY_ZERO_COPY=auto blazy mount -q "$W/seed-z.img" "$MZ" --rw /dev/shm/vm-zc-rw-z.img --rw-size 256M || die "blazy mount (zc)"
 dev_c=$(blazy_state "$MC" ublk) dev_z=$(blazy_state "$MZ" ublk)
 zc_c=$(json_field "$(blazy status --json "$dev_c")" zero_copy)
 zc_z=$(json_field "$(blazy status --json "$dev_z")" zero_copy)

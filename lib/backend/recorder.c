@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,7 +14,8 @@
 #include "util/fileio.h"
 
 #define RING 16384u    /* records per queue between two writer rounds */
-#define WRITER_MS 20u  /* the writer's period */
+#define WRITER_MS 50u  /* the writer's period: RING lasts 16 periods at 20k requests/s */
+#define WRITER_NICE 10 /* the writer yields to the queue threads (and the readers) */
 
 struct blz_recq {
 	struct blz_recorder *r;
@@ -137,6 +139,8 @@ static void *writer(void *arg)
 {
 	struct blz_recorder *r = arg;
 	struct blz_buf b = { 0 };
+	/* Linux: a thread's nice value is its own (best effort: the log is correct without it) */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE);
 	pthread_mutex_lock(&r->lock);
 	while (!r->quit) {
 		struct timespec ts;
