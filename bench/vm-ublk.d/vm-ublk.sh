@@ -195,9 +195,9 @@ echo "vm-ublk: $(nproc) cpus, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }'
 # what the guest pays for CPU-vulnerability mitigations (a large part of a syscall's cost under TCG)
 mit=$(for f in /sys/devices/system/cpu/vulnerabilities/*; do
 	[ -r "$f" ] || continue
-	case $(cat "$f") in Mitigation*) echo "${f##*/}" ;; esac
+	case $(cat "$f") in Mitigation*) echo "${f##*/} ($(cat "$f"))" ;; esac
 done | tr '\n' ' ')
-echo "vm-ublk: mitigations in use: ${mit:-none}; cmdline: $(cat /proc/cmdline)"
+echo "vm-ublk: mitigations in use: ${mit:-none}; $(dmesg | grep -o 'Dynamic Preempt: [a-z]*' | tail -n 1); cmdline: $(cat /proc/cmdline)"
 
 # a: brd
 modprobe -r brd 2>/dev/null

@@ -21,6 +21,9 @@
 #   --kernel CHOICE      stable: trixie's kernel (6.12), backports: trixie-backports'
 #                        (7.x); default $BLAZY_VM_KERNEL, else stable
 #
+# BLAZY_VM_APPEND adds kernel command-line arguments too (after --append), for benchmarks
+# run through other scripts (e.g. BLAZY_VM_APPEND=mitigations=off bench/vm-e2e).
+#
 # The console streams to stdout and the log. At the end: one line per test
 # ("ok NAME", "FAIL NAME", "skip NAME") and "N passed, N failed, N skipped".
 # Exit status 0 only if no test failed or timed out and the VM reported DONE.
@@ -92,6 +95,7 @@ cmdline="console=ttyS0 panic=-1 quiet"
 [[ -z $test_timeout ]] || cmdline+=" blazy.test_timeout=$test_timeout"
 [[ $shell == 0 ]] || cmdline+=" blazy.shell=1"
 [[ -z $append ]] || cmdline+=" $append"
+[[ -z ${BLAZY_VM_APPEND:-} ]] || cmdline+=" $BLAZY_VM_APPEND"
 
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 -nographic -no-reboot -nic none
 	-kernel "$kernel/vmlinuz" -initrd "$work/initrd.cpio.gz" -append "$cmdline"
