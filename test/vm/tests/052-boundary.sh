@@ -75,7 +75,7 @@ dmesg -n 1
 serve_edges() {
 	rm -f "$W/serve.log"
 	serve_bg --log "$W/serve.log" "$@" "$W/seed.img"
-	check "blazy serve $* SEED prints the device" [ -n "$dev" ]
+	check "blazy serve ${*:+$* }SEED prints the device" [ -n "$dev" ]
 	[ -n "$dev" ] || finish
 	check "$dev is a block device" wait_until 5 test -b "$dev"
 	check "the device does not read ahead (read_ahead_kb 0)" \
