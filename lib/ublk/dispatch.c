@@ -48,6 +48,7 @@ struct blz_ublk_disp {
 	unsigned depth;
 	uint32_t buf_size;
 	uint32_t block_mask; /* block size - 1 */
+	bool short_ok;       /* the kernel completes a short read short (blz_ublk_read_commit) */
 	uint8_t *bufs;
 	blz_ublk_commit_fn commit;
 	void *ctx;
@@ -106,18 +107,25 @@ static void record(struct blz_ublk_disp *d, unsigned tag, unsigned op, int r,
 	blz_recq_record(d->rec, &rec);
 }
 
+int32_t blz_ublk_read_commit(int r, uint32_t len, uint32_t block_size, bool short_ok)
+{
+	if (r < 0)
+		return r;
+	if (r == 0 || (uint32_t)r > len)
+		return -EIO;
+	if ((uint32_t)r == len)
+		return r;
+	/* A short read (boundary of readable bytes): the whole blocks of the prefix. */
+	int32_t n = short_ok ? r & ~(int32_t)(block_size - 1) : 0;
+	return n > 0 ? n : -EIO;
+}
+
 /* Counts a read that ends with r (bytes or -errno), records it (req: as record's) and
- * commits it. */
+ * commits it (as blz_ublk_read_commit says). */
 static void commit_read(struct blz_ublk_disp *d, unsigned tag, int r, void *buf,
 			uint32_t len, const struct blz_backend_req *req, uint64_t t0)
 {
-	/* A short read (boundary of readable bytes): the whole blocks of the prefix, which
-	 * the kernel completes before it requeues the rest; no whole block is an EIO. */
-	if (r > 0 && (uint32_t)r < len) {
-		r &= ~(int)d->block_mask;
-		if (r == 0)
-			r = -EIO;
-	}
+	r = blz_ublk_read_commit(r, len, d->block_mask + 1, d->short_ok);
 	stat_add(d, ST_READS, 1);
 	if (r > 0)
 		stat_add(d, ST_READ_BYTES, (uint64_t)r);
@@ -192,6 +200,7 @@ int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_di
 	d->depth = cfg->depth;
 	d->buf_size = cfg->buf_size;
 	d->block_mask = (cfg->block_size ? cfg->block_size : 4096) - 1;
+	d->short_ok = !cfg->no_short_reads;
 	d->bufs = cfg->bufs;
 	d->commit = cfg->commit;
 	d->ctx = cfg->ctx;

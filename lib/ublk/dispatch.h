@@ -18,8 +18,9 @@
  *     list was empty, the wake eventfd written; the owner, woken by its ring's read of that
  *     eventfd, calls blz_ublk_disp_drain(), which commits everything on the list.
  * Every other tag is served meanwhile. A completion's result is a backend result
- * (backend.h): all bytes, a short read (committed as that many bytes: the kernel asks again
- * for the rest), or -errno.
+ * (backend.h): all bytes, a short read, or -errno, committed as blz_ublk_read_commit() says
+ * (a short read: its whole blocks, the kernel asks again for the rest; or -EIO where the
+ * kernel cannot complete a read short).
  *
  * Commits go through the commit function given at creation, on the owner thread, with the
  * buffer to fetch the tag's next request into (normally the tag's own buffer).
@@ -65,6 +66,9 @@ struct blz_ublk_disp_config {
 	 * readable prefix (ublk requeues the rest), or as EIO when that is no whole block
 	 * (0: 4096). */
 	uint32_t block_size;
+	/* The kernel cannot complete a read short (the device has USER_COPY, so zero copy):
+	 * every short read is committed as EIO (blz_ublk_read_commit). */
+	bool no_short_reads;
 	/* Where every request is recorded when it completes (statistics, the request log:
 	 * backend/recorder.h), with the area and outcome its backend noted; NULL: nowhere. */
 	struct blz_recq *rec;
@@ -73,6 +77,20 @@ struct blz_ublk_disp_config {
 	 * descriptor has UBLK_IO_F_NEED_REG_BUF (the kernel registered no buffer). */
 	blz_ublk_file_read_fn file_read;
 };
+
+/*
+ * What a read of len bytes that served r (bytes, or -errno) is committed as: len, or -errno,
+ * as they are; a short count (0 < r < len) as the whole blocks of its readable prefix
+ * (block_size, a power of 2), which the kernel completes before it asks again for the rest,
+ * or -EIO when that is no whole block or when short_ok is false; 0 or a count past len: -EIO.
+ *
+ * short_ok must be false on a device where the kernel does not copy (USER_COPY, which zero
+ * copy needs): there the 7.3 kernel (ublk_drv __ublk_complete_rq, !need_map) ends the whole
+ * request as done, whatever positive count it is given, so the bytes past the count would be
+ * whatever the request's pages held (VM 052 with zero copy: direct reads across a mapped ->
+ * unmapped edge came back in full). Such a read then fails as a whole: never wrong bytes.
+ */
+int32_t blz_ublk_read_commit(int r, uint32_t len, uint32_t block_size, bool short_ok);
 
 int blz_ublk_disp_new(const struct blz_ublk_disp_config *cfg, struct blz_ublk_disp **ret);
 /* Frees d, unless the backend still holds requests (then d is leaked). Accepts NULL. */

@@ -211,8 +211,7 @@ static void ring_commit(void *ctx, unsigned tag, int32_t result, void *buf)
 	struct queue *q = ctx;
 	struct blz_ublk_dev *d = q->dev;
 	if (d->user_copy)
-		result = blz_ublk_zc_copy(d->cfd, q->q_id, tag, buf, result,
-					  1u << d->cfg.logical_bs_shift);
+		result = blz_ublk_zc_copy(d->cfd, q->q_id, tag, buf, result);
 	queue_commit(q, tag, result, buf);
 }
 
@@ -823,9 +822,10 @@ static int setup_queues(struct blz_ublk_dev *d)
 			.block_size = 1u << d->cfg.logical_bs_shift,
 			.rec = cfg->recorder ? blz_recorder_queue(cfg->recorder, i) : NULL,
 			.file_read = d->auto_reg ? ring_file_read : NULL,
+			/* the kernel ends a user-copy request in full whatever count it gets */
+			.no_short_reads = d->user_copy,
 		};
-		if (d->auto_reg &&
-		    (r = blz_ublk_zc_new(d->depth, 1u << d->cfg.logical_bs_shift, &q->zc)) < 0)
+		if (d->auto_reg && (r = blz_ublk_zc_new(d->depth, &q->zc)) < 0)
 			return r;
 		r = blz_ublk_disp_new(&dc, &q->disp);
 		if (r < 0)

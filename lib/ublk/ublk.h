@@ -200,8 +200,11 @@ struct blz_ublk_dev_config {
 	 * AUTO_BUF_REG (6.16) with USER_COPY, and a backend with a file_range op. Reads the
 	 * backend says are one file's (the lazy backend's local region: the seed image) are
 	 * then read by io_uring from that file straight into the request's pages; every other
-	 * read is copied in by the server (user copy) instead of by the kernel (zc.h). A
-	 * device taken over (blz_ublk_dev_recover) keeps the mode it was created with. */
+	 * read is copied in by the server (user copy) instead of by the kernel (zc.h). Such a
+	 * device cannot complete a read short (7.3 ends it in full whatever count it gets): a
+	 * request that covers readable then unreadable bytes fails as a whole (EIO) instead of
+	 * completing its readable prefix (dispatch.h blz_ublk_read_commit). A device taken over
+	 * (blz_ublk_dev_recover) keeps the mode it was created with. */
 	bool zero_copy;
 };
 

@@ -22,19 +22,17 @@ struct zc_tag {
 
 struct blz_ublk_zc {
 	unsigned depth;
-	uint32_t block_mask;
 	struct zc_tag tags[];
 };
 
-int blz_ublk_zc_new(unsigned depth, uint32_t block_size, struct blz_ublk_zc **ret)
+int blz_ublk_zc_new(unsigned depth, struct blz_ublk_zc **ret)
 {
-	if (depth == 0 || block_size == 0 || (block_size & (block_size - 1)))
+	if (depth == 0)
 		return -EINVAL;
 	struct blz_ublk_zc *z = calloc(1, sizeof(*z) + depth * sizeof(z->tags[0]));
 	if (!z)
 		return -ENOMEM;
 	z->depth = depth;
-	z->block_mask = block_size - 1;
 	*ret = z;
 	return 0;
 }
@@ -52,15 +50,6 @@ void blz_ublk_zc_read_begin(struct blz_ublk_zc *z, unsigned tag, uint32_t len)
 	z->tags[tag].len = len;
 }
 
-/* What a READ that returned res (not the full length) commits: the whole blocks of a short
- * prefix, else EIO. */
-static int32_t partial(const struct blz_ublk_zc *z, int res)
-{
-	if (res <= 0)
-		return -EIO;
-	int32_t n = res & ~(int32_t)z->block_mask;
-	return n > 0 ? n : -EIO;
-}
 
 bool blz_ublk_zc_read_cqe(struct blz_ublk_zc *z, unsigned tag, int res, int32_t *ret_result,
 			  int32_t *ret_commit)
@@ -77,7 +66,9 @@ bool blz_ublk_zc_read_cqe(struct blz_ublk_zc *z, unsigned tag, int res, int32_t 
 		*ret_result = res;
 		return false;
 	}
-	int32_t c = partial(z, res);
+	/* A failure or a short count alike: EIO. The device has USER_COPY, where a short count
+	 * would end the whole request as done (dispatch.h blz_ublk_read_commit). */
+	int32_t c = -EIO;
 	*ret_result = c;
 	if (t->state == ZC_CANCELED) {
 		t->state = ZC_IDLE;
@@ -112,8 +103,7 @@ bool blz_ublk_zc_busy(const struct blz_ublk_zc *z, unsigned tag)
 	return tag < z->depth && z->tags[tag].state != ZC_IDLE;
 }
 
-int32_t blz_ublk_zc_copy(int cfd, unsigned q, unsigned tag, const void *buf, int32_t result,
-			 uint32_t block_size)
+int32_t blz_ublk_zc_copy(int cfd, unsigned q, unsigned tag, const void *buf, int32_t result)
 {
 	if (result <= 0)
 		return result;
@@ -128,8 +118,6 @@ int32_t blz_ublk_zc_copy(int cfd, unsigned q, unsigned tag, const void *buf, int
 			break;
 		done += (uint32_t)n;
 	}
-	if (done == (uint32_t)result)
-		return result;
-	done &= ~(block_size - 1);
-	return done ? (int32_t)done : -EIO;
+	/* a short copy cannot be committed short (blz_ublk_read_commit): the request fails */
+	return done == (uint32_t)result ? result : -EIO;
 }

@@ -21,8 +21,15 @@
  * A linked READ that fails or comes back short severs the link: its commit completes with
  * -ECANCELED and is not seen by the driver. The state machine below (kernel-free, unit
  * tested) pairs the two completions, which may come in either order, and says when and
- * with which result the tag must be committed again: the whole blocks of a short read's
- * prefix (the kernel asks again for the rest), -EIO for a failure.
+ * with which result the tag must be committed again: -EIO, for a failure and for a short
+ * read alike.
+ *
+ * No short completions: on a device with USER_COPY the kernel (7.3) ends the whole request
+ * as done whatever positive count is committed, so a short count would hand the reader the
+ * bytes the request's pages held past it (blz_ublk_read_commit). Every short result of such
+ * a device, the READ's, the backend's (the dispatcher's no_short_reads) and a short user
+ * copy's, is committed as -EIO: a request that covers readable then unreadable bytes fails
+ * as a whole.
  */
 #ifndef BLZ_UBLK_ZC_H
 #define BLZ_UBLK_ZC_H
@@ -35,8 +42,8 @@
 
 struct blz_ublk_zc;
 
-/* State for depth tags; block_size: the device's logical block size. */
-int blz_ublk_zc_new(unsigned depth, uint32_t block_size, struct blz_ublk_zc **ret);
+/* State for depth tags. */
+int blz_ublk_zc_new(unsigned depth, struct blz_ublk_zc **ret);
 void blz_ublk_zc_free(struct blz_ublk_zc *z); /* accepts NULL */
 
 /* A READ of len bytes into tag's request and its linked commit (of len) were queued. */
@@ -55,9 +62,8 @@ int blz_ublk_zc_commit_cqe(struct blz_ublk_zc *z, unsigned tag, int res, int32_t
 bool blz_ublk_zc_busy(const struct blz_ublk_zc *z, unsigned tag);
 
 /* User copy of a copy-mode result: result bytes of buf into request (q, tag) through
- * /dev/ublkcN (cfd). Returns the result to commit: result itself, or -EIO when the copy
- * failed (a short copy commits the whole blocks that made it, block_size a power of 2). */
-int32_t blz_ublk_zc_copy(int cfd, unsigned q, unsigned tag, const void *buf, int32_t result,
-			 uint32_t block_size);
+ * /dev/ublkcN (cfd). Returns the result to commit: result itself (-errno and 0 included), or
+ * -EIO when the copy failed or came up short. */
+int32_t blz_ublk_zc_copy(int cfd, unsigned q, unsigned tag, const void *buf, int32_t result);
 
 #endif

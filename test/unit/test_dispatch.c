@@ -317,12 +317,57 @@ static void test_short_read(void **state)
 	blz_ublk_disp_free(d);
 	fakeq_release(&f);
 
+	/* Where the kernel cannot complete a read short (USER_COPY: zero copy), a short read
+	 * fails as a whole: never a count the kernel would take for the whole request. */
+	fakeq_init(&f, 2);
+	struct blz_ublk_disp_config cfg = {
+		.backend = &b, .depth = f.depth, .buf_size = BUF_SIZE, .bufs = f.bufs,
+		.commit = fake_commit, .ctx = &f, .no_short_reads = true,
+	};
+	assert_int_equal(blz_ublk_disp_new(&cfg, &d), 0);
+	fakeq_give(&f, d, 1, BLZ_UBLK_IO_OP_READ, 8192, 16384);
+	assert_int_equal(f.last[1].result, -EIO);
+	fakeq_give(&f, d, 0, BLZ_UBLK_IO_OP_READ, 0, 28672);
+	assert_int_equal(f.last[0].result, -EIO);
+	blz_ublk_disp_stats(d, &s);
+	assert_int_equal(s.reads, 2);
+	assert_int_equal(s.read_bytes, 0);
+	assert_int_equal(s.errors, 2);
+	blz_ublk_disp_free(d);
+	fakeq_release(&f);
+
 	/* results as backend.h defines them */
 	assert_int_equal(blz_backend_result(0, 4096), 4096);
 	assert_int_equal(blz_backend_result(4096, 4096), 4096);
 	assert_int_equal(blz_backend_result(512, 4096), 512);
 	assert_int_equal(blz_backend_result(-ENOENT, 4096), -ENOENT);
 	assert_int_equal(blz_backend_result(8192, 4096), -EIO);
+}
+
+/* What a read is committed as, with and without short completions. */
+static void test_read_commit(void **state)
+{
+	static const struct {
+		int r;
+		uint32_t len, bs;
+		int32_t short_ok, no_short;
+	} t[] = {
+		{ 16384, 16384, 4096, 16384, 16384 }, /* all of it */
+		{ 8192, 16384, 4096, 8192, -EIO },    /* a whole-block prefix */
+		{ 10000, 16384, 4096, 8192, -EIO },   /* its whole blocks */
+		{ 10000, 16384, 512, 9728, -EIO },    /* 512-byte blocks */
+		{ 4095, 16384, 4096, -EIO, -EIO },    /* no whole block */
+		{ 512, 1024, 512, 512, -EIO },
+		{ 0, 4096, 4096, -EIO, -EIO },        /* nothing: never a zero-length completion */
+		{ 8192, 4096, 4096, -EIO, -EIO },     /* past the request */
+		{ -ENOENT, 4096, 4096, -ENOENT, -ENOENT },
+		{ -EIO, 0, 4096, -EIO, -EIO },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(blz_ublk_read_commit(t[i].r, t[i].len, t[i].bs, true), t[i].short_ok);
+		assert_int_equal(blz_ublk_read_commit(t[i].r, t[i].len, t[i].bs, false),
+				 t[i].no_short);
+	}
 }
 
 /* ---- an asynchronous backend: worker threads complete requests in random order ---- */
@@ -736,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_null_every_tag),
 		cmocka_unit_test(test_short_read),
+		cmocka_unit_test(test_read_commit),
 		cmocka_unit_test(test_file_read),
 		cmocka_unit_test(test_async_out_of_order),
 		cmocka_unit_test(test_teardown_outstanding),

@@ -84,8 +84,8 @@ static void test_zero_copy_possible(void **state)
 static void test_zc_pairing(void **state)
 {
 	struct blz_ublk_zc *z;
-	assert_int_equal(blz_ublk_zc_new(4, 3000, &z), -EINVAL); /* not a power of 2 */
-	assert_int_equal(blz_ublk_zc_new(4, 4096, &z), 0);
+	assert_int_equal(blz_ublk_zc_new(0, &z), -EINVAL);
+	assert_int_equal(blz_ublk_zc_new(4, &z), 0);
 	int32_t res, commit = 12345;
 
 	/* the whole length: the linked commit went out, nothing to do */
@@ -98,13 +98,21 @@ static void test_zc_pairing(void **state)
 	assert_int_equal(blz_ublk_zc_commit_cqe(z, 0, 0, &commit), -1);
 	assert_int_equal(blz_ublk_zc_commit_cqe(z, 0, -ECANCELED, &commit), -1);
 
-	/* a short READ, then its severed commit: commit again with the whole blocks */
+	/* a short READ, then its severed commit: commit again with EIO, not the whole blocks
+	 * read (with USER_COPY the kernel would end the whole request as done) */
 	blz_ublk_zc_read_begin(z, 1, 16384);
 	assert_false(blz_ublk_zc_read_cqe(z, 1, 10000, &res, &commit));
-	assert_int_equal(res, 8192);
+	assert_int_equal(res, -EIO);
 	assert_true(blz_ublk_zc_busy(z, 1));
 	assert_int_equal(blz_ublk_zc_commit_cqe(z, 1, -ECANCELED, &commit), 1);
-	assert_int_equal(commit, 8192);
+	assert_int_equal(commit, -EIO);
+	assert_false(blz_ublk_zc_busy(z, 1));
+	/* whole blocks short, committed first: EIO too */
+	blz_ublk_zc_read_begin(z, 1, 16384);
+	assert_int_equal(blz_ublk_zc_commit_cqe(z, 1, -ECANCELED, &commit), 0);
+	commit = 0;
+	assert_true(blz_ublk_zc_read_cqe(z, 1, 12288, &res, &commit));
+	assert_int_equal(commit, -EIO);
 	assert_false(blz_ublk_zc_busy(z, 1));
 
 	/* the severed commit first, then a failed READ: EIO */
@@ -137,11 +145,23 @@ static void test_zc_pairing(void **state)
 	char buf[4096] = { 0 };
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 4096, 4096), -EIO);
-	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, -EIO, 4096), -EIO);
-	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 0, 4096), 0);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 4096), -EIO);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, -EIO), -EIO);
+	assert_int_equal(blz_ublk_zc_copy(fds[1], 0, 0, buf, 0), 0);
 	close(fds[0]);
 	close(fds[1]);
+	/* a file takes every byte at the request's position: the result as it was */
+	char path[] = "/tmp/blazy-zc-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	memset(buf, 0x7e, sizeof(buf));
+	assert_int_equal(blz_ublk_zc_copy(fd, 1, 2, buf, 3072), 3072);
+	char back[3072];
+	assert_int_equal(pread(fd, back, sizeof(back), (off_t)blz_ublk_user_copy_pos(1, 2, 0)),
+			 (ssize_t)sizeof(back));
+	assert_memory_equal(back, buf, sizeof(back));
+	close(fd);
 }
 
 static void test_desc_offset(void **state)
