@@ -178,8 +178,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		if (!c->store_dir)
 			c->store_dir = a->reg.store;
 	}
-	c->supervise = !a->foreground && !a->no_supervise &&
-		       c->recovery_timeout_ms != BLZ_RECOVERY_OFF;
+	c->supervise = !a->foreground && !a->no_supervise;
 	if (c->seed && c->backend)
 		return blz_misuse(cmd, "give either SEED or --backend, not both");
 	if (!c->seed && !c->backend)

@@ -45,6 +45,12 @@ void srv_cfg_log(const struct blz_server_config *c, const char *fmt, ...)
 
 /* server.c: the device's configuration for the backend. */
 void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg);
+/* Whether the device a server of cfg creates can be taken over by a new server, so that a
+ * supervisor has something to do: always with a recovery timeout; with
+ * --recovery-timeout 0 (BLZ_RECOVERY_OFF) only where the kernel has FAIL_IO (I/O fails
+ * at once while no server runs, the device stays recoverable); elsewhere that device is
+ * not recoverable (blz_ublk_recovery_flags). */
+bool srv_recoverable(const struct blz_server_config *cfg);
 
 /* namespace.c: enters a private mount namespace that keeps only the mounts the server
  * opens by path (an unmount at its exit could otherwise wait on I/O only it would serve,

@@ -45,8 +45,12 @@ struct blz_server_config {
 	void *log_ctx;
 	/* Recovery (docs/recovery.md). While no server runs, I/O waits at most
 	 * recovery_timeout_ms for a new one, then fails with EIO: 0 the default
-	 * (BLZ_RECOVERY_TIMEOUT_MS), BLZ_RECOVERY_OFF a device that is not recoverable (the
-	 * kernel fails I/O and removes the disk as soon as the server dies). */
+	 * (BLZ_RECOVERY_TIMEOUT_MS). BLZ_RECOVERY_OFF (--recovery-timeout 0): I/O fails at
+	 * once while no server runs; where the kernel has USER_RECOVERY_FAIL_IO (6.13) the
+	 * device stays recoverable (a supervisor or `serve --recover` takes it over and reads
+	 * work again), elsewhere it is not recoverable (the kernel fails I/O and removes the
+	 * disk as soon as the server dies). The mode of a device taken over is the one it was
+	 * created with. */
 	unsigned recovery_timeout_ms;
 	bool supervise;     /* blz_server_spawn: run the server under a supervisor */
 	bool recover;       /* take over device recover_id instead of creating one */

@@ -384,8 +384,11 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 	if (c.store_dir && realpath(c.store_dir, store))
 		c.store_dir = store;
 	struct sup u = { .cfg = cfg, .server_fd = -1 };
-	u.timeout_ms = cfg->recovery_timeout_ms ? cfg->recovery_timeout_ms
-						 : BLZ_RECOVERY_TIMEOUT_MS;
+	/* With --recovery-timeout 0 the device's I/O fails while no server runs (FAIL_IO):
+	 * the default timeout then only bounds how long a new server may take. */
+	u.timeout_ms = cfg->recovery_timeout_ms && cfg->recovery_timeout_ms != BLZ_RECOVERY_OFF
+			       ? cfg->recovery_timeout_ms
+			       : BLZ_RECOVERY_TIMEOUT_MS;
 	struct sigaction sa = { .sa_handler = on_usr2 };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL); /* no SA_RESTART: waitpid returns EINTR */
