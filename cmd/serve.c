@@ -214,8 +214,11 @@ static int serve(const struct blz_cmd *cmd, struct serve_args *ap)
 	struct serve_args a = *ap;
 	int r;
 	char err[768] = "";
-	if (a.cfg.supervise_pid)
+	if (a.cfg.supervise_pid) {
+		if (blz_server_check_pid(a.cfg.recover_id, a.cfg.supervise_pid, err, sizeof(err)) < 0)
+			return blz_die("%s", err);
 		return blz_server_supervise(&a.cfg);
+	}
 	if (a.foreground) {
 		struct blz_server *s = NULL;
 		r = blz_server_open(&a.cfg, &s, err, sizeof(err));

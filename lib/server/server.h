@@ -131,5 +131,11 @@ int blz_server_spawn(const struct blz_server_config *cfg, int log_fd, unsigned t
  * giving up (or on a bad cfg).
  */
 int blz_server_supervise(const struct blz_server_config *cfg);
+/* Whether pid is the server of device id, as a supervisor to start must see it before it
+ * watches it: the registry names it (ublkbN.super as the server, or, for a seed server
+ * without a supervisor entry, ublkbN.info), it runs, and the kernel has the device live
+ * with it as its server. 0, or -errno with a message in err: -ENOENT no entry, -ESRCH
+ * another or no such process, or what the kernel answered. Reads only. */
+int blz_server_check_pid(uint32_t id, pid_t pid, char *err, size_t errlen);
 
 #endif

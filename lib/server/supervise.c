@@ -417,11 +417,55 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 	}
 }
 
+int blz_server_check_pid(uint32_t id, pid_t pid, char *err, size_t errlen)
+{
+	struct blz_super_state st;
+	struct blz_reg reg;
+	pid_t named;
+	const char *where;
+	if (blz_reg_super_read(id, &st) == 0) {
+		named = st.server;
+		where = "super";
+	} else if (blz_reg_read(id, &reg) == 0) {
+		named = reg.pid;
+		where = "info";
+	} else {
+		return blz_errf(err, errlen, -ENOENT, "/dev/ublkb%u has no server in %s", id,
+				BLZ_RUN_DIR);
+	}
+	if (pid <= 0 || named != pid)
+		return blz_errf(err, errlen, -ESRCH, "pid %d is not the server of /dev/ublkb%u "
+				"(%s/ublkb%u.%s names %d)", (int)pid, id, BLZ_RUN_DIR, id, where,
+				(int)named);
+	if (!blz_ublk_pid_alive(pid))
+		return blz_errf(err, errlen, -ESRCH, "the server of /dev/ublkb%u (pid %d) does not "
+				"run", id, (int)pid);
+	struct blz_ublk_ctrl *c;
+	int r = srv_ctrl_open(&c, err, errlen);
+	if (r < 0)
+		return r;
+	struct blz_ublk_dev_info info;
+	r = blz_ublk_ctrl_get_info(c, id, &info);
+	blz_ublk_ctrl_close(c);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "no device /dev/ublkb%u: %s", id, strerror(-r));
+	if (info.state != BLZ_UBLK_S_DEV_LIVE || info.ublksrv_pid != pid)
+		return blz_errf(err, errlen, -ESRCH, "pid %d is not the server of /dev/ublkb%u "
+				"(the kernel has it %s, served by pid %d)", (int)pid, id,
+				blz_ublk_state_name(info.state), (int)info.ublksrv_pid);
+	return 0;
+}
+
 int blz_server_supervise(const struct blz_server_config *cfg)
 {
 	if (!cfg->recover || cfg->supervise_pid <= 0 ||
 	    cfg->recovery_timeout_ms == BLZ_RECOVERY_OFF)
 		return 1;
+	char err[512];
+	if (blz_server_check_pid(cfg->recover_id, cfg->supervise_pid, err, sizeof(err)) < 0) {
+		srv_cfg_log(cfg, "not supervising: %s", err);
+		return 1;
+	}
 	/* Started from /proc/self/exe by a server: named after the program. */
 	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
 	return srv_supervise(cfg, -1);
