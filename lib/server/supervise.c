@@ -89,6 +89,20 @@ static void describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* Forks a child that is to be a server (or to exec one): in the child, SIGUSR2 is back to
+ * its default action, as the supervisor's on_usr2 is no business of a server (it takes
+ * SIGUSR2 as its handover signal). Returns as fork does, -errno on failure. */
+static pid_t fork_server(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		signal(SIGUSR2, SIG_DFL);
+	return pid;
+}
+
 /* Runs the upgrade binary as the server that takes the device over. */
 static void __attribute__((noreturn)) exec_server(const struct sup *u)
 {
@@ -103,12 +117,10 @@ static void __attribute__((noreturn)) exec_server(const struct sup *u)
  * this program's code in a forked child. */
 static int start_successor(struct sup *u)
 {
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = fork_server();
 	if (pid < 0)
-		return -errno;
+		return (int)pid;
 	if (pid == 0) {
-		signal(SIGUSR2, SIG_DFL);
 		if (u->upgrade_bin[0])
 			exec_server(u);
 		struct blz_server_config c = *u->cfg;
@@ -268,10 +280,11 @@ static int first_start(struct sup *u, int ready_fd)
 		srv_send_fail(ready_fd, -errno, "cannot create a pipe");
 		return 1;
 	}
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = fork_server();
 	if (pid < 0) {
-		srv_send_fail(ready_fd, -errno, "cannot fork the server");
+		srv_send_fail(ready_fd, (int)pid, "cannot fork the server");
+		close(p[0]);
+		close(p[1]);
 		return 1;
 	}
 	if (pid == 0) {
