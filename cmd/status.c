@@ -291,7 +291,7 @@ static const char *unserved(uint32_t id, char *buf, size_t len)
 	blz_ublk_ctrl_close(c);
 	if (r < 0 || blz_ublk_server_alive(&us))
 		return buf;
-	const char *io = us.state == BLZ_UBLK_S_DEV_FAIL_IO   ? "its I/O fails with EIO"
+	const char *io = us.state == BLZ_UBLK_S_DEV_FAIL_IO   ? "its I/O fails at once"
 			 : us.state == BLZ_UBLK_S_DEV_QUIESCED ? "its I/O waits"
 							       : NULL;
 	if (io)
