@@ -220,7 +220,8 @@ static const char *server_log(const char *dir, const char *mnt, char *log, size_
 
 /* st->mountpoint is mounted: when blazy mounted it from st->seed and its device waits,
  * quiesced (or fails its I/O, FAIL_IO), for a server (its server and supervisor died), a
- * new server takes the device over. 1 adopted, 0 not the case (the mount point is busy), -errno with err. */
+ * new server takes the device over. 1 adopted, 0 not the case (the mount point is busy),
+ * -errno with err. */
 static int adopt(const char *dir, const struct blz_orch_mount_opts *o, struct blz_orch_state *st,
 		 struct blz_orch_mount_result *res, char *err, size_t errlen)
 {

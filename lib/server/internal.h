@@ -96,8 +96,9 @@ int srv_pidfd_open(pid_t pid);
 /* args.c: the argument vector of `ARGV0 serve --foreground --recover ID [--supervise-pid
  * PID]` serving what c serves (the seed or backend, map, stores and fetch options, the
  * prefetch list, cache, queues, depth, poll, filters, recovery timeout): the server an
- * upgrade starts from another binary, the supervisor a server starts when its own died. The request log is not passed on (it would
- * truncate the file). a->v (NULL-terminated) points into c and a. */
+ * upgrade starts from another binary, the supervisor a server starts when its own died.
+ * The request log is not passed on (it would truncate the file). a->v (NULL-terminated)
+ * points into c and a. */
 struct srv_args {
 	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
 	char num[16][32];
