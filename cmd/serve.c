@@ -178,8 +178,7 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		if (!c->store_dir)
 			c->store_dir = a->reg.store;
 	}
-	c->supervise = !a->foreground && !a->no_supervise &&
-		       c->recovery_timeout_ms != BLZ_RECOVERY_OFF;
+	c->supervise = !a->foreground && !a->no_supervise;
 	if (c->seed && c->backend)
 		return blz_misuse(cmd, "give either SEED or --backend, not both");
 	if (!c->seed && !c->backend)
@@ -215,8 +214,11 @@ static int serve(const struct blz_cmd *cmd, struct serve_args *ap)
 	struct serve_args a = *ap;
 	int r;
 	char err[768] = "";
-	if (a.cfg.supervise_pid)
+	if (a.cfg.supervise_pid) {
+		if (blz_server_check_pid(a.cfg.recover_id, a.cfg.supervise_pid, err, sizeof(err)) < 0)
+			return blz_die("%s", err);
 		return blz_server_supervise(&a.cfg);
+	}
 	if (a.foreground) {
 		struct blz_server *s = NULL;
 		r = blz_server_open(&a.cfg, &s, err, sizeof(err));

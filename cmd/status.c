@@ -278,6 +278,29 @@ static void print_text(const struct view *v)
 		       v->trace.written == 1 ? "" : "s", v->trace.path);
 }
 
+/* A device nobody serves, as the kernel has it: "" when it is served or unknown, else
+ * what its I/O does meanwhile. */
+static const char *unserved(uint32_t id, char *buf, size_t len)
+{
+	struct blz_ublk_ctrl *c;
+	struct blz_ublk_status us;
+	buf[0] = 0;
+	if (blz_ublk_ctrl_open(&c) < 0)
+		return buf;
+	int r = blz_ublk_status(c, id, &us);
+	blz_ublk_ctrl_close(c);
+	if (r < 0 || blz_ublk_server_alive(&us))
+		return buf;
+	const char *io = us.state == BLZ_UBLK_S_DEV_FAIL_IO   ? "its I/O fails at once"
+			 : us.state == BLZ_UBLK_S_DEV_QUIESCED ? "its I/O waits"
+							       : NULL;
+	if (io)
+		snprintf(buf, len, "; /dev/ublkb%u has no server (state %s): %s until a server "
+			 "takes it over (blazy serve --recover %u)", id,
+			 blz_ublk_state_name(us.state), io, id);
+	return buf;
+}
+
 int cmd_status(const struct blz_cmd *cmd, int argc, char **argv)
 {
 	static struct view v; /* large: off the stack */
@@ -292,7 +315,8 @@ int cmd_status(const struct blz_cmd *cmd, int argc, char **argv)
 		/* A device whose supervisor gave up: say why. */
 		if (blz_reg_super_read(v.id, &sup) == 0 && !strcmp(sup.state, "failed"))
 			return blz_die("/dev/ublkb%u failed: %s", v.id, sup.cause);
-		return blz_die("%s", err);
+		char why[256];
+		return blz_die("%s%s", err, unserved(v.id, why, sizeof(why)));
 	}
 	gather_fetches(&v);
 	int rc = 0;

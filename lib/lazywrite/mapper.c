@@ -23,6 +23,8 @@ struct blz_mapper {
 	struct blz_chunker ch; /* the records of the file being added */
 };
 
+static int chunks_present(void *ctx, const struct blz_map_rec *recs, size_t n);
+
 void blz_mapper_close(struct blz_mapper *m)
 {
 	if (!m)
@@ -49,6 +51,7 @@ int blz_mapper_open(const struct blz_seedset_opts *o, struct blz_mapper **ret, c
 	m->virt_off = blz_seedset_layout(set)->virtual_off;
 	m->buf = blz_xmalloc(BLZ_MAP_CHUNK);
 	blz_chunker_init(&m->ch, m->store, BLZ_MAP_CHUNK);
+	blz_map_set_append_check(m->map, chunks_present, m);
 	*ret = m;
 	return 0;
 }
@@ -58,11 +61,11 @@ static int cmp_digest(const void *a, const void *b)
 	return memcmp(a, b, BLZ_STORE_DIGEST_LEN);
 }
 
-/* The digests of every record of the map's lazy areas, sorted (duplicates kept), after a
- * refresh (so records other writers appended count too). */
+/* The digests of every record of the map's lazy areas, sorted (duplicates kept). The
+ * caller holds the map's lock (blz_map_locked: records other writers appended count too). */
 static int referenced(struct blz_map *map, blz_chunk_names *out)
 {
-	int r = blz_map_refresh(map);
+	int r = 0;
 	struct blz_map_stats st;
 	blz_map_stats(map, &st);
 	struct blz_map_seg seg[64];
@@ -84,20 +87,45 @@ static int referenced(struct blz_map *map, blz_chunk_names *out)
 	return r;
 }
 
-/* After a failed add: removes the chunks it wrote that no record references (another
- * writer may have found one in the store and mapped it meanwhile). When the map cannot be
- * read, nothing is removed. */
-static void forget_made(struct blz_mapper *m)
+/* Under the map's exclusive lock: removes the chunks m made that no record references. */
+static int remove_unreferenced(struct blz_map *map, void *ctx)
 {
-	if (!m->ch.made.len)
-		return;
+	struct blz_mapper *m = ctx;
 	blz_chunk_names refs = { 0 };
-	if (referenced(m->map, &refs) == 0)
+	int r = referenced(map, &refs);
+	if (r == 0)
 		for (size_t i = 0; i < m->ch.made.len; i++)
 			if (!bsearch(&m->ch.made.v[i], refs.v, refs.len, sizeof(*refs.v), cmp_digest))
 				blz_store_remove(m->store, m->ch.made.v[i].digest);
 	vec_release(&refs);
+	return r;
+}
+
+/* After a failed add: removes the chunks it wrote that no record references (another
+ * writer may have found one in the store and mapped it meanwhile), holding the map's
+ * exclusive lock so that no record is appended between the look and the removal; a writer
+ * that found such a chunk before and appends after finds it gone (chunks_present) and
+ * fails instead of mapping a missing chunk. When the map cannot be read, nothing is
+ * removed. */
+static void forget_made(struct blz_mapper *m)
+{
+	if (m->ch.made.len)
+		blz_map_locked(m->map, remove_unreferenced, m);
 	m->ch.made.len = 0;
+}
+
+/* The append check (under the map's exclusive lock): every chunk the records name is in the
+ * store, so that another writer's clean-up (forget_made) cannot have removed one this
+ * writer found there. -ENOENT when one is gone. */
+static int chunks_present(void *ctx, const struct blz_map_rec *recs, size_t n)
+{
+	struct blz_mapper *m = ctx;
+	for (size_t i = 0; i < n; i++) {
+		int r = blz_store_has(m->store, recs[i].digest);
+		if (r <= 0)
+			return r < 0 ? r : -ENOENT;
+	}
+	return 0;
 }
 
 static int add(struct blz_mapper *m, int fd, const char *name, struct blz_mapped *ret,

@@ -32,6 +32,8 @@ struct blz_map {
 	bool broken;          /* an fdatasync failed: the file's state is unknown */
 	uint8_t fsid[16];
 	unsigned lock_timeout_ms;
+	blz_map_append_check_fn check; /* run by appends under the exclusive lock; NULL none */
+	void *check_ctx;
 
 	pthread_mutex_t mu;   /* serialises everything that changes the map */
 	pthread_rwlock_t rw;  /* lookups (read) vs index changes (write) */
@@ -563,6 +565,29 @@ int blz_map_refresh(struct blz_map *m)
 	return r;
 }
 
+void blz_map_set_append_check(struct blz_map *m, blz_map_append_check_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&m->mu);
+	m->check = fn;
+	m->check_ctx = ctx;
+	pthread_mutex_unlock(&m->mu);
+}
+
+int blz_map_locked(struct blz_map *m, int (*fn)(struct blz_map *map, void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&m->mu);
+	m->err[0] = 0;
+	int r = lock_file(m, LOCK_EX);
+	if (r == 0) {
+		r = scan(m, !m->readonly); /* only a writable handle truncates a torn tail */
+		if (r == 0)
+			r = fn(m, ctx);
+		unlock_file(m);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
 static uint64_t next_free(const struct blz_map *m, int area)
 {
 	uint64_t s = m->area[area].start;
@@ -612,6 +637,10 @@ static int append_locked(struct blz_map *m, struct blz_map_rec *recs, size_t n, 
 	r = validate(m, recs, n, true, &bad, why, sizeof(why));
 	if (r < 0) {
 		seterr(m, r, "record %zu: %s", bad, why);
+		goto out;
+	}
+	if (m->check && (r = m->check(m->check_ctx, recs, n)) < 0) {
+		seterr(m, r, "the records' check failed: %s", strerror(-r));
 		goto out;
 	}
 

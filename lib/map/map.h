@@ -181,6 +181,23 @@ int blz_map_set_area(struct blz_map *map, int area, uint64_t start, uint64_t siz
 /* Reads records other processes appended since the last replay (under a shared flock). */
 int blz_map_refresh(struct blz_map *map);
 
+/*
+ * Runs fn(map, ctx) holding the journal's exclusive flock, after a refresh: the index then
+ * has every record any process appended, and no process appends one until fn returns. For
+ * a decision that must not race appends (lib/lazywrite: removing store chunks no record
+ * references). fn may call blz_map_lookup and blz_map_stats only (anything else that
+ * takes the map's mutex deadlocks). fn's result, or -ETIMEDOUT (lock wait), -EBADMSG
+ * (corruption found by the refresh), other -errno.
+ */
+int blz_map_locked(struct blz_map *map, int (*fn)(struct blz_map *map, void *ctx), void *ctx);
+
+/* A check every append of this handle runs under the exclusive flock, after the refresh
+ * and the validation, before it writes: a negative result aborts the append with that
+ * error (nothing written). For records that rely on what another process may take away
+ * under that lock (store chunks a blz_map_locked clean-up may remove). fn NULL: none. */
+typedef int (*blz_map_append_check_fn)(void *ctx, const struct blz_map_rec *recs, size_t n);
+void blz_map_set_append_check(struct blz_map *map, blz_map_append_check_fn fn, void *ctx);
+
 /* Appends n records (n >= 1) as one batch: refresh, validate, write, fdatasync, then index.
  * All-or-nothing: on failure nothing is added in memory and a partial write is truncated away.
  * Records of one area must be in increasing offset order. The seq fields are ignored.

@@ -219,8 +219,9 @@ static const char *server_log(const char *dir, const char *mnt, char *log, size_
 }
 
 /* st->mountpoint is mounted: when blazy mounted it from st->seed and its device waits,
- * quiesced, for a server (its server and supervisor died), a new server takes the device
- * over. 1 adopted, 0 not the case (the mount point is busy), -errno with err. */
+ * quiesced (or fails its I/O, FAIL_IO), for a server (its server and supervisor died), a
+ * new server takes the device over. 1 adopted, 0 not the case (the mount point is busy),
+ * -errno with err. */
 static int adopt(const char *dir, const struct blz_orch_mount_opts *o, struct blz_orch_state *st,
 		 struct blz_orch_mount_result *res, char *err, size_t errlen)
 {
@@ -237,7 +238,8 @@ static int adopt(const char *dir, const struct blz_orch_mount_opts *o, struct bl
 		return 0;
 	int r = blz_ublk_status(c, id, &us);
 	blz_ublk_ctrl_close(c);
-	if (r < 0 || us.state != BLZ_UBLK_S_DEV_QUIESCED || blz_ublk_server_alive(&us))
+	if (r < 0 || (us.state != BLZ_UBLK_S_DEV_QUIESCED && us.state != BLZ_UBLK_S_DEV_FAIL_IO) ||
+	    blz_ublk_server_alive(&us))
 		return 0;
 	char log[BLZ_ORCH_PATH_MAX + 600];
 	r = orch_start_server(old.seed, o, server_log(dir, old.mountpoint, log, sizeof(log)),

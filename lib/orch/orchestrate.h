@@ -78,9 +78,10 @@ struct blz_orch_mount_opts {
 	const char *store_dir;
 	const struct blz_fetch_opts *fetch;
 	const char *prefetch_list;
-	/* The server's --recovery-timeout (server.h: 0 the default, BLZ_RECOVERY_OFF none).
-	 * A mount point still mounted from this seed whose device is quiesced (its server and
-	 * supervisor died) is adopted: a new server takes the device over (res->adopted). */
+	/* The server's --recovery-timeout (server.h: 0 the default, BLZ_RECOVERY_OFF no wait).
+	 * A mount point still mounted from this seed whose device is quiesced or fails its
+	 * I/O (FAIL_IO) because its server and supervisor died is adopted: a new server
+	 * takes the device over (res->adopted). */
 	unsigned recovery_timeout_ms;
 	/* The server's --log-requests (an absolute path; NULL: no request log). Only for a
 	 * server started here: one already running keeps its own. */

@@ -28,7 +28,7 @@ int orch_start_server(const char *seed, const struct blz_orch_mount_opts *o, con
 		.log = blz_server_log_fd,
 		.log_ctx = &server_log_fd,
 		.recovery_timeout_ms = recovery_timeout_ms,
-		.supervise = recovery_timeout_ms != BLZ_RECOVERY_OFF,
+		.supervise = true, /* where the device is recoverable (server.h) */
 		.recover = recover_id >= 0,
 		.recover_id = recover_id >= 0 ? (uint32_t)recover_id : 0,
 	};

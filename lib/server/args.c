@@ -56,8 +56,14 @@ void srv_server_args(const struct blz_server_config *c, const char *argv0, uint3
 		if (f->ahead)
 			arg_num(a, "--fetch-ahead", "%llu", f->ahead);
 	}
+	if (c->prefetch_list)
+		arg(a, "--prefetch", c->prefetch_list);
 	if (c->cache_bytes)
 		arg_num(a, "--cache", "%llu", c->cache_bytes);
+	if (c->queues)
+		arg_num(a, "--queues", "%llu", c->queues);
+	if (c->depth)
+		arg_num(a, "--depth", "%llu", c->depth);
 	if (c->poll_us)
 		arg_num(a, "--poll", "%llu", c->poll_us == BLZ_UBLK_POLL_NEVER ? 0 : c->poll_us);
 	if (c->recovery_timeout_ms && c->recovery_timeout_ms != BLZ_RECOVERY_OFF)

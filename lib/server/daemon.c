@@ -93,7 +93,7 @@ static void __attribute__((noreturn)) child(const struct blz_server_config *cfg,
 		srv_send_fail(ready_fd, r, "cannot set up the server's descriptors");
 		_exit(1);
 	}
-	if (cfg->supervise)
+	if (cfg->supervise && srv_recoverable(cfg))
 		_exit(srv_supervise(cfg, READY_FD));
 	srv_serve_child(cfg, READY_FD);
 }

@@ -45,6 +45,12 @@ void srv_cfg_log(const struct blz_server_config *c, const char *fmt, ...)
 
 /* server.c: the device's configuration for the backend. */
 void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg);
+/* Whether the device a server of cfg creates can be taken over by a new server, so that a
+ * supervisor has something to do: always with a recovery timeout; with
+ * --recovery-timeout 0 (BLZ_RECOVERY_OFF) only where the kernel has FAIL_IO (I/O fails
+ * at once while no server runs, the device stays recoverable); elsewhere that device is
+ * not recoverable (blz_ublk_recovery_flags). */
+bool srv_recoverable(const struct blz_server_config *cfg);
 
 /* namespace.c: enters a private mount namespace that keeps only the mounts the server
  * opens by path (an unmount at its exit could otherwise wait on I/O only it would serve,
@@ -88,13 +94,14 @@ bool srv_sup_orphaned(const struct blz_super_state *st, pid_t self, pid_t dead);
 int srv_pidfd_open(pid_t pid);
 
 /* args.c: the argument vector of `ARGV0 serve --foreground --recover ID [--supervise-pid
- * PID]` serving what c serves (the seed or backend, map, stores and fetch options, cache,
- * poll, filters, recovery timeout): the server an upgrade starts from another binary, the
- * supervisor a server starts when its own died. The request log is not passed on (it would
- * truncate the file). a->v (NULL-terminated) points into c and a. */
+ * PID]` serving what c serves (the seed or backend, map, stores and fetch options, the
+ * prefetch list, cache, queues, depth, poll, filters, recovery timeout): the server an
+ * upgrade starts from another binary, the supervisor a server starts when its own died.
+ * The request log is not passed on (it would truncate the file). a->v (NULL-terminated)
+ * points into c and a. */
 struct srv_args {
 	const char *v[64 + 2 * BLZ_FETCH_MAX_STORES + 2 * BLZ_SERVER_MAX_FILTERS];
-	char num[12][32];
+	char num[16][32];
 	int n, nnum;
 };
 void srv_server_args(const struct blz_server_config *c, const char *argv0, uint32_t id,

@@ -49,7 +49,7 @@ bool srv_sup_orphaned(const struct blz_super_state *st, pid_t self, pid_t dead)
  * is to be watched (not stopping, not failed): 0, else -1. */
 static int read_entry(const struct blz_server *s, struct blz_super_state *st)
 {
-	if (!s->dev || s->cfg.recovery_timeout_ms == BLZ_RECOVERY_OFF)
+	if (!s->dev || !(blz_ublk_dev_info(s->dev)->flags & BLZ_UBLK_F_USER_RECOVERY))
 		return -1;
 	if (blz_reg_super_read(blz_ublk_dev_id(s->dev), st) < 0)
 		return -1;

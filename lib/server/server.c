@@ -104,10 +104,25 @@ void srv_dev_config(const struct blz_server *s, struct blz_ublk_dev_config *cfg)
 		.logical_bs_shift = 12,
 		.backend = s->backend,
 		.no_read_ahead = s->lazy != NULL, /* unmapped ranges */
-		.recoverable = s->cfg.recovery_timeout_ms != BLZ_RECOVERY_OFF,
+		.recoverable = true,
+		.fail_io = s->cfg.recovery_timeout_ms == BLZ_RECOVERY_OFF,
 		.recorder = s->rec,
 		.zero_copy = !s->cfg.no_zero_copy && (s->cfg.zero_copy || blz_ublk_zero_copy_env()),
 	};
+}
+
+bool srv_recoverable(const struct blz_server_config *cfg)
+{
+	if (cfg->recovery_timeout_ms != BLZ_RECOVERY_OFF)
+		return true;
+	struct blz_ublk_ctrl *c;
+	uint64_t kf = 0;
+	if (blz_ublk_ctrl_open(&c) == 0) {
+		if (blz_ublk_ctrl_get_features(c, &kf) < 0)
+			kf = 0;
+		blz_ublk_ctrl_close(c);
+	}
+	return blz_ublk_recovery_flags(kf, true) != 0;
 }
 
 int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen)

@@ -45,8 +45,12 @@ struct blz_server_config {
 	void *log_ctx;
 	/* Recovery (docs/recovery.md). While no server runs, I/O waits at most
 	 * recovery_timeout_ms for a new one, then fails with EIO: 0 the default
-	 * (BLZ_RECOVERY_TIMEOUT_MS), BLZ_RECOVERY_OFF a device that is not recoverable (the
-	 * kernel fails I/O and removes the disk as soon as the server dies). */
+	 * (BLZ_RECOVERY_TIMEOUT_MS). BLZ_RECOVERY_OFF (--recovery-timeout 0): I/O fails at
+	 * once while no server runs; where the kernel has USER_RECOVERY_FAIL_IO (6.13) the
+	 * device stays recoverable (a supervisor or `serve --recover` takes it over and reads
+	 * work again), elsewhere it is not recoverable (the kernel fails I/O and removes the
+	 * disk as soon as the server dies). The mode of a device taken over is the one it was
+	 * created with. */
 	unsigned recovery_timeout_ms;
 	bool supervise;     /* blz_server_spawn: run the server under a supervisor */
 	bool recover;       /* take over device recover_id instead of creating one */
@@ -127,5 +131,11 @@ int blz_server_spawn(const struct blz_server_config *cfg, int log_fd, unsigned t
  * giving up (or on a bad cfg).
  */
 int blz_server_supervise(const struct blz_server_config *cfg);
+/* Whether pid is the server of device id, as a supervisor to start must see it before it
+ * watches it: the registry names it (ublkbN.super as the server, or, for a seed server
+ * without a supervisor entry, ublkbN.info), it runs, and the kernel has the device live
+ * with it as its server. 0, or -errno with a message in err: -ENOENT no entry, -ESRCH
+ * another or no such process, or what the kernel answered. Reads only. */
+int blz_server_check_pid(uint32_t id, pid_t pid, char *err, size_t errlen);
 
 #endif

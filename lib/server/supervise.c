@@ -89,6 +89,20 @@ static void describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* Forks a child that is to be a server (or to exec one): in the child, SIGUSR2 is back to
+ * its default action, as the supervisor's on_usr2 is no business of a server (it takes
+ * SIGUSR2 as its handover signal). Returns as fork does, -errno on failure. */
+static pid_t fork_server(void)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		signal(SIGUSR2, SIG_DFL);
+	return pid;
+}
+
 /* Runs the upgrade binary as the server that takes the device over. */
 static void __attribute__((noreturn)) exec_server(const struct sup *u)
 {
@@ -103,12 +117,10 @@ static void __attribute__((noreturn)) exec_server(const struct sup *u)
  * this program's code in a forked child. */
 static int start_successor(struct sup *u)
 {
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = fork_server();
 	if (pid < 0)
-		return -errno;
+		return (int)pid;
 	if (pid == 0) {
-		signal(SIGUSR2, SIG_DFL);
 		if (u->upgrade_bin[0])
 			exec_server(u);
 		struct blz_server_config c = *u->cfg;
@@ -268,10 +280,11 @@ static int first_start(struct sup *u, int ready_fd)
 		srv_send_fail(ready_fd, -errno, "cannot create a pipe");
 		return 1;
 	}
-	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = fork_server();
 	if (pid < 0) {
-		srv_send_fail(ready_fd, -errno, "cannot fork the server");
+		srv_send_fail(ready_fd, (int)pid, "cannot fork the server");
+		close(p[0]);
+		close(p[1]);
 		return 1;
 	}
 	if (pid == 0) {
@@ -384,8 +397,11 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 	if (c.store_dir && realpath(c.store_dir, store))
 		c.store_dir = store;
 	struct sup u = { .cfg = cfg, .server_fd = -1 };
-	u.timeout_ms = cfg->recovery_timeout_ms ? cfg->recovery_timeout_ms
-						 : BLZ_RECOVERY_TIMEOUT_MS;
+	/* With --recovery-timeout 0 the device's I/O fails while no server runs (FAIL_IO):
+	 * the default timeout then only bounds how long a new server may take. */
+	u.timeout_ms = cfg->recovery_timeout_ms && cfg->recovery_timeout_ms != BLZ_RECOVERY_OFF
+			       ? cfg->recovery_timeout_ms
+			       : BLZ_RECOVERY_TIMEOUT_MS;
 	struct sigaction sa = { .sa_handler = on_usr2 };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL); /* no SA_RESTART: waitpid returns EINTR */
@@ -414,11 +430,55 @@ int srv_supervise(const struct blz_server_config *orig, int ready_fd)
 	}
 }
 
+int blz_server_check_pid(uint32_t id, pid_t pid, char *err, size_t errlen)
+{
+	struct blz_super_state st;
+	struct blz_reg reg;
+	pid_t named;
+	const char *where;
+	if (blz_reg_super_read(id, &st) == 0) {
+		named = st.server;
+		where = "super";
+	} else if (blz_reg_read(id, &reg) == 0) {
+		named = reg.pid;
+		where = "info";
+	} else {
+		return blz_errf(err, errlen, -ENOENT, "/dev/ublkb%u has no server in %s", id,
+				BLZ_RUN_DIR);
+	}
+	if (pid <= 0 || named != pid)
+		return blz_errf(err, errlen, -ESRCH, "pid %d is not the server of /dev/ublkb%u "
+				"(%s/ublkb%u.%s names %d)", (int)pid, id, BLZ_RUN_DIR, id, where,
+				(int)named);
+	if (!blz_ublk_pid_alive(pid))
+		return blz_errf(err, errlen, -ESRCH, "the server of /dev/ublkb%u (pid %d) does not "
+				"run", id, (int)pid);
+	struct blz_ublk_ctrl *c;
+	int r = srv_ctrl_open(&c, err, errlen);
+	if (r < 0)
+		return r;
+	struct blz_ublk_dev_info info;
+	r = blz_ublk_ctrl_get_info(c, id, &info);
+	blz_ublk_ctrl_close(c);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "no device /dev/ublkb%u: %s", id, strerror(-r));
+	if (info.state != BLZ_UBLK_S_DEV_LIVE || info.ublksrv_pid != pid)
+		return blz_errf(err, errlen, -ESRCH, "pid %d is not the server of /dev/ublkb%u "
+				"(the kernel has it %s, served by pid %d)", (int)pid, id,
+				blz_ublk_state_name(info.state), (int)info.ublksrv_pid);
+	return 0;
+}
+
 int blz_server_supervise(const struct blz_server_config *cfg)
 {
 	if (!cfg->recover || cfg->supervise_pid <= 0 ||
 	    cfg->recovery_timeout_ms == BLZ_RECOVERY_OFF)
 		return 1;
+	char err[512];
+	if (blz_server_check_pid(cfg->recover_id, cfg->supervise_pid, err, sizeof(err)) < 0) {
+		srv_cfg_log(cfg, "not supervising: %s", err);
+		return 1;
+	}
 	/* Started from /proc/self/exe by a server: named after the program. */
 	prctl(PR_SET_NAME, "blazy", 0, 0, 0);
 	return srv_supervise(cfg, -1);

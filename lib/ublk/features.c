@@ -74,6 +74,15 @@ uint64_t blz_ublk_features_request(uint64_t kernel_features, bool legacy, bool p
 	return want;
 }
 
+uint64_t blz_ublk_recovery_flags(uint64_t kernel_features, bool fail_io)
+{
+	uint64_t how = fail_io ? BLZ_UBLK_F_USER_RECOVERY_FAIL_IO : BLZ_UBLK_F_USER_RECOVERY_REISSUE;
+	uint64_t need = BLZ_UBLK_F_USER_RECOVERY | (fail_io ? how : 0);
+	if ((kernel_features & need) != need)
+		return 0;
+	return BLZ_UBLK_F_USER_RECOVERY | (kernel_features & (how | BLZ_UBLK_F_QUIESCE));
+}
+
 bool blz_ublk_part_scan_forced(void)
 {
 	const char *v = getenv("BLAZY_UBLK_PART_SCAN");

@@ -691,9 +691,9 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	info->dev_id = UINT32_MAX;
 	info->ublksrv_flags = BLZ_UBLK_SRV_MAGIC | (uint64_t)(uint32_t)getpid();
 	if (cfg->recoverable)
-		info->flags |= d->features & (BLZ_UBLK_F_USER_RECOVERY |
-					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
-	if (blz_ublk_batch_wanted(d->features, d->legacy, cfg->recoverable))
+		info->flags |= blz_ublk_recovery_flags(d->features, cfg->fail_io);
+	if (blz_ublk_batch_wanted(d->features, d->legacy,
+				  info->flags & BLZ_UBLK_F_USER_RECOVERY))
 		info->flags |= BLZ_UBLK_F_BATCH_IO;
 	else if (blz_ublk_zero_copy_possible(d->features, d->legacy, cfg))
 		info->flags |= BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;

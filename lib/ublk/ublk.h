@@ -188,6 +188,11 @@ struct blz_ublk_dev_config {
 	 * instead of failing. Whoever runs the server must then bound that wait (the
 	 * supervisor, lib/server). */
 	bool recoverable;
+	/* With recoverable: while no server runs, I/O fails at once with EIO instead of
+	 * waiting, and the device stays recoverable (USER_RECOVERY_FAIL_IO, 6.13); where the
+	 * kernel lacks FAIL_IO the device is made not recoverable instead, so that its I/O
+	 * still fails at once (blz_ublk_recovery_flags). */
+	bool fail_io;
 	/* Pin each queue thread to the CPUs whose requests go to its queue (GET_QUEUE_AFFINITY),
 	 * so that a request is served on the CPU that issued it: no cross-CPU wake-up per
 	 * request. Also on with BLAZY_UBLK_PIN=1 in the environment (the switch the benchmarks

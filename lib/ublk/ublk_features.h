@@ -65,6 +65,19 @@ uint64_t blz_ublk_features_request(uint64_t kernel_features, bool legacy, bool p
 bool blz_ublk_part_scan_forced(void);
 
 /*
+ * The recovery flags to request at ADD_DEV for a recoverable device, given the kernel's
+ * GET_FEATURES mask. Waiting (fail_io false): USER_RECOVERY | USER_RECOVERY_REISSUE, so that
+ * while no server runs requests wait for a new one and those the dead server held are
+ * requeued. Failing (fail_io true): USER_RECOVERY | USER_RECOVERY_FAIL_IO (6.13), so that
+ * while no server runs requests fail at once with EIO yet a new server can still take the
+ * device over (the kernel refuses REISSUE with FAIL_IO). Either way QUIESCE (6.16, for
+ * handovers) where offered. 0 where the kernel lacks USER_RECOVERY, or FAIL_IO for
+ * fail_io: the device is then not recoverable (when its server dies the kernel fails its
+ * I/O and removes the disk, which is how a device fails at once on 6.12).
+ */
+uint64_t blz_ublk_recovery_flags(uint64_t kernel_features, bool fail_io);
+
+/*
  * Whether a new device should use the batched I/O commands (UBLK_F_BATCH_IO, 7.0+: one
  * multishot fetch and one commit per round for all tags of a queue, lib/ublk/batch.h)
  * instead of one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. Only where the kernel offers it

@@ -60,4 +60,28 @@ run_mustfail_msg "^usage: blazy mkseed" "$BLAZY" mkseed
 run_mustfail_msg "^blazy: error: --trace needs a blazy MOUNTPOINT" "$BLAZY" status --trace "$TEST_DIR/x" 7
 echo "not btrfs" >"$TEST_DIR/junk"
 run_mustfail_msg "^blazy: error: .*junk.*not a btrfs image" "$BLAZY" inspect "$TEST_DIR/junk"
+# `serve --supervise-pid PID` supervises only the server of the device as the registry names
+# it: refused (exit 1) before ublk is needed, and nothing is written or left running.
+sid=4093 # a device number nobody uses here
+sup_args=(serve --backend null,size=1M --recover "$sid" --foreground)
+[ ! -e /run/blazy/ublkb$sid.super ] && [ ! -e /run/blazy/ublkb$sid.info ] ||
+	fail "/run/blazy already has an entry for ublkb$sid"
+expect_rc 1 "$BLAZY" "${sup_args[@]}" --supervise-pid 1
+run_mustfail_msg "^blazy: error: /dev/ublkb$sid has no server in /run/blazy" \
+	"$BLAZY" "${sup_args[@]}" --supervise-pid 1
+[ -d /run/blazy ] || { mkdir -p /run/blazy && cleanup_fn rmdir /run/blazy; }
+sleep 1000 &
+named=$!
+cleanup_fn kill "$named"
+cleanup_fn rm -f /run/blazy/ublkb$sid.super
+printf 'supervisor=0\nserver=%d\nstate=live\nrestarts=0\ncause=\n' "$named" >/run/blazy/ublkb$sid.super
+cp /run/blazy/ublkb$sid.super "$TEST_DIR/super.before"
+expect_rc 1 "$BLAZY" "${sup_args[@]}" --supervise-pid 1
+run_mustfail_msg "^blazy: error: pid 1 is not the server of /dev/ublkb$sid \(/run/blazy/ublkb$sid.super names $named\)" \
+	"$BLAZY" "${sup_args[@]}" --supervise-pid 1
+# the named server passes the registry check; here (no ublk) the kernel's check fails
+run_mustfail_msg "^blazy: error: (cannot open /dev/ublk-control|no device /dev/ublkb$sid|pid $named is not the server)" \
+	"$BLAZY" "${sup_args[@]}" --supervise-pid "$named"
+cmp -s /run/blazy/ublkb$sid.super "$TEST_DIR/super.before" || fail "a refused --supervise-pid changed ublkb$sid.super"
+[ -z "$(pgrep -f -- "--recover $sid" || true)" ] || fail "a refused --supervise-pid left a process"
 assert_no_leaks

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,6 +24,9 @@
 #include "backend/reqlog.h"
 #include "lazy/lazy.h"
 #include "lazywrite/mapper.h"
+#include "seedset/seedset.h"
+#include "store/store.h"
+#include "util/sha256.h"
 #include "mkseed/mkseed.h"
 #include "util/clock.h"
 #include "util/fileio.h"
@@ -100,6 +105,104 @@ static struct blz_mapped map_bytes(const uint8_t *p, size_t n)
 	close(fd);
 	blz_mapper_close(m);
 	return mp;
+}
+
+/* A map whose input comes from a pipe, in a thread: it reads and stores whole chunks, then
+ * waits in read() for more until the test closes the pipe. */
+struct piped_map {
+	int rfd;
+	pid_t tid;
+	int r;
+	char err[256];
+	struct blz_mapped mp;
+};
+
+static void *piped_map_thread(void *arg)
+{
+	struct piped_map *pm = arg;
+	pm->tid = (pid_t)syscall(SYS_gettid);
+	struct blz_seedset_opts lo = { .seed = seed };
+	struct blz_mapper *m;
+	pm->r = blz_mapper_open(&lo, &m, pm->err, sizeof(pm->err));
+	if (pm->r == 0) {
+		pm->r = blz_mapper_add(m, pm->rfd, "pipe", &pm->mp, pm->err, sizeof(pm->err));
+		blz_mapper_close(m);
+	}
+	return NULL;
+}
+
+/* Thread tid of this process sleeps (here: waits in read on an empty pipe). */
+static bool thread_sleeps(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Two maps of one store at once: a failed map removes the chunks it wrote that no record
+ * references (lib/lazywrite/mapper.c forget_made, under the map's lock). A map that found
+ * such a chunk in the store before that clean-up and records it after must fail, not map
+ * a chunk that is gone (a read of it would be EIO forever). */
+static void test_map_chunk_removed(void **state)
+{
+	uint8_t *data = malloc(2 * BLZ_MAP_CHUNK);
+	fill(data, 2 * BLZ_MAP_CHUNK, 77);
+	char store[160];
+	snprintf(store, sizeof(store), "%s%s", seed, BLZ_SEEDSET_STORE_SUFFIX);
+	struct blz_store *st;
+	assert_int_equal(blz_store_open(store, BLZ_STORE_CREATE, &st), 0);
+	/* another writer stored the first chunk and has not recorded it yet */
+	uint8_t y[BLZ_STORE_DIGEST_LEN], z[BLZ_STORE_DIGEST_LEN];
+	assert_int_equal(blz_store_put(st, data, BLZ_MAP_CHUNK, y), 0);
+	blz_sha256(data + BLZ_MAP_CHUNK, BLZ_MAP_CHUNK, z);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct piped_map pm = { .rfd = p[0] };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, piped_map_thread, &pm), 0);
+	assert_int_equal(blz_write_full(p[1], data, 2 * BLZ_MAP_CHUNK), 0);
+	/* both chunks read and stored (the first found there, the second written) */
+	int avail = 1;
+	for (int i = 0; i < 3000 && (avail || !pm.tid || !thread_sleeps(pm.tid)); i++) {
+		usleep(10000);
+		assert_int_equal(ioctl(p[0], FIONREAD, &avail), 0);
+	}
+	assert_true(avail == 0 && thread_sleeps(pm.tid));
+	assert_int_equal(blz_store_has(st, z), 1);
+	/* the other writer failed: its clean-up removes its chunk, which nothing references */
+	assert_int_equal(blz_store_remove(st, y), 0);
+	close(p[1]);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	close(p[0]);
+	assert_int_equal(pm.r, -ENOENT);
+	assert_non_null(strstr(pm.err, "cannot map 'pipe'"));
+	/* and its own clean-up removed the chunk it wrote; nothing was recorded */
+	assert_int_equal(blz_store_has(st, z), 0);
+	blz_store_close(st);
+	struct blz_lazy_opts lo = { .seed = seed };
+	struct blz_lazy *l;
+	char err[256];
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	struct blz_lazy_stats ls;
+	blz_lazy_get_stats(l, &ls);
+	uint64_t before = ls.map_records;
+	blz_backend_close(blz_lazy_backend(l));
+	/* with the chunk there, the same bytes map */
+	struct blz_mapped mp = map_bytes(data, 2 * BLZ_MAP_CHUNK);
+	assert_true(mp.records == 2);
+	assert_int_equal(blz_lazy_open(&lo, &l, err, sizeof(err)), 0);
+	blz_lazy_get_stats(l, &ls);
+	assert_true(ls.map_records == before + 2);
+	blz_backend_close(blz_lazy_backend(l));
+	free(data);
 }
 
 static void test_serve_local_and_mapped(void **state)
@@ -735,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_fetch_parse_errors),
 		cmocka_unit_test(test_fetch_concurrent),
 		cmocka_unit_test(test_serve_local_and_mapped),
+		cmocka_unit_test(test_map_chunk_removed),
 		cmocka_unit_test(test_corrupt_chunk),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_fetch_stores),

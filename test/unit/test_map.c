@@ -1389,6 +1389,87 @@ static void test_lock_timeout(void **state)
 	blz_map_close(m);
 }
 
+/* blz_map_locked: fn sees what other handles appended, and no append gets in while it runs
+ * (a clean-up decided under it cannot race a writer's record). */
+struct locked_ctx {
+	struct blz_map *other;
+	int calls;
+	uint64_t records_seen;
+	int other_append; /* the other handle's append attempted inside fn */
+};
+
+static int locked_fn(struct blz_map *m, void *ctx)
+{
+	struct locked_ctx *l = ctx;
+	struct blz_map_stats st;
+	blz_map_stats(m, &st);
+	l->records_seen = st.records;
+	l->calls++;
+	struct blz_map_rec r = mkrec(2, VIRT_START + 8 * K4, 4096);
+	l->other_append = blz_map_append(l->other, &r, 1);
+	return l->calls == 1 ? 0 : -E2BIG;
+}
+
+/* An append check that refuses records whose digest starts with 0xee. */
+static int refuse_ee(void *ctx, const struct blz_map_rec *recs, size_t n)
+{
+	int *calls = ctx;
+	(*calls)++;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].digest[0] == 0xee)
+			return -ENOENT;
+	return 0;
+}
+
+static void test_locked(void **state)
+{
+	struct ctx *c = *state;
+	struct blz_map *a = open_areas(c->path, BLZ_MAP_CREATE);
+	struct blz_map *b = open_areas(c->path, 0);
+	blz_map_set_lock_timeout(b, 50);
+	append1(b, 2, VIRT_START, 4096); /* a has not seen it yet */
+	struct locked_ctx l = { .other = b };
+	assert_int_equal(blz_map_locked(a, locked_fn, &l), 0);
+	assert_int_equal(l.calls, 1);
+	assert_int_equal(l.records_seen, 1);		/* refreshed first */
+	assert_int_equal(l.other_append, -ETIMEDOUT); /* excluded while fn ran */
+	struct blz_map_stats st;
+	assert_int_equal(blz_map_refresh(b), 0);
+	blz_map_stats(b, &st);
+	assert_int_equal(st.records, 1);
+	/* fn's error is returned; the lock is released either way */
+	assert_int_equal(blz_map_locked(a, locked_fn, &l), -E2BIG);
+	append1(b, 2, VIRT_START + 8 * K4, 4096);
+	/* a lock held elsewhere: -ETIMEDOUT, fn not called */
+	blz_map_set_lock_timeout(a, 50);
+	int fd = open(c->path, O_RDWR);
+	assert_int_equal(flock(fd, LOCK_SH), 0);
+	assert_int_equal(blz_map_locked(a, locked_fn, &l), -ETIMEDOUT);
+	assert_int_equal(l.calls, 2);
+	close(fd);
+
+	/* The append check runs under the lock, before anything is written. */
+	int calls = 0;
+	blz_map_set_append_check(a, refuse_ee, &calls);
+	struct blz_map_rec r[2] = { mkrec(2, 0, 4096), mkrec(2, 0, 4096) };
+	r[1].digest[0] = 0xee;
+	assert_int_equal(blz_map_append_alloc(a, 2, r, 2), -ENOENT);
+	assert_int_equal(calls, 1);
+	assert_non_null(strstr(blz_map_error(a), "check"));
+	blz_map_stats(a, &st);
+	assert_int_equal(st.records, 2);
+	r[1].digest[0] = 0x11;
+	assert_int_equal(blz_map_append_alloc(a, 2, r, 2), 0);
+	assert_int_equal(calls, 2);
+	blz_map_set_append_check(a, NULL, NULL);
+	blz_map_close(a);
+	blz_map_close(b);
+	struct blz_map *m = open_map(c->path, FSID_A, BLZ_MAP_READONLY);
+	blz_map_stats(m, &st);
+	assert_int_equal(st.records, 4); /* nothing of the refused append */
+	blz_map_close(m);
+}
+
 /* Several processes append at once through append_alloc. */
 static void test_processes(void **state)
 {
@@ -1608,6 +1689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_million, setup, teardown),

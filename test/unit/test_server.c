@@ -748,7 +748,8 @@ static void test_server_args(void **state)
 	struct blz_fetch_opts fo = { .stores = stores, .n_stores = 2, .cache_dir = "/var/c",
 				     .timeout_ms = 1500, .retries = ~0u, .inject = "delay=300ms" };
 	struct blz_server_config c = { .seed = "/img/seed.img", .map_path = "/img/m",
-				       .fetch = &fo, .poll_us = BLZ_UBLK_POLL_NEVER,
+				       .fetch = &fo, .prefetch_list = "/img/list",
+				       .queues = 2, .depth = 64, .poll_us = BLZ_UBLK_POLL_NEVER,
 				       .recovery_timeout_ms = 15000, .nfilters = 1,
 				       .filters = { "delay:ms=5" } };
 	static struct srv_args a;
@@ -757,7 +758,8 @@ static void test_server_args(void **state)
 			       "--supervise-pid", "4242", "--map", "/img/m",
 			       "--store", "http://127.0.0.1:8080/s/", "--store", "/srv/store",
 			       "--cache-dir", "/var/c", "--fetch-timeout", "1500ms",
-			       "--inject", "delay=300ms", "--poll", "0",
+			       "--inject", "delay=300ms", "--prefetch", "/img/list",
+			       "--queues", "2", "--depth", "64", "--poll", "0",
 			       "--recovery-timeout", "15000ms", "--filter", "delay:ms=5",
 			       "/img/seed.img" };
 	size_t n = sizeof(want) / sizeof(want[0]);

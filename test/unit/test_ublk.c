@@ -322,6 +322,26 @@ static void test_batch_wanted(void **state)
 	unsetenv("BLAZY_UBLK_IO");
 }
 
+static void test_recovery_flags(void **state)
+{
+	(void)state;
+	const uint64_t rec = BLZ_UBLK_F_USER_RECOVERY, reissue = BLZ_UBLK_F_USER_RECOVERY_REISSUE,
+		       fail = BLZ_UBLK_F_USER_RECOVERY_FAIL_IO, quiesce = BLZ_UBLK_F_QUIESCE;
+	uint64_t k612 = 0xfb, k73 = k612 | fail | quiesce | BLZ_UBLK_F_BATCH_IO; /* 6.12: bits 0-7 */
+	/* waiting: REISSUE, never FAIL_IO; QUIESCE where offered */
+	assert_true(blz_ublk_recovery_flags(k612, false) == (rec | reissue));
+	assert_true(blz_ublk_recovery_flags(k73, false) == (rec | reissue | quiesce));
+	/* failing at once: FAIL_IO, never with REISSUE (the kernel refuses the pair) */
+	assert_true(blz_ublk_recovery_flags(k73, true) == (rec | fail | quiesce));
+	assert_true(blz_ublk_recovery_flags(rec | fail, true) == (rec | fail));
+	/* no FAIL_IO (6.12): not recoverable, so that I/O still fails at once */
+	assert_true(blz_ublk_recovery_flags(k612, true) == 0);
+	/* no USER_RECOVERY: nothing either way */
+	assert_true(blz_ublk_recovery_flags(reissue | fail | quiesce, false) == 0);
+	assert_true(blz_ublk_recovery_flags(reissue | fail | quiesce, true) == 0);
+	assert_true(blz_ublk_recovery_flags(0, false) == 0);
+}
+
 static void test_features_format(void **state)
 {
 	char buf[256];
@@ -355,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_feature_table),
 		cmocka_unit_test(test_features_request),
 		cmocka_unit_test(test_batch_wanted),
+		cmocka_unit_test(test_recovery_flags),
 		cmocka_unit_test(test_features_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
