@@ -26,6 +26,11 @@ trap bench_cleanup EXIT
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 mibs() { echo "$(($1 * 100 / $2 / 1048576))"; } # BYTES CS -> MiB/s
+# the VM's CPU ticks: "busy total" (busy: all but idle and iowait), for how busy a phase kept it
+ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+busy() { # "B0 T0" "B1 T1" -> percent of both vCPUs busy in between
+	echo "$1 $2" | awk '{ d = $4 - $2; print (d > 0) ? int(($3 - $1) * 100 / d) : 0 }'
+}
 
 mkdir -p "$D" "$M" "$W"
 wait_until 10 test -b /dev/vda || { fail "no /dev/vda"; finish; }
@@ -48,28 +53,40 @@ mount_lazy() { # STORE [options]
 
 # ---- cold: curl, then blazy per ahead value ----
 drop
+c0=$(ticks)
 t0=$(now_cs)
 curl -sf -K "$W/curl.cfg" || fail "curl of the chunk files"
 t1=$(now_cs)
+c1=$(ticks)
 cb=$(awk -v d="$D/web" '{ print d "/" $1 }' "$D/chunks" | xargs ls -ln | awk '{ s += $5 } END { print s }')
 tc=$((t1 - t0))
 [ "$tc" -gt 0 ] || tc=1
-say "cold curl: $nchunks chunk files, $cb bytes in $((tc / 100)).$((tc % 100 / 10)) s: $(mibs "$cb" "$tc") MiB/s"
+say "cold curl: $nchunks chunk files, $cb bytes in $((tc / 100)).$((tc % 100 / 10)) s: $(mibs "$cb" "$tc") MiB/s; VM busy $(busy "$c0" "$c1")%"
 fsize=0
-for k in $(echo "$aheads" | tr ',' ' '); do
+# each ahead value with the persistent cache on the disk, then ahead 0 with it in memory
+# (tmpfs, 64 MiB, evicting: what writing the chunks to the disk costs)
+for k in $(echo "$aheads" | tr ',' ' ') tmpfs; do
 	rm -rf "$D/cache"
-	mount_lazy "$url/" --cache-dir "$D/cache" --fetch-ahead "$k" || { fail "blazy mount (cold, ahead $k)"; continue; }
+	if [ "$k" = tmpfs ]; then
+		rm -rf "$W/cache"
+		mount_lazy "$url/" --cache-dir "$W/cache" --cache-size 64M ||
+			{ fail "blazy mount (cold, cache on tmpfs)"; continue; }
+	else
+		mount_lazy "$url/" --cache-dir "$D/cache" --fetch-ahead "$k" || { fail "blazy mount (cold, ahead $k)"; continue; }
+	fi
 	fsize=$(wc -c <"$M/big" 2>/dev/null || echo 0)
 	drop
+	c0=$(ticks)
 	t0=$(now_cs)
 	dd if="$M/big" of=/dev/null bs=1M 2>/dev/null || fail "dd of the file (cold, ahead $k)"
 	t1=$(now_cs)
+	c1=$(ticks)
 	tb=$((t1 - t0))
 	[ "$tb" -gt 0 ] || tb=1
 	js=$(blazy status --json "$M")
 	f=$(echo "$js" | grep -o '"fetches":[0-9]*' | head -n1 | cut -d: -f2)
 	blazy umount "$M" || fail "blazy umount"
-	say "cold blazy ahead=$k: $fsize bytes in $((tb / 100)).$((tb % 100 / 10)) s: $(mibs "$fsize" "$tb") MiB/s, $f fetches; blazy/curl $((fsize * tc * 100 / (tb * cb)))% (target >= 100%)"
+	say "cold blazy ahead=$k: $fsize bytes in $((tb / 100)).$((tb % 100 / 10)) s: $(mibs "$fsize" "$tb") MiB/s, $f fetches, VM busy $(busy "$c0" "$c1")%; blazy/curl $((fsize * tc * 100 / (tb * cb)))% (target >= 100%)"
 done
 
 # ---- warm: every chunk in the cache (the cold run above) ----
