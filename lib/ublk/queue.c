@@ -691,12 +691,17 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	info->max_io_buf_bytes = d->cfg.max_io_bytes;
 	info->dev_id = UINT32_MAX;
 	info->ublksrv_flags = BLZ_UBLK_SRV_MAGIC | (uint64_t)(uint32_t)getpid();
+	bool zc = blz_ublk_zero_copy_possible(d->features, d->legacy, cfg);
+	bool batch = blz_ublk_batch_wanted(d->features, d->legacy, zc);
+	/* No QUIESCE with batched commands: it would leave the device failing every request
+	 * (blz_ublk_dev_quiesce says why); such a server hands over by exiting. */
 	if (cfg->recoverable)
 		info->flags |= d->features & (BLZ_UBLK_F_USER_RECOVERY |
-					      BLZ_UBLK_F_USER_RECOVERY_REISSUE | BLZ_UBLK_F_QUIESCE);
-	if (blz_ublk_batch_wanted(d->features, d->legacy, cfg->recoverable))
+					      BLZ_UBLK_F_USER_RECOVERY_REISSUE |
+					      (batch ? 0 : BLZ_UBLK_F_QUIESCE));
+	if (batch)
 		info->flags |= BLZ_UBLK_F_BATCH_IO;
-	else if (blz_ublk_zero_copy_possible(d->features, d->legacy, cfg))
+	else if (zc)
 		info->flags |= BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)
@@ -931,9 +936,22 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 	return 0;
 }
 
+/*
+ * Never QUIESCE_DEV a device with batched commands (UBLK_F_BATCH_IO): the kernel's
+ * ublk_ctrl_quiesce_dev() cancels a batch queue's fetches through ublk_cancel_dev() ->
+ * ublk_batch_cancel_queue(), which sets ubq->force_abort, and nothing clears it again (not
+ * ublk_queue_reinit() at the server's exit, not ublk_queue_reset_io_flags() when a new
+ * server's PREP_IO_CMDS makes the queue ready): from then on ublk_prep_req() fails every
+ * new request of a recoverable device with BLK_STS_IOERR and ublk_batch_attach() refuses
+ * every FETCH_IO_CMDS with -ENODEV (drivers/block/ublk_drv.c, 7.0 to 7.3). Readers saw
+ * EIO during `blazy upgrade` (VM test 115). Exiting hands the device over instead: the
+ * ring's cancel (ublk_batch_cancel_fn) aborts the fetches without force_abort, and the
+ * release work requeues what the server held (REISSUE) and quiesces the device, as after
+ * a crash.
+ */
 int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
 {
-	if (!(d->info.flags & BLZ_UBLK_F_QUIESCE) || d->legacy)
+	if (!(d->info.flags & BLZ_UBLK_F_QUIESCE) || d->legacy || d->batch)
 		return -EOPNOTSUPP;
 	/* The queues see their fetches aborted: not an error of the device. */
 	atomic_store(&d->stopping, true);
