@@ -183,7 +183,8 @@ struct blz_ublk_dev_config {
 	 * folios, and a folio with one unreadable byte fails as a whole). */
 	bool no_read_ahead;
 	/* Make the device recoverable where the kernel can (USER_RECOVERY | REISSUE, and
-	 * QUIESCE for handovers): when the server dies, the kernel quiesces the device and
+	 * QUIESCE for handovers unless the device uses batched I/O commands: see
+	 * blz_ublk_dev_quiesce): when the server dies, the kernel quiesces the device and
 	 * requeues the requests it held; they wait for a new server (blz_ublk_dev_recover)
 	 * instead of failing. Whoever runs the server must then bound that wait (the
 	 * supervisor, lib/server). */
