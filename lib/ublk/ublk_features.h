@@ -72,9 +72,9 @@ bool blz_ublk_part_scan_forced(void);
  * switch), and without it: batched unless zero_copy (the device would use zero copy,
  * blz_ublk_zero_copy_possible in ublk.h, which batch.c does not do; zero copy is only
  * ever asked for). Recoverable devices too: such a device is created without
- * UBLK_F_QUIESCE, since QUIESCE_DEV leaves a batched device failing every request
- * (blz_ublk_dev_quiesce, queue.c); its server hands it over by exiting, as after a crash
- * (VM test 115). A device taken over keeps the commands it was created with.
+ * UBLK_F_QUIESCE, since QUIESCE_DEV makes a batched device fail requests with EIO until
+ * the next server takes over (blz_ublk_dev_quiesce, queue.c); its server hands it over
+ * by exiting, as after a crash (VM test 115). A device taken over keeps the commands it was created with.
  */
 bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool zero_copy);
 /* The environment's choice: "tag", "batch", or NULL when BLAZY_UBLK_IO is unset or other. */

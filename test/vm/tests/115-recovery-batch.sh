@@ -3,7 +3,7 @@
 # lib/ublk/batch.c), forced with BLAZY_UBLK_IO=batch: `blazy upgrade` three times, then
 # the server killed with SIGKILL five times, while verifying readers (randcheck, 4 KiB and
 # 64 KiB) read it at random: no I/O error, no wrong byte, a new server each time. Such a
-# device has no UBLK_F_QUIESCE (QUIESCE_DEV would leave it failing every request:
+# device has no UBLK_F_QUIESCE (QUIESCE_DEV would make requests fail until the next server:
 # blz_ublk_dev_quiesce in lib/ublk/queue.c), so an upgrade is an exit of the old server.
 # Skipped on kernels without BATCH_IO (6.12).
 set -u
