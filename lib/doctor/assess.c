@@ -230,6 +230,10 @@ void blz_doctor_assess(const struct blz_doctor_facts *f, struct blz_doctor_repor
 	uint64_t zc = BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
 	r->zero_copy = !f->features_error && !f->legacy_opcodes && !f->zero_copy_off &&
 		       (f->features & zc) == zc;
+	/* the batched I/O commands, as blz_ublk_dev_create asks for them */
+	if (!f->features_error &&
+	    blz_ublk_batch_wanted(f->features, f->legacy_opcodes, r->zero_copy))
+		r->requested |= BLZ_UBLK_F_BATCH_IO;
 	check_kernel(f, r);
 	check_ublk_drv(f, r);
 	check_control(f, r);

@@ -1,8 +1,9 @@
 /*
  * Replacing a running, supervised server by a new binary without an I/O error
  * (docs/recovery.md): the binary's path goes to BLZ_RUN_DIR/ublkbN.upgrade, the supervisor
- * gets SIGUSR2, asks its server to hand the device over (QUIESCE_DEV where the kernel has
- * it, else the server just exits and the kernel requeues what it held), and starts
+ * gets SIGUSR2, asks its server to hand the device over (QUIESCE_DEV where the device has
+ * UBLK_F_QUIESCE, which one with batched I/O commands never has: blz_ublk_dev_quiesce; else
+ * the server just exits and the kernel requeues what it held), and starts
  * `BINARY serve --foreground --recover N ...` for the same seed or backend. Requests
  * meanwhile wait in the quiesced device.
  */

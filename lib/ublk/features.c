@@ -99,14 +99,14 @@ const char *blz_ublk_io_forced(void)
 	return NULL;
 }
 
-bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable)
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool zero_copy)
 {
 	const char *forced = blz_ublk_io_forced();
 	if (legacy || !(kernel_features & BLZ_UBLK_F_BATCH_IO))
 		return false;
 	if (forced)
 		return strcmp(forced, "batch") == 0;
-	return !recoverable;
+	return !zero_copy;
 }
 
 size_t blz_ublk_features_format(uint64_t mask, const char *sep, char *buf, size_t len)

@@ -690,12 +690,16 @@ int blz_ublk_dev_create(const struct blz_ublk_dev_config *cfg, struct blz_ublk_d
 	info->max_io_buf_bytes = d->cfg.max_io_bytes;
 	info->dev_id = UINT32_MAX;
 	info->ublksrv_flags = BLZ_UBLK_SRV_MAGIC | (uint64_t)(uint32_t)getpid();
+	bool zc = blz_ublk_zero_copy_possible(d->features, d->legacy, cfg);
+	bool batch = blz_ublk_batch_wanted(d->features, d->legacy, zc);
+	/* No QUIESCE with batched commands: it makes the device fail requests until the next
+	 * server (blz_ublk_dev_quiesce says why); such a server hands over by exiting. */
 	if (cfg->recoverable)
-		info->flags |= blz_ublk_recovery_flags(d->features, cfg->fail_io);
-	if (blz_ublk_batch_wanted(d->features, d->legacy,
-				  info->flags & BLZ_UBLK_F_USER_RECOVERY))
+		info->flags |= blz_ublk_recovery_flags(d->features, cfg->fail_io) &
+			       ~(batch ? BLZ_UBLK_F_QUIESCE : 0);
+	if (batch)
 		info->flags |= BLZ_UBLK_F_BATCH_IO;
-	else if (blz_ublk_zero_copy_possible(d->features, d->legacy, cfg))
+	else if (zc)
 		info->flags |= BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
 	r = blz_ublk_ctrl_add_dev(d->ctrl, info);
 	if (r < 0)
@@ -931,9 +935,22 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 	return 0;
 }
 
+/*
+ * Never QUIESCE_DEV a device with batched commands (UBLK_F_BATCH_IO): the kernel's
+ * ublk_ctrl_quiesce_dev() cancels a batch queue's fetches through ublk_cancel_dev() ->
+ * ublk_batch_cancel_queue(), which also sets ubq->force_abort (drivers/block/ublk_drv.c,
+ * 7.x), a flag meant for a device being stopped: with it ublk_prep_req() fails each new
+ * request of a recoverable device with BLK_STS_IOERR instead of letting it wait for the
+ * next server, as the per-tag cancel (ublk_cancel_cmd) does. Measured on 7.3.4 (VM, the
+ * steps of test 115 with the binary before this change): one `blazy upgrade` under two
+ * readers gave them 5769 and 3180 EIO. Exiting hands the device over instead: the ring's
+ * cancel (ublk_batch_cancel_fn) aborts the fetches without force_abort, and the release
+ * work requeues what the server held (REISSUE) and quiesces the device, as after a crash
+ * (test 115: 3 upgrades and 5 kills, no error).
+ */
 int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
 {
-	if (!(d->info.flags & BLZ_UBLK_F_QUIESCE) || d->legacy)
+	if (!(d->info.flags & BLZ_UBLK_F_QUIESCE) || d->legacy || d->batch)
 		return -EOPNOTSUPP;
 	/* The queues see their fetches aborted: not an error of the device. */
 	atomic_store(&d->stopping, true);

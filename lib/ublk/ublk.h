@@ -183,7 +183,8 @@ struct blz_ublk_dev_config {
 	 * folios, and a folio with one unreadable byte fails as a whole). */
 	bool no_read_ahead;
 	/* Make the device recoverable where the kernel can (USER_RECOVERY | REISSUE, and
-	 * QUIESCE for handovers): when the server dies, the kernel quiesces the device and
+	 * QUIESCE for handovers unless the device uses batched I/O commands: see
+	 * blz_ublk_dev_quiesce): when the server dies, the kernel quiesces the device and
 	 * requeues the requests it held; they wait for a new server (blz_ublk_dev_recover)
 	 * instead of failing. Whoever runs the server must then bound that wait (the
 	 * supervisor, lib/server). */
@@ -251,8 +252,8 @@ int blz_ublk_dev_recover(const struct blz_ublk_dev_config *cfg, uint32_t id, uns
 /* Hands the device over to a successor: QUIESCE_DEV where the device has UBLK_F_QUIESCE
  * (in-flight requests complete, the fetches are aborted, the queue threads end), then
  * nothing else: the caller must exit without blz_ublk_dev_stop, and the kernel keeps the
- * device quiesced for the next server. -EOPNOTSUPP without QUIESCE (exiting is then the
- * handover: the kernel requeues what the server held). */
+ * device quiesced for the next server. -EOPNOTSUPP without QUIESCE or with batched I/O
+ * commands (exiting is then the handover: the kernel requeues what the server held). */
 int blz_ublk_dev_quiesce(struct blz_ublk_dev *d);
 /* Starts one thread per queue, waits until each has every fetch submitted, then
  * START_DEV (END_USER_RECOVERY for a device taken over). On failure the device is stopped (but not freed: call blz_ublk_dev_free). */

@@ -82,13 +82,14 @@ uint64_t blz_ublk_recovery_flags(uint64_t kernel_features, bool fail_io);
  * multishot fetch and one commit per round for all tags of a queue, lib/ublk/batch.h)
  * instead of one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag. Only where the kernel offers it
  * with encoded opcodes; then BLAZY_UBLK_IO=batch or =tag in the environment decides (the
- * switch), and without it: batched for a device that is not recoverable, per-tag for a
- * recoverable one. Why: on 7.3.4 a reader saw an I/O error while a recoverable device with
- * batched commands was handed over to a new server (QUIESCE_DEV, VM test 114), where the
- * per-tag commands give none; a kill -9 recovery (110) and STOP worked. A device taken over
- * keeps the commands it was created with.
+ * switch), and without it: batched unless zero_copy (the device would use zero copy,
+ * blz_ublk_zero_copy_possible in ublk.h, which batch.c does not do; zero copy is only
+ * ever asked for). Recoverable devices too: such a device is created without
+ * UBLK_F_QUIESCE, since QUIESCE_DEV makes a batched device fail requests with EIO until
+ * the next server takes over (blz_ublk_dev_quiesce, queue.c); its server hands it over
+ * by exiting, as after a crash (VM test 115). A device taken over keeps the commands it was created with.
  */
-bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool recoverable);
+bool blz_ublk_batch_wanted(uint64_t kernel_features, bool legacy, bool zero_copy);
 /* The environment's choice: "tag", "batch", or NULL when BLAZY_UBLK_IO is unset or other. */
 const char *blz_ublk_io_forced(void);
 

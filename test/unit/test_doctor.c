@@ -64,6 +64,15 @@ static void test_all_good(void **state)
 	blz_doctor_assess(&f, &r);
 	assert_true(r.requested == BLZ_UBLK_F_CMD_IOCTL_ENCODE);
 	assert_non_null(strstr(find(&r, "ublk_features")->detail, "BLAZY_UBLK_PART_SCAN"));
+	/* the batched I/O commands where offered, but not with zero copy */
+	f.features |= BLZ_UBLK_F_BATCH_IO;
+	blz_doctor_assess(&f, &r);
+	assert_false(r.zero_copy);
+	assert_true(r.requested == (BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_BATCH_IO));
+	f.features |= BLZ_UBLK_F_AUTO_BUF_REG | BLZ_UBLK_F_USER_COPY;
+	blz_doctor_assess(&f, &r);
+	assert_int_equal(r.zero_copy, !f.zero_copy_off);
+	assert_int_equal(!!(r.requested & BLZ_UBLK_F_BATCH_IO), f.zero_copy_off);
 }
 
 /* This project's build host: a kernel without ublk_drv. */

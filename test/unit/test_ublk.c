@@ -298,15 +298,17 @@ static void test_batch_wanted(void **state)
 	uint64_t k73 = BLZ_UBLK_F_CMD_IOCTL_ENCODE | BLZ_UBLK_F_BATCH_IO, k612 = 0x70fb;
 	unsetenv("BLAZY_UBLK_IO");
 	assert_null(blz_ublk_io_forced());
-	/* by default where the kernel offers it with encoded opcodes, for devices that are
-	 * not recoverable */
+	/* by default wherever the kernel offers it with encoded opcodes (recoverable devices
+	 * too: they hand over by exiting, not QUIESCE_DEV), unless the device would use zero
+	 * copy */
 	assert_true(blz_ublk_batch_wanted(k73, false, false));
 	assert_false(blz_ublk_batch_wanted(k73, false, true));
 	assert_false(blz_ublk_batch_wanted(k73, true, false));
 	assert_false(blz_ublk_batch_wanted(k612, false, false));
 	assert_false(blz_ublk_batch_wanted(0, false, false));
 	assert_true((BLZ_UBLK_F_BLAZY_WANTS & BLZ_UBLK_F_BATCH_IO) != 0);
-	/* the switch keeps the per-tag commands or forces the batched ones where they exist */
+	/* the switch keeps the per-tag commands or forces the batched ones where they exist,
+	 * zero copy or not */
 	setenv("BLAZY_UBLK_IO", "tag", 1);
 	assert_string_equal(blz_ublk_io_forced(), "tag");
 	assert_false(blz_ublk_batch_wanted(k73, false, false));

@@ -1,14 +1,15 @@
 #!/bin/sh
 # The ublk I/O commands a server uses: on kernels with UBLK_F_BATCH_IO (7.0+) the batched
 # ones (one multishot fetch and one commit per round for all tags of a queue,
-# lib/ublk/batch.c) by default for a device that is not recoverable (--recovery-timeout 0),
-# one FETCH_REQ / COMMIT_AND_FETCH_REQ per tag for a recoverable one (the default of blazy
-# serve); BLAZY_UBLK_IO=batch|tag forces either; on older kernels (6.12) the per-tag
-# commands whatever BLAZY_UBLK_IO says. Each mode serves
+# lib/ublk/batch.c) by default, for a recoverable device (the default of blazy serve) as
+# for one that is not (--recovery-timeout 0); BLAZY_UBLK_IO=tag keeps one FETCH_REQ /
+# COMMIT_AND_FETCH_REQ per tag; on older kernels (6.12) the per-tag commands whatever
+# BLAZY_UBLK_IO says. Each mode serves
 # the pattern backend on 2 queues x depth 64 and is verified by concurrent readers on both
 # CPUs (direct and buffered, odd offsets and sizes, patcheck); the server log names the
 # commands it uses. Short completions, asynchronous backends, STOP and recovery with the
-# default mode are covered by the rest of the suite (052, 056, 075, 110-114) on each kernel.
+# default mode are covered by the rest of the suite (052, 056, 075, 110-119) on each kernel;
+# upgrades and kills of a batched server by 115.
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 command -v patcheck >/dev/null ||
@@ -67,9 +68,10 @@ mode_run() {
 }
 
 if [ "$has_batch" = 1 ]; then
-	mode_run default "" per-tag
+	mode_run default "" batched
 	mode_run default-not-recoverable "" batched --recovery-timeout 0
 	mode_run batch batch batched
+	mode_run tag tag per-tag
 	mode_run tag-not-recoverable tag per-tag --recovery-timeout 0
 else
 	mode_run default "" per-tag

@@ -77,7 +77,13 @@ else
 	check "doctor --json: zero copy off" has "$json" '"zero_copy":false'
 fi
 check "blazy doctor says whether zero copy is in use" sh -c "blazy doctor | grep -q 'zero copy: o[nf]'"
-for name in USER_RECOVERY_FAIL_IO QUIESCE SUPPORT_ZERO_COPY PER_IO_DAEMON BATCH_IO; do
+# BATCH_IO (the batched I/O commands) exactly when offered, unless zero copy is on.
+if [ $(((kf >> 15) & 1)) = 1 ] && has "$json" '"zero_copy":false'; then
+	check "blazy uses BATCH_IO (offered, zero copy off)" uses BATCH_IO
+else
+	check "BATCH_IO: not used (not offered, or zero copy on)" has "$(entry BATCH_IO)" '"blazy_uses":false'
+fi
+for name in USER_RECOVERY_FAIL_IO QUIESCE SUPPORT_ZERO_COPY PER_IO_DAEMON; do
 	check "$name is reported, not used" has "$(entry "$name")" '"blazy_uses":false'
 done
 req=$(echo "$json" | sed -n 's/.*"requested":\([0-9]*\),.*/\1/p')

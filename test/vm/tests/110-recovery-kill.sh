@@ -37,16 +37,10 @@ check "reader 1 (4 KiB): no I/O error, no wrong byte" [ "$rc1" = 0 ]
 check "reader 2 (64 KiB): no I/O error, no wrong byte" [ "$rc2" = 0 ]
 echo "info: takeover pause seen by reader 1: $(sed 's/.*\(pause_median_ms [0-9]*\) \(pause_max_ms [0-9]*\).*/\1 \2/' /tmp/110-r1)"
 echo "info: takeover pause seen by reader 2: $(sed 's/.*\(pause_median_ms [0-9]*\) \(pause_max_ms [0-9]*\).*/\1 \2/' /tmp/110-r2)"
-out=$(blazy list --json)
-echo "$out"
-check "blazy list: live, $KILLS restarts" \
-	sh -c "echo '$out' | tr '{' '\n' | grep '\"id\":$n,' | grep '\"state\":\"live\"' | grep -q '\"restarts\":$KILLS,'"
+live_restarts "$n" "$KILLS"
 grep -c "took /dev/ublkb$n over" /tmp/110-serve.log
 check "the log shows each takeover" \
 	sh -c "[ \$(grep -c 'took /dev/ublkb$n over' /tmp/110-serve.log) = $KILLS ]"
-timeout 60 blazy stop "$n"
-check "blazy stop exits 0" [ $? = 0 ]
-check "$dev is gone" wait_until 10 dev_gone "$n"
-check "no blazy process is left (supervisor included)" wait_until 10 sh -c '[ -z "$(pidof blazy)" ]'
+stop_all "$n"
 tail -5 /tmp/110-serve.log
 finish

@@ -39,15 +39,7 @@ r=$!
 i=0
 while [ "$i" -lt 3 ]; do
 	i=$((i + 1))
-	old=$(list_pid "$n")
-	out=$(blazy upgrade --binary "$W/blazy-new" "$M")
-	rc=$?
-	echo "$out"
-	new=$(list_pid "$n")
-	check "upgrade $i: exit 0, a new server ($old -> $new)" \
-		sh -c "[ $rc = 0 ] && [ '$new' != '$old' ] && echo '$out' | grep -q 'replaced by $new'"
-	check "upgrade $i: the new server runs the new binary" \
-		sh -c "readlink /proc/$new/exe | grep -q blazy-new"
+	upgrade_check "$M" "$W/blazy-new" "upgrade $i"
 	sleep 1
 done
 st=$(blazy status --json "$M")
