@@ -71,7 +71,7 @@ cleanup() {
 		wait_for 10 sh -c "! [ -d /proc/$nbdkit_pid ]" || kill -KILL "$nbdkit_pid" 2>/dev/null
 	fi
 	for m in $MP $MT $MB; do
-		blazy umount -q "$m" >/dev/null 2>&1 || echo "vm-e2e: blazy umount $m failed"
+		! grep -q " $m " /proc/mounts || blazy umount -q "$m" >/dev/null 2>&1 || echo "vm-e2e: blazy umount $m failed"
 	done
 	modprobe -r brd 2>/dev/null
 	rm -rf "$W" /dev/shm/vm-e2e-* "$NBDIMG"
