@@ -46,7 +46,7 @@ while IFS= read -r -d '' f; do
 	cat "$f" >/dev/null 2>&1 || bad=$((bad + 1))
 done < <(find "$mnt" -type f -not -path "$mnt/.blazy/*" -print0)
 [ "$bad" -ge 1 ] || fail "a corrupted lazy block was read without error"
-dmesg | tail -n 20 | grep -q 'csum failed' || fail "no checksum failure in the kernel log"
+dmesg | tail -n 20 | grep 'csum failed' >/dev/null || fail "no checksum failure in the kernel log"
 unmount_seed "$mnt"
 
 # The same tree as a tar stream, plain and gzip-compressed (tar -z).

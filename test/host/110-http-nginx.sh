@@ -111,7 +111,7 @@ done
 printf 'GET /chunked/text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$d/req"
 exec 5<>"/dev/tcp/127.0.0.1/$H"
 cat "$d/req" >&5
-head -c 2000 <&5 | tr -d '\r' | sed '/^$/q' | grep -qi '^transfer-encoding: chunked' ||
+head -c 2000 <&5 | tr -d '\r' | sed '/^$/q' | grep -i '^transfer-encoding: chunked' >/dev/null ||
 	fail "nginx did not answer chunked"
 exec 5>&-
 
@@ -132,7 +132,7 @@ get "${ca[@]}" --auth-file "$d/auth" $s/secure/file \
 expect 1 rc=EACCES status=401
 expect 2 rc=0 sha256=$sum reused=1
 expect 3 rc=0 sha256=$sum
-printf '%s\n' "$OUT" | grep -q 'token' && fail "a credential was printed"
+grep -q 'token' <<<"$OUT" && fail "a credential was printed"
 
 # ---- https through a CONNECT proxy ----
 start_fault proxy --root "$d/root" --proxy
@@ -143,7 +143,7 @@ grep -q "CONNECT localhost:$S -> proxy" "$FAULT_LOG" || fail "the proxy saw no C
 
 # ---- the static client with no OpenSSL (nor anything else) installed: an empty chroot
 # holding only httpget and the CA file ----
-if [ "$(id -u)" = 0 ] && file -L "$HTTPGET" 2>/dev/null | grep -q 'statically linked'; then
+if [ "$(id -u)" = 0 ] && file -L "$HTTPGET" 2>/dev/null | grep 'statically linked' >/dev/null; then
 	mkdir -p "$d/empty/bin" "$d/empty/tmp"
 	cp "$HTTPGET" "$d/empty/bin/httpget"
 	cp "$d/ca.crt" "$d/empty/tmp/ca.crt"
@@ -162,7 +162,7 @@ get $s/file
 expect 1 rc=EKEYREJECTED
 get "${ca[@]}" https://127.0.0.1:$S/file
 expect 1 rc=EKEYREJECTED
-printf '%s\n' "$OUT" | grep -q 'mismatch' || fail "no host name mismatch reported"
+grep -q 'mismatch' <<<"$OUT" || fail "no host name mismatch reported"
 get "${ca[@]}" --timeout 3000 http://127.0.0.1:$S/file https://localhost:$H/file
 expect 1 rc=EPROTO status=400 retryable=0
 expect 2 rc=ECONNABORTED

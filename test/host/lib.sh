@@ -25,6 +25,9 @@
 #   BLZ_TEST_TMP  where TEST_DIR is created (default /dev/shm, else ${TMPDIR:-/tmp})
 
 set -e -o pipefail
+# (With pipefail, `cmd | grep -q RE` can fail although RE matched: grep exits at the first
+# match and cmd, still writing, dies of SIGPIPE. Use `grep -q RE <<<"$text"`, or
+# `cmd | grep RE >/dev/null`, which reads everything.)
 
 HOST_TEST_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC_ROOT=$(cd "$HOST_TEST_SRC/../.." && pwd)
