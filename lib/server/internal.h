@@ -112,6 +112,9 @@ void srv_close_from(int first);
 
 /* server.c: opens /dev/ublk-control; -errno with a message (how to load ublk_drv). */
 int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen);
+/* The kernel's view of device id (blz_ublk_status), with the error
+ * of srv_ctrl_open or "no device" in err. */
+int srv_dev_status(uint32_t id, struct blz_ublk_status *st, char *err, size_t errlen);
 
 /* verbs.c: answers one control request (control.h's handler, ctx = the server). */
 int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *msg, size_t len);

@@ -53,15 +53,10 @@ int srv_take_over(struct blz_server *s, const struct blz_ublk_dev_config *cfg, c
 		if (r < 0)
 			return r;
 	}
-	struct blz_ublk_ctrl *c;
-	int r = srv_ctrl_open(&c, err, errlen);
+	struct blz_ublk_status st;
+	int r = srv_dev_status(id, &st, err, errlen);
 	if (r < 0)
 		return r;
-	struct blz_ublk_status st;
-	r = blz_ublk_status(c, id, &st);
-	blz_ublk_ctrl_close(c);
-	if (r < 0)
-		return blz_errf(err, errlen, r, "no device /dev/ublkb%u: %s", id, strerror(-r));
 	if (st.state == BLZ_UBLK_S_DEV_LIVE && blz_ublk_server_alive(&st))
 		return blz_errf(err, errlen, -EBUSY, "/dev/ublkb%u is served by pid %d", id,
 				(int)st.server_pid);

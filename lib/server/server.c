@@ -136,3 +136,16 @@ int srv_ctrl_open(struct blz_ublk_ctrl **ret, char *err, size_t errlen)
 				strerror(-r));
 	return 0;
 }
+
+int srv_dev_status(uint32_t id, struct blz_ublk_status *st, char *err, size_t errlen)
+{
+	struct blz_ublk_ctrl *c;
+	int r = srv_ctrl_open(&c, err, errlen);
+	if (r < 0)
+		return r;
+	r = blz_ublk_status(c, id, st);
+	blz_ublk_ctrl_close(c);
+	if (r < 0)
+		return blz_errf(err, errlen, r, "no device /dev/ublkb%u: %s", id, strerror(-r));
+	return 0;
+}

@@ -453,19 +453,14 @@ int blz_server_check_pid(uint32_t id, pid_t pid, char *err, size_t errlen)
 	if (!blz_ublk_pid_alive(pid))
 		return blz_errf(err, errlen, -ESRCH, "the server of /dev/ublkb%u (pid %d) does not "
 				"run", id, (int)pid);
-	struct blz_ublk_ctrl *c;
-	int r = srv_ctrl_open(&c, err, errlen);
+	struct blz_ublk_status us;
+	int r = srv_dev_status(id, &us, err, errlen);
 	if (r < 0)
 		return r;
-	struct blz_ublk_dev_info info;
-	r = blz_ublk_ctrl_get_info(c, id, &info);
-	blz_ublk_ctrl_close(c);
-	if (r < 0)
-		return blz_errf(err, errlen, r, "no device /dev/ublkb%u: %s", id, strerror(-r));
-	if (info.state != BLZ_UBLK_S_DEV_LIVE || info.ublksrv_pid != pid)
+	if (us.state != BLZ_UBLK_S_DEV_LIVE || us.kernel_pid != pid)
 		return blz_errf(err, errlen, -ESRCH, "pid %d is not the server of /dev/ublkb%u "
 				"(the kernel has it %s, served by pid %d)", (int)pid, id,
-				blz_ublk_state_name(info.state), (int)info.ublksrv_pid);
+				blz_ublk_state_name(us.state), (int)us.kernel_pid);
 	return 0;
 }
 
