@@ -6,31 +6,55 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const op_names[BLZ_OP_N] = {
-	"read", "write", "flush", "discard", "write-zeroes", "other",
+/* The names of ops, areas and outcomes, with their lengths (the encoder copies them). */
+struct name {
+	const char *s;
+	size_t n;
 };
-static const char *const area_names[BLZ_AREA_N] = {
-	"-", "local", "import", "virtual", "gap",
+#define NAME(x) { x, sizeof(x) - 1 }
+static const struct name op_names[BLZ_OP_N] = {
+	NAME("read"), NAME("write"), NAME("flush"), NAME("discard"), NAME("write-zeroes"),
+	NAME("other"),
 };
-static const char *const outcome_names[BLZ_OUT_N] = {
-	"ok", "zero", "image", "cache", "fetch", "unmapped", "error",
+static const struct name area_names[BLZ_AREA_N] = {
+	NAME("-"), NAME("local"), NAME("import"), NAME("virtual"), NAME("gap"),
 };
+static const struct name outcome_names[BLZ_OUT_N] = {
+	NAME("ok"), NAME("zero"), NAME("image"), NAME("cache"), NAME("fetch"), NAME("unmapped"),
+	NAME("error"),
+};
+static const struct name unknown = NAME("?");
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+static const struct name *op_name(unsigned op)
+{
+	return op < NELEM(op_names) ? &op_names[op] : &unknown;
+}
+
+static const struct name *area_name(unsigned area)
+{
+	return area < NELEM(area_names) ? &area_names[area] : &unknown;
+}
+
+static const struct name *outcome_name(unsigned outcome)
+{
+	return outcome < NELEM(outcome_names) ? &outcome_names[outcome] : &unknown;
+}
+
 const char *blz_req_op_name(unsigned op)
 {
-	return op < NELEM(op_names) ? op_names[op] : "?";
+	return op_name(op)->s;
 }
 
 const char *blz_area_name(unsigned area)
 {
-	return area < NELEM(area_names) ? area_names[area] : "?";
+	return area_name(area)->s;
 }
 
 const char *blz_outcome_name(unsigned outcome)
 {
-	return outcome < NELEM(outcome_names) ? outcome_names[outcome] : "?";
+	return outcome_name(outcome)->s;
 }
 
 #define HEADER "# blazy request log 1 t0_unix_ns="
@@ -40,26 +64,62 @@ void blz_reqlog_header(struct blz_buf *out, uint64_t t0_unix_ns)
 	blz_buf_printf(out, HEADER "%" PRIu64 "\n", t0_unix_ns);
 }
 
-/* v in decimal and then c, at p; returns the end. */
-static char *put_u64(char *p, uint64_t v, char c)
+/* "00".."99": put_u64 writes two digits per division */
+static const char digits2[201] = "0001020304050607080910111213141516171819"
+				 "2021222324252627282930313233343536373839"
+				 "4041424344454647484950515253545556575859"
+				 "6061626364656667686970717273747576777879"
+				 "8081828384858687888990919293949596979899";
+
+/* The number of decimal digits of v (1 for 0), without dividing: from its bit length,
+ * corrected by one comparison. */
+static unsigned ndigits(uint64_t v)
 {
-	char tmp[20];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	while (n)
-		*p++ = tmp[--n];
-	*p++ = c;
-	return p;
+	static const uint64_t pow10[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+		10000000000000ull, 100000000000000ull, 1000000000000000ull,
+		10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+		10000000000000000000ull,
+	};
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+	unsigned n = (bits * 1233u) >> 12; /* floor(bits * log10(2)), one low at most */
+	return n + (n < 20 && (v | 1) >= pow10[n]); /* (v | 1: 0 has one digit) */
 }
 
-static char *put_str(char *p, const char *s, char c)
+/* v in decimal and then c, at p; returns the end. Writes from the last digit back, two at
+ * a time, in 32-bit arithmetic once v fits (the writer formats a line per request: under
+ * TCG every instruction counts). */
+static char *put_u64(char *p, uint64_t v, char c)
 {
-	size_t n = strlen(s);
-	memcpy(p, s, n);
+	unsigned n = ndigits(v);
+	char *e = p + n;
+	while (v > UINT32_MAX) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		e -= 2;
+		memcpy(e, digits2 + d, 2);
+	}
+	uint32_t w = (uint32_t)v;
+	while (w >= 100) {
+		unsigned d = (w % 100) * 2;
+		w /= 100;
+		e -= 2;
+		memcpy(e, digits2 + d, 2);
+	}
+	if (w >= 10)
+		memcpy(e - 2, digits2 + w * 2, 2);
+	else
+		e[-1] = (char)('0' + w);
 	p[n] = c;
 	return p + n + 1;
+}
+
+static char *put_name(char *p, const struct name *nm, char c)
+{
+	memcpy(p, nm->s, nm->n);
+	p[nm->n] = c;
+	return p + nm->n + 1;
 }
 
 /* By hand rather than printf: the writer formats every request the server serves. */
@@ -70,11 +130,11 @@ void blz_reqlog_encode(struct blz_buf *out, const struct blz_reqrec *r)
 	p = put_u64(p, r->t_ns, ' ');
 	p = put_u64(p, r->queue, ' ');
 	p = put_u64(p, r->tag, ' ');
-	p = put_str(p, blz_req_op_name(r->op), ' ');
+	p = put_name(p, op_name(r->op), ' ');
 	p = put_u64(p, r->off, ' ');
 	p = put_u64(p, r->len, ' ');
-	p = put_str(p, blz_area_name(r->area), ' ');
-	p = put_str(p, blz_outcome_name(r->outcome), ' ');
+	p = put_name(p, area_name(r->area), ' ');
+	p = put_name(p, outcome_name(r->outcome), ' ');
 	p = put_u64(p, r->lat_ns, '\n');
 	out->len += (size_t)(p - start);
 }
@@ -100,14 +160,14 @@ static int num(const char **p, const char *end, uint64_t max, uint64_t *ret)
 }
 
 /* One of names[0..n), followed by a space or the end. */
-static int name(const char **p, const char *end, const char *const *names, size_t n,
+static int name(const char **p, const char *end, const struct name *names, size_t n,
 		uint8_t *ret)
 {
 	const char *s = *p, *e = memchr(s, ' ', (size_t)(end - s));
 	if (!e)
 		e = end;
 	for (size_t i = 0; i < n; i++) {
-		if (strlen(names[i]) == (size_t)(e - s) && !memcmp(names[i], s, (size_t)(e - s))) {
+		if (names[i].n == (size_t)(e - s) && !memcmp(names[i].s, s, names[i].n)) {
 			*ret = (uint8_t)i;
 			*p = e < end ? e + 1 : e;
 			return 0;

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,24 @@ static void test_line_roundtrip(void **state)
 		assert_int_equal(blz_reqlog_parse((char *)b.data, b.len - 1, &got), 0);
 		assert_true(same(&got, &recs[i]));
 		blz_buf_release(&b);
+	}
+	/* every digit count, at both ends (the encoder counts digits from the bit length) */
+	for (uint64_t p = 1;; p *= 10) {
+		uint64_t vals[] = { p - 1, p, p + 1, p * 2 - 1 };
+		for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+			struct blz_reqrec r = { .t_ns = vals[i], .off = vals[i], .lat_ns = vals[i],
+						.len = (uint32_t)vals[i], .op = BLZ_OP_READ };
+			struct blz_buf b = { 0 }, want = { 0 };
+			blz_reqlog_encode(&b, &r);
+			blz_buf_printf(&want, "%" PRIu64 " 0 0 read %" PRIu64 " %" PRIu32 " - ok %" PRIu64 "\n",
+				       vals[i], vals[i], (uint32_t)vals[i], vals[i]);
+			assert_int_equal(b.len, want.len);
+			assert_memory_equal(b.data, want.data, b.len);
+			blz_buf_release(&b);
+			blz_buf_release(&want);
+		}
+		if (p > UINT64_MAX / 10)
+			break;
 	}
 	struct blz_buf b = { 0 };
 	blz_reqlog_encode(&b, &recs[0]);
