@@ -1,4 +1,7 @@
-/* SHA-256 as specified in FIPS 180-4, with an optional SHA-NI block function on x86-64. */
+/* SHA-256 as specified in FIPS 180-4. On x86-64 the block function is picked at run time:
+ * SHA-NI where the CPU has it, else the portable code compiled for BMI2 (rorx and andn, which
+ * set no flags: 1.5x faster where x86 is emulated, as under qemu's TCG, whose CPUs have BMI2
+ * but no SHA-NI), else the portable code. */
 #include "util/sha256.h"
 
 #include <errno.h>
@@ -20,6 +23,9 @@ static const uint32_t K[64] = {
 	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
+/* The block functions, slowest first (cpu_level picks one). */
+enum { LEVEL_PORTABLE, LEVEL_BMI2, LEVEL_SHA_NI };
+
 static inline uint32_t get_be32(const uint8_t *b)
 {
 	return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
@@ -39,8 +45,9 @@ static inline uint32_t ror(uint32_t x, unsigned n)
 }
 
 /* FIPS 180-4 section 4.1.2 */
-#define CH(x, y, z)	(((x) & (y)) ^ (~(x) & (z)))
-#define MAJ(x, y, z)	(((x) & (y)) ^ ((x) & (z)) ^ ((y) & (z)))
+/* (CH and MAJ in their forms with fewest operations) */
+#define CH(x, y, z)	((z) ^ ((x) & ((y) ^ (z))))
+#define MAJ(x, y, z)	(((x) & (y)) | ((z) & ((x) | (y))))
 #define BSIG0(x)	(ror(x, 2) ^ ror(x, 13) ^ ror(x, 22))
 #define BSIG1(x)	(ror(x, 6) ^ ror(x, 11) ^ ror(x, 25))
 #define SSIG0(x)	(ror(x, 7) ^ ror(x, 18) ^ ((x) >> 3))
@@ -72,7 +79,9 @@ static inline uint32_t ror(uint32_t x, unsigned n)
 #define W_LOAD(t) W[(t)]
 #define W_SCHED(t) SCHED(t)
 
-void blz_sha256_blocks_sw(uint32_t hs[8], const uint8_t *p, size_t nblocks)
+/* The portable block function, inlined into each compiled variant. */
+static inline __attribute__((always_inline)) void blocks_portable(uint32_t hs[8], const uint8_t *p,
+								  size_t nblocks)
 {
 	uint32_t W[16];
 
@@ -102,6 +111,19 @@ void blz_sha256_blocks_sw(uint32_t hs[8], const uint8_t *p, size_t nblocks)
 		p += BLZ_SHA256_BLOCK;
 	}
 }
+
+void blz_sha256_blocks_sw(uint32_t hs[8], const uint8_t *p, size_t nblocks)
+{
+	blocks_portable(hs, p, nblocks);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("bmi2")))
+static void sha256_blocks_bmi2(uint32_t hs[8], const uint8_t *p, size_t nblocks)
+{
+	blocks_portable(hs, p, nblocks);
+}
+#endif
 
 #if defined(__x86_64__)
 /* The SHA extensions keep the state as two vectors, ABEF and CDGH (most significant lane
@@ -172,32 +194,59 @@ static void sha256_blocks_ni(uint32_t hs[8], const uint8_t *p, size_t nblocks)
 	_mm_storeu_si128((__m128i *)&hs[4], s1);
 }
 
-/* -1 unknown, 0 no, 1 yes; racing first callers compute the same value. */
-static int have_hw = -1;
+/* The block function this CPU gets: -1 unknown, else an enum level; racing first callers
+ * compute the same value. */
+static int level = -1;
 
-static int detect_hw(void)
+static int detect_level(void)
 {
-	unsigned a, b, c, d;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
-		return 0;
-	if (__get_cpuid_max(0, NULL) < 7)
-		return 0;
-	__cpuid_count(7, 0, a, b, c, d);
-	return (b & bit_SHA) != 0;
+	unsigned a, b, c, d, b7 = 0;
+	if (__get_cpuid_max(0, NULL) >= 7)
+		__cpuid_count(7, 0, a, b7, c, d);
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3) && (b7 & bit_SHA))
+		return LEVEL_SHA_NI;
+	return (b7 & bit_BMI2) ? LEVEL_BMI2 : LEVEL_PORTABLE;
 }
 #endif
+
+static int cpu_level(void)
+{
+#if defined(__x86_64__)
+	int v = __atomic_load_n(&level, __ATOMIC_RELAXED);
+	if (v < 0) {
+		v = detect_level();
+		__atomic_store_n(&level, v, __ATOMIC_RELAXED);
+	}
+	return v;
+#else
+	return LEVEL_PORTABLE;
+#endif
+}
 
 int blz_sha256_have_hw(void)
 {
 #if defined(__x86_64__)
-	int v = __atomic_load_n(&have_hw, __ATOMIC_RELAXED);
-	if (v < 0) {
-		v = detect_hw();
-		__atomic_store_n(&have_hw, v, __ATOMIC_RELAXED);
-	}
-	return v;
+	return cpu_level() == LEVEL_SHA_NI;
 #else
 	return 0;
+#endif
+}
+
+int blz_sha256_have_bmi2(void)
+{
+#if defined(__x86_64__)
+	return cpu_level() >= LEVEL_BMI2;
+#else
+	return 0;
+#endif
+}
+
+void blz_sha256_blocks_bmi2(uint32_t hs[8], const uint8_t *p, size_t nblocks)
+{
+#if defined(__x86_64__)
+	sha256_blocks_bmi2(hs, p, nblocks);
+#else
+	blz_sha256_blocks_sw(hs, p, nblocks);
 #endif
 }
 
@@ -212,8 +261,11 @@ void blz_sha256_blocks_hw(uint32_t hs[8], const uint8_t *p, size_t nblocks)
 
 static void blocks(uint32_t hs[8], const uint8_t *p, size_t nblocks)
 {
-	if (blz_sha256_have_hw())
+	int v = cpu_level();
+	if (v == LEVEL_SHA_NI)
 		blz_sha256_blocks_hw(hs, p, nblocks);
+	else if (v == LEVEL_BMI2)
+		blz_sha256_blocks_bmi2(hs, p, nblocks);
 	else
 		blz_sha256_blocks_sw(hs, p, nblocks);
 }

@@ -37,11 +37,14 @@ int blz_unhex(const char *hex, uint8_t *out, size_t len);
 /* The value of one hex digit (either case), or -1. */
 int blz_hexval(char c);
 
-/* Exposed for tests: the portable and the hardware block functions (nblocks 64-byte blocks
- * into state h), and whether the hardware one is used. blz_sha256_blocks_hw must only be
- * called when blz_sha256_have_hw() returns true. */
+/* Exposed for tests: the block functions (nblocks 64-byte blocks into state h): portable,
+ * portable compiled for BMI2, and SHA-NI; whether the CPU has what the last two need (the
+ * fastest one it has is used). blz_sha256_blocks_hw must only be called when
+ * blz_sha256_have_hw() is true, blz_sha256_blocks_bmi2 when blz_sha256_have_bmi2() is. */
 void blz_sha256_blocks_sw(uint32_t h[8], const uint8_t *p, size_t nblocks);
+void blz_sha256_blocks_bmi2(uint32_t h[8], const uint8_t *p, size_t nblocks);
 void blz_sha256_blocks_hw(uint32_t h[8], const uint8_t *p, size_t nblocks);
 int blz_sha256_have_hw(void);
+int blz_sha256_have_bmi2(void);
 
 #endif

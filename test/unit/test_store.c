@@ -214,6 +214,10 @@ static void test_sha256_vectors(void **state)
 			sha_with(blz_sha256_blocks_hw, msg, len, got);
 			assert_memory_equal(got, want, 32);
 		}
+		if (blz_sha256_have_bmi2()) {
+			sha_with(blz_sha256_blocks_bmi2, msg, len, got);
+			assert_memory_equal(got, want, 32);
+		}
 		/* the million: also in pieces of 'a' */
 		if (v[i].repeat > 1) {
 			struct blz_sha256 ctx;
@@ -227,12 +231,9 @@ static void test_sha256_vectors(void **state)
 	}
 }
 
-static void test_sha256_hw_matches_sw(void **state)
+/* f against the portable code: any number of blocks, every length around block boundaries */
+static void blocks_match_sw(blockfn *f)
 {
-	if (!blz_sha256_have_hw()) {
-		print_message("no SHA extensions on this CPU: only the portable code is tested\n");
-		return;
-	}
 	uint8_t *buf = blz_xmalloc(64 * 300);
 	fill_random(buf, 64 * 300, 7);
 	for (size_t nb = 0; nb <= 300; nb += 1 + nb / 3) {
@@ -240,17 +241,28 @@ static void test_sha256_hw_matches_sw(void **state)
 		for (int i = 0; i < 8; i++)
 			a[i] = b[i] = (uint32_t)rnd();
 		blz_sha256_blocks_sw(a, buf, nb);
-		blz_sha256_blocks_hw(b, buf, nb);
+		f(b, buf, nb);
 		assert_memory_equal(a, b, sizeof(a));
 	}
-	/* every length around block boundaries, through the padding */
 	for (size_t len = 0; len < 200; len++) {
 		uint8_t x[32], y[32];
 		sha_with(blz_sha256_blocks_sw, buf, len, x);
-		sha_with(blz_sha256_blocks_hw, buf, len, y);
+		sha_with(f, buf, len, y);
 		assert_memory_equal(x, y, 32);
 	}
 	free(buf);
+}
+
+static void test_sha256_hw_matches_sw(void **state)
+{
+	if (!blz_sha256_have_hw())
+		print_message("no SHA extensions on this CPU: not tested here\n");
+	else
+		blocks_match_sw(blz_sha256_blocks_hw);
+	if (!blz_sha256_have_bmi2())
+		print_message("no BMI2 on this CPU: not tested here\n");
+	else
+		blocks_match_sw(blz_sha256_blocks_bmi2);
 }
 
 static void test_sha256_incremental(void **state)
