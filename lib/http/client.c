@@ -19,6 +19,7 @@
 #define NOQUERY(u) (int)strcspn((u), "?"), (u)
 
 #define ERROR_BODY_MAX 65536 /* a non-2xx body larger than this is not read: the connection closes */
+#define DIRECT_MAX (1u << 20)  /* body bytes received into the body at most per read */
 
 struct conn {
 	int fd;
@@ -278,6 +279,8 @@ static int exchange(struct conn *cn, const struct blz_buf *req, struct exchange 
 						"body of %llu bytes is larger than %zu",
 						(unsigned long long)x->p.content_length, cap);
 			}
+			if (x->p.has_length && !x->p.no_body)
+				blz_buf_reserve(&x->body, (size_t)x->p.content_length);
 			break;
 		case BLZ_HTTP_EV_BODY:
 			if (x->body.len + ev.len > cap) {
@@ -285,14 +288,28 @@ static int exchange(struct conn *cn, const struct blz_buf *req, struct exchange 
 					return 0;
 				return blz_errf(err, errlen, -EFBIG, "body larger than %zu", cap);
 			}
-			blz_buf_append(&x->body, ev.data, ev.len);
+			if (ev.data == x->body.data + x->body.len)
+				x->body.len += ev.len; /* received in place (recv_body) */
+			else
+				blz_buf_append(&x->body, ev.data, ev.len);
 			break;
 		case BLZ_HTTP_EV_DONE:
 			x->keep = x->p.keep_alive && cn->pos == cn->len;
 			return 0;
 		case BLZ_HTTP_EV_NONE: {
-			/* every byte consumed: read more */
-			long n = conn_recv(cn, cn->buf, sizeof(cn->buf), deadline);
+			/* every byte consumed: read more (a large run of body bytes straight into
+			 * the body: no copy, and fewer, larger reads) */
+			uint8_t *dst = cn->buf;
+			size_t want = sizeof(cn->buf);
+			uint64_t run = blz_http_body_run(&x->p);
+			bool direct = run >= sizeof(cn->buf) && x->p.status / 100 == 2 &&
+				      x->body.len + run <= cap;
+			if (direct) {
+				want = run > DIRECT_MAX ? DIRECT_MAX : (size_t)run;
+				blz_buf_reserve(&x->body, want);
+				dst = x->body.data + x->body.len;
+			}
+			long n = conn_recv(cn, dst, want, deadline);
 			if (n == -EPIPE && !x->p.until_close)
 				n = 0; /* TLS without close_notify: the framing tells if it is short */
 			if (n < 0)
@@ -301,12 +318,20 @@ static int exchange(struct conn *cn, const struct blz_buf *req, struct exchange 
 						x->p.got_bytes ? "reading the response" :
 								 "waiting for the response");
 			cn->pos = 0;
-			cn->len = (size_t)n;
+			cn->len = direct ? 0 : (size_t)n;
 			if (n == 0) {
 				r = blz_http_parse_eof(&x->p);
 				if (r < 0)
 					return blz_errf(err, errlen, r, "%s", x->p.err);
 				return 0;
+			}
+			if (direct) {
+				/* all body (n <= run): one event, pointing where the bytes are */
+				used = blz_http_parse(&x->p, dst, (size_t)n, &ev);
+				if (used != n || ev.type != BLZ_HTTP_EV_BODY || ev.data != dst)
+					return blz_errf(err, errlen, -EPROTO, "bad response: %s",
+							x->p.err ? x->p.err : "body framing");
+				x->body.len += (size_t)n;
 			}
 			break;
 		}
@@ -528,8 +553,13 @@ int blz_http_get(struct blz_http_client *c, const char *url, int timeout_ms, siz
 		}
 		if (r == 0 && x.p.status / 100 != 2)
 			r = status_error(res, cur);
-		if (r == 0)
+		if (r == 0 && !body->len) {
+			struct blz_buf t = *body; /* the body moves over, not copied */
+			*body = x.body;
+			x.body = t;
+		} else if (r == 0) {
 			blz_buf_append(body, x.body.data, x.body.len);
+		}
 		blz_http_url_release(&u);
 		break;
 	}

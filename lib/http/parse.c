@@ -298,6 +298,13 @@ static bool in_line_state(int s)
 	return s == S_STATUS || s == S_HEADER || s == S_CHUNK_SIZE || s == S_TRAILER;
 }
 
+uint64_t blz_http_body_run(const struct blz_http_parser *p)
+{
+	if (p->failed || (p->state != S_BODY_LEN && p->state != S_CHUNK_DATA))
+		return 0;
+	return p->chunk_left;
+}
+
 long blz_http_parse(struct blz_http_parser *p, const void *in_, size_t len, struct blz_http_ev *ev)
 {
 	const uint8_t *in = in_;

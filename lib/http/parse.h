@@ -98,6 +98,11 @@ void blz_http_parser_release(struct blz_http_parser *p);
 /* Consumes a prefix of in; returns the bytes consumed and sets *ev, or -EPROTO/-EMSGSIZE. */
 long blz_http_parse(struct blz_http_parser *p, const void *in, size_t len, struct blz_http_ev *ev);
 int blz_http_parse_eof(struct blz_http_parser *p);
+/* How many bytes from here on are body bytes for sure (the rest of a Content-Length body or
+ * of the current chunk; 0 elsewhere): a caller may receive that many straight into its body
+ * buffer and pass them to blz_http_parse there, which reports them as one BLZ_HTTP_EV_BODY
+ * pointing where they already are. */
+uint64_t blz_http_body_run(const struct blz_http_parser *p);
 /* The value of the first header called name (case-insensitive), NUL-terminated with optional
  * whitespace trimmed, or NULL. Valid from BLZ_HTTP_EV_HEADERS until release. */
 const char *blz_http_header(const struct blz_http_parser *p, const char *name);

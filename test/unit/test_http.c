@@ -31,10 +31,17 @@ static int feed_step(struct blz_http_parser *p, const char *text, size_t len, si
 		struct outcome *o)
 {
 	struct blz_http_ev ev;
+	uint64_t run = blz_http_body_run(p);
 	long r = blz_http_parse(p, text + *pos, n, &ev);
 	if (r < 0) {
 		o->rc = (int)r;
 		return -1;
+	}
+	/* what body_run promised is body, reported in place, in one event */
+	if (run && n) {
+		assert_int_equal(ev.type, BLZ_HTTP_EV_BODY);
+		assert_ptr_equal(ev.data, text + *pos);
+		assert_int_equal(ev.len, n < run ? n : run);
 	}
 	*pos += (size_t)r;
 	if (ev.type == BLZ_HTTP_EV_HEADERS)
