@@ -21,18 +21,20 @@
 #       tag | batch      the ublk I/O commands (BLAZY_UBLK_IO=tag|batch: one fetch/commit
 #                        per tag, or UBLK_F_BATCH_IO's batched ones; batch falls back to
 #                        tag where the kernel lacks it: the server's log line says which)
-#       suffixes: -nopoll (--poll 0), -1q (--queues 1), -4q (--queues 4), -pin (queue
-#       threads pinned to their queues' CPUs, BLAZY_UBLK_PIN=1)
+#       suffixes: -nopoll (--poll 0), -fixedpoll (BLAZY_UBLK_POLL=fixed: the whole poll
+#       window every time), -1q (--queues 1), -4q (--queues 4), -pin (queue threads
+#       pinned to their queues' CPUs, BLAZY_UBLK_PIN=1)
 #     each reported as IOPS, x brd, the server's CPU, the VM's busy CPU, requests per
 #     round, sleeps and context switches of the server per 1000 I/Os
 #   vmublk.quick=1  leave out b (loop) and d (seed): brd, null and the modes only
+#   vmublk.engine=io_uring|psync  fio's engine: io_uring at iodepth 32 (default) or psync
 # Prints per-repetition lines "vm-ublk-rep: ..." and a final block of "vm-ublk: ..." lines
 # (medians over the repetitions) that the host script extracts. Exit 0 when everything ran
 # (the targets are reported, not enforced); 1 when a step failed.
 set -u
 . /bench/vm-lib.inc
 
-runtime=10 ramp=2 reps=1 size_mib=1024 seed_mib=256 modes="" quick=0
+runtime=10 ramp=2 reps=1 size_mib=1024 seed_mib=256 modes="" quick=0 engine=io_uring
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
@@ -43,6 +45,7 @@ for arg in $cmdline; do
 	vmublk.seed_mib=*) seed_mib=${arg#*=} ;;
 	vmublk.modes=*) modes=$(echo "${arg#*=}" | tr ',' ' ') ;;
 	vmublk.quick=*) quick=${arg#*=} ;;
+	vmublk.engine=*) engine=${arg#*=} ;;
 	esac
 done
 # targets from issue 3
@@ -113,8 +116,9 @@ serve() {
 fio_job() {
 	_dev=$1 _jobs=$2 _secs=$3
 	shift 3
+	if [ "$engine" = psync ]; then set -- --ioengine=psync "$@"; else set -- --ioengine=io_uring --iodepth=32 "$@"; fi
 	fio --name=randread --filename="$_dev" --rw=randread --bs=4k --direct=1 \
-		--ioengine=io_uring --iodepth=32 --numjobs="$_jobs" --group_reporting \
+		--numjobs="$_jobs" --group_reporting \
 		--time_based --runtime="$_secs" --randrepeat=0 --norandommap \
 		--minimal "$@" 2>"$W/fio.err"
 }
@@ -191,7 +195,7 @@ mkdir -p "$W" || die "mkdir $W"
 : >"$W/modes"
 size=$((size_mib * 1048576))
 echo "vm-ublk: $(nproc) cpus, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo); $(fio --version);" \
-	"runtime ${runtime}s after a ${ramp}s warm-up, $reps rep(s), devices ${size_mib} MiB, seed range ${seed_mib} MiB"
+	"fio engine $engine, runtime ${runtime}s after a ${ramp}s warm-up, $reps rep(s), devices ${size_mib} MiB, seed range ${seed_mib} MiB"
 # what the guest pays for CPU-vulnerability mitigations (a large part of a syscall's cost under TCG)
 mit=$(for f in /sys/devices/system/cpu/vulnerabilities/*; do
 	[ -r "$f" ] || continue
@@ -224,17 +228,19 @@ for m in $modes; do
 	io=${m%%-*} opts=""
 	case $m in
 	tag | tag-* | batch | batch-*) ;;
-	*) die "unknown mode '$m' (tag or batch, with -nopoll, -1q or -4q)" ;;
+	*) die "unknown mode '$m' (tag or batch, with -nopoll, -fixedpoll, -1q or -4q)" ;;
 	esac
 	case $m in *-nopoll*) opts="$opts --poll 0" ;; esac
+	fixed=""
+	case $m in *-fixedpoll*) fixed=fixed ;; esac
 	case $m in *-1q*) opts="$opts --queues 1" ;; esac
 	case $m in *-4q*) opts="$opts --queues 4" ;; esac
 	pin=0
 	case $m in *-pin*) pin=1 ;; esac
-	export BLAZY_UBLK_IO="$io" BLAZY_UBLK_PIN="$pin"
+	export BLAZY_UBLK_IO="$io" BLAZY_UBLK_PIN="$pin" BLAZY_UBLK_POLL="$fixed"
 	# shellcheck disable=SC2086
 	serve --backend "null,size=$size" --log "$W/mode-$m.log" $opts
-	unset BLAZY_UBLK_IO BLAZY_UBLK_PIN
+	unset BLAZY_UBLK_IO BLAZY_UBLK_PIN BLAZY_UBLK_POLL
 	mode_devs="$mode_devs $dev" mode_pids="$mode_pids $pid"
 	echo "vm-ublk: mode $m: $dev (pid $pid),$opts $(grep -o '[0-9]* queues x depth [0-9]*, ' "$W/mode-$m.log" | head -n 1)" \
 		"$(grep -o "[a-z-]* I/O commands[^,]*" "$W/mode-$m.log" | head -n 1)"

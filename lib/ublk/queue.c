@@ -42,6 +42,7 @@
 
 #include "ublk/batch.h"
 #include "ublk/dispatch.h"
+#include "ublk/pollwin.h"
 #include "ublk/ublk.h"
 #include "ublk/zc.h"
 #include "util/clock.h"
@@ -80,6 +81,7 @@ struct queue {
 	struct blz_ublk_batch *bat; /* batched commands (BATCH_IO devices), else NULL */
 	cpu_set_t cpus; /* where to run (cfg.pin), when pinned */
 	bool pinned;
+	struct blz_pollwin pollwin; /* the queue thread's */
 	/* Written by the queue thread only, read by anyone. */
 	_Atomic uint64_t stats[ST_N];
 };
@@ -506,6 +508,7 @@ static void *queue_thread(void *arg)
 
 	/* Polling needs the flag; without it, every look would be a system call. */
 	uint64_t poll_ns = q->ring_flags & IORING_SETUP_TASKRUN_FLAG ? d->poll_ns : 0;
+	blz_pollwin_init(&q->pollwin, poll_ns, blz_pollwin_fixed_forced());
 	uint64_t stop_deadline = 0;
 	int err = 0;
 	q->served = 0;
@@ -522,14 +525,17 @@ static void *queue_thread(void *arg)
 			stat_add(q, ST_SLEEPS, 1);
 		} else if (q->served && poll_ns) {
 			/* The commits go out now, with whatever requests have come meanwhile
-			 * (one enter for both); the wait for the next ones polls first. */
+			 * (one enter for both); the wait for the next ones polls first, as
+			 * long as the window says polling pays (pollwin.h). */
 			r = io_uring_submit_and_get_events(ring);
-			if (r >= 0 && (io_uring_cq_ready(ring) || poll_ring(ring, poll_ns))) {
+			uint64_t t0 = now_ns(), win = blz_pollwin_window(&q->pollwin);
+			if (r >= 0 && (io_uring_cq_ready(ring) || (win && poll_ring(ring, win)))) {
 				stat_add(q, ST_POLL_HITS, 1);
 			} else {
 				r = io_uring_submit_and_wait(ring, 1);
 				stat_add(q, ST_SLEEPS, 1);
 			}
+			blz_pollwin_gap(&q->pollwin, now_ns() - t0);
 		} else {
 			r = io_uring_submit_and_wait(ring, 1);
 			stat_add(q, ST_SLEEPS, 1);

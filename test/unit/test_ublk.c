@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "ublk/pollwin.h"
 #include "ublk/ublk.h"
 #include "ublk/zc.h"
 
@@ -362,6 +363,43 @@ static void test_features_format(void **state)
 	assert_int_equal(blz_ublk_features_format(m, ", ", NULL, 0), strlen(want));
 }
 
+/* The poll window: full while gaps are short, halved by long ones and off below an eighth,
+ * back at once after a short gap; fixed and 0 never move. */
+static void test_pollwin(void **state)
+{
+	(void)state;
+	struct blz_pollwin w;
+	blz_pollwin_init(&w, 200000, false);
+	assert_int_equal(blz_pollwin_window(&w), 200000);
+	blz_pollwin_gap(&w, 150000);
+	assert_int_equal(blz_pollwin_window(&w), 200000);
+	uint64_t want[] = { 100000, 50000, 25000, 0, 0, 0 };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		blz_pollwin_gap(&w, 300000);
+		assert_int_equal(blz_pollwin_window(&w), want[i]);
+	}
+	blz_pollwin_gap(&w, 200000); /* a sleeper's gap within max: poll again */
+	assert_int_equal(blz_pollwin_window(&w), 200000);
+	blz_pollwin_gap(&w, 200001);
+	assert_int_equal(blz_pollwin_window(&w), 100000);
+	blz_pollwin_gap(&w, 0);
+	assert_int_equal(blz_pollwin_window(&w), 200000);
+
+	blz_pollwin_init(&w, 200000, true);
+	for (int i = 0; i < 10; i++)
+		blz_pollwin_gap(&w, 1000000);
+	assert_int_equal(blz_pollwin_window(&w), 200000);
+	blz_pollwin_init(&w, 0, false);
+	blz_pollwin_gap(&w, 10);
+	assert_int_equal(blz_pollwin_window(&w), 0);
+
+	unsetenv("BLAZY_UBLK_POLL");
+	assert_false(blz_pollwin_fixed_forced());
+	setenv("BLAZY_UBLK_POLL", "fixed", 1);
+	assert_true(blz_pollwin_fixed_forced());
+	unsetenv("BLAZY_UBLK_POLL");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_batch_wanted),
 		cmocka_unit_test(test_recovery_flags),
 		cmocka_unit_test(test_features_format),
+		cmocka_unit_test(test_pollwin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
