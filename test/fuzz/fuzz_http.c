@@ -2,7 +2,8 @@
  * kind (HEAD, CONNECT) and the size of the pieces the rest is fed in; the same bytes are also
  * parsed whole, and both runs must agree on every result (an incremental parser must not
  * depend on where its input is split). Invariants: a call never consumes more than it was
- * given, the body never exceeds a Content-Length, a header event comes before any body. */
+ * given, the body never exceeds a Content-Length, a header event comes before any body, and
+ * the bytes blz_http_body_run promises are body, reported in place in one event. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,11 @@ static void run(const uint8_t *in, size_t len, size_t piece, unsigned flags, str
 		if (n == 0)
 			break;
 		struct blz_http_ev ev;
+		uint64_t promised = blz_http_body_run(&p);
 		long c = blz_http_parse(&p, in + off, n, &ev);
+		if (promised && c >= 0 &&
+		    (ev.type != BLZ_HTTP_EV_BODY || ev.data != in + off || ev.len != (n < promised ? n : promised)))
+			__builtin_trap();
 		if (c < 0) {
 			o->r = (int)c;
 			if (!p.err)
