@@ -10,7 +10,7 @@ ublk_setup
 D=/disk M=/mnt/c W=/tmp/rc
 export BLAZY_STATE_DIR=/tmp/state
 arg() { sed -n "s/.*rcache\.$1=\([0-9,]*\).*/\1/p" /proc/cmdline; }
-reps=$(arg reps) runtime=$(arg runtime) aheads=$(arg ahead)
+reps=$(arg reps) runtime=$(arg runtime) aheads=$(arg ahead) perf=$(arg perf)
 reps=${reps:-3} runtime=${runtime:-10} aheads=${aheads:-0,8}
 say() { echo "remote-cache: $*"; }
 web_pid=""
@@ -65,9 +65,13 @@ say "cold curl: $nchunks chunk files, $cb bytes in $((tc / 100)).$((tc % 100 / 1
 fsize=0
 # each ahead value with the persistent cache on the disk, then ahead 0 with it in memory
 # (tmpfs, 64 MiB, evicting: what writing the chunks to the disk costs)
-for k in $(echo "$aheads" | tr ',' ' ') tmpfs; do
+profile=""
+[ "${perf:-0}" = 1 ] && profile=perf
+for k in $(echo "$aheads" | tr ',' ' ') tmpfs $profile; do
 	rm -rf "$D/cache"
-	if [ "$k" = tmpfs ]; then
+	if [ "$k" = perf ]; then
+		mount_lazy "$url/" --cache-dir "$D/cache" || { fail "blazy mount (cold, perf)"; continue; }
+	elif [ "$k" = tmpfs ]; then
 		rm -rf "$W/cache"
 		mount_lazy "$url/" --cache-dir "$W/cache" --cache-size 64M ||
 			{ fail "blazy mount (cold, cache on tmpfs)"; continue; }
@@ -78,7 +82,12 @@ for k in $(echo "$aheads" | tr ',' ' ') tmpfs; do
 	drop
 	c0=$(ticks)
 	t0=$(now_cs)
-	dd if="$M/big" of=/dev/null bs=1M 2>/dev/null || fail "dd of the file (cold, ahead $k)"
+	if [ "$k" = perf ]; then
+		perf record -q -a -F 499 -e cpu-clock -o "$W/perf.data" -- \
+			dd if="$M/big" of=/dev/null bs=1M 2>/dev/null || fail "dd of the file (cold, perf)"
+	else
+		dd if="$M/big" of=/dev/null bs=1M 2>/dev/null || fail "dd of the file (cold, ahead $k)"
+	fi
 	t1=$(now_cs)
 	c1=$(ticks)
 	tb=$((t1 - t0))
@@ -86,6 +95,14 @@ for k in $(echo "$aheads" | tr ',' ' ') tmpfs; do
 	js=$(blazy status --json "$M")
 	f=$(echo "$js" | grep -o '"fetches":[0-9]*' | head -n1 | cut -d: -f2)
 	blazy umount "$M" || fail "blazy umount"
+	if [ "$k" = perf ]; then
+		say "perf: the cold read again under perf record -a (not a measurement: $((tb / 100)) s)"
+		perf report -i "$W/perf.data" --stdio --no-children --sort comm,dso 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 25 | sed 's/^/remote-cache: perf: /'
+		perf report -i "$W/perf.data" --stdio --no-children --sort comm,dso,sym 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 60 | sed 's/^/remote-cache: perf: /'
+		continue
+	fi
 	say "cold blazy ahead=$k: $fsize bytes in $((tb / 100)).$((tb % 100 / 10)) s: $(mibs "$fsize" "$tb") MiB/s, $f fetches, VM busy $(busy "$c0" "$c1")%; blazy/curl $((fsize * tc * 100 / (tb * cb)))% (target >= 100%)"
 done
 
