@@ -665,6 +665,7 @@ static bool f_clean_registry(void *ctx, uint32_t id)
 static const struct blz_stop_ops fake_ops = {
 	f_probe, f_in_use, f_ctl_stop, f_signal, f_wait_gone, f_pid_wait_gone,
 	f_stop_dev, f_del_dev, f_char_dev_present, f_clean_registry,
+	NULL, NULL, /* no TRY_STOP_DEV (test_safe_stop sets them) */
 };
 
 static int run_fake(struct fake *f, bool force, struct blz_stop_result *res, char *err)
