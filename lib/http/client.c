@@ -523,6 +523,13 @@ int blz_http_get(struct blz_http_client *c, const char *url, int timeout_ms, siz
 		return r;
 	char *cur = blz_xstrdup(url);
 	struct exchange x = { .max_body = max_body };
+	/* An empty body's buffer is received into directly (a caller that reuses one buffer
+	 * allocates, and faults in, its pages once) and handed back, filled or empty. */
+	bool adopt = body->len == 0;
+	if (adopt) {
+		x.body = *body;
+		*body = (struct blz_buf){ 0 };
+	}
 	blz_http_parser_init(&x.p, 0);
 	for (;;) {
 		r = blz_http_url_parse(cur, &u, res->reason, sizeof(res->reason));
@@ -553,20 +560,21 @@ int blz_http_get(struct blz_http_client *c, const char *url, int timeout_ms, siz
 		}
 		if (r == 0 && x.p.status / 100 != 2)
 			r = status_error(res, cur);
-		if (r == 0 && !body->len) {
-			struct blz_buf t = *body; /* the body moves over, not copied */
-			*body = x.body;
-			x.body = t;
-		} else if (r == 0) {
+		if (r == 0 && !adopt)
 			blz_buf_append(body, x.body.data, x.body.len);
-		}
 		blz_http_url_release(&u);
 		break;
 	}
 	if (r < 0 && !res->reason[0])
 		blz_errf(res->reason, sizeof(res->reason), r, "%s", strerror(-r));
 	free(cur);
-	blz_buf_release(&x.body);
+	if (adopt) {
+		if (r < 0)
+			x.body.len = 0;
+		*body = x.body;
+	} else {
+		blz_buf_release(&x.body);
+	}
 	blz_http_parser_release(&x.p);
 	blz_http_url_release(&first);
 	return r;
