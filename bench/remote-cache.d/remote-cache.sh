@@ -63,12 +63,13 @@ tc=$((t1 - t0))
 [ "$tc" -gt 0 ] || tc=1
 say "cold curl: $nchunks chunk files, $cb bytes in $((tc / 100)).$((tc % 100 / 10)) s: $(mibs "$cb" "$tc") MiB/s; VM busy $(busy "$c0" "$c1")%"
 fsize=0
-# each ahead value with the persistent cache on the disk, then ahead 0 with it in memory
-# (tmpfs, 64 MiB, evicting: what writing the chunks to the disk costs)
+# ahead 0 with the persistent cache in memory (tmpfs, 64 MiB, evicting: what writing the
+# chunks to the disk costs), then each ahead value with it on the disk (the last one leaves
+# every chunk in the cache for the warm runs), then the profile
 profile=""
 [ "${perf:-0}" = 1 ] && profile=perf
-for k in $(echo "$aheads" | tr ',' ' ') tmpfs $profile; do
-	rm -rf "$D/cache"
+for k in tmpfs $(echo "$aheads" | tr ',' ' ') $profile; do
+	[ "$k" = tmpfs ] || rm -rf "$D/cache"
 	if [ "$k" = perf ]; then
 		mount_lazy "$url/" --cache-dir "$D/cache" || { fail "blazy mount (cold, perf)"; continue; }
 	elif [ "$k" = tmpfs ]; then
