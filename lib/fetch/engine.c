@@ -344,11 +344,8 @@ static int try_source(struct blz_fetcher *f, struct job *j, struct src_state *ss
 		pthread_mutex_unlock(&f->mu);
 		if (came_back)
 			logf_(f, "store %s is answering again", ss->s->name);
-		if (r == 0) {
-			if (f->cache)
-				blz_diskcache_put_image(f->cache, j->digest, image->data, image->len);
-			return 0;
-		}
+		if (r == 0)
+			return 0; /* image holds the chunk file: the worker caches it (worker_main) */
 		if (bad) {
 			chunk_hex(j->digest, hex);
 			logf_(f, "chunk %s from store %s: %s", hex, ss->s->name, err.reason);
@@ -365,8 +362,11 @@ static int try_source(struct blz_fetcher *f, struct job *j, struct src_state *ss
 	}
 }
 
+/* Fetches j's chunk into buf: from the persistent cache, else from the stores in turn (then
+ * image holds the chunk file as fetched; it is empty otherwise). */
 static int run_job(struct blz_fetcher *f, struct job *j, uint8_t *buf, struct blz_buf *image)
 {
+	image->len = 0;
 	if (f->cache && blz_diskcache_get(f->cache, j->digest, buf, j->len) == 0)
 		return 0;
 	struct blz_buf causes = { 0 };
@@ -450,9 +450,29 @@ static void *worker_main(void *arg)
 		bool ahead = j->prio == BLZ_FETCH_AHEAD;
 		pthread_mutex_unlock(&f->mu);
 		int r = run_job(f, j, buf, &image);
+		/* A fetched chunk enters the persistent cache before the job ends when nobody
+		 * waits for it, else right after its readers are served (the cache write is not
+		 * on their path); ahead and prefetch jobs are counted once it is there. */
+		bool to_cache = r == 0 && image.len && f->cache;
 		pthread_mutex_lock(&f->mu);
+		if (to_cache && !j->waiters) {
+			pthread_mutex_unlock(&f->mu);
+			blz_diskcache_put_image(f->cache, j->digest, image.data, image.len);
+			to_cache = false;
+			pthread_mutex_lock(&f->mu);
+		}
 		unhash_job(f, j);
 		struct blz_fetch_req *w = j->waiters;
+		if (r < 0 && w)
+			f->failed++;
+		int result = r == 0 ? 0 : f->closing ? -ECANCELED : -EIO;
+		pthread_mutex_unlock(&f->mu);
+		complete_all(w, result, r == 0 ? buf : NULL);
+		/* (closing joins the workers: every fetched chunk is written before then) */
+		if (to_cache)
+			blz_diskcache_put_image(f->cache, j->digest, image.data, image.len);
+		free(j);
+		pthread_mutex_lock(&f->mu);
 		if (r == 0 && prefetch)
 			f->prefetched++;
 		if (ahead) {
@@ -460,13 +480,6 @@ static void *worker_main(void *arg)
 			if (r == 0)
 				f->fetched_ahead++;
 		}
-		if (r < 0 && w)
-			f->failed++;
-		int result = r == 0 ? 0 : f->closing ? -ECANCELED : -EIO;
-		pthread_mutex_unlock(&f->mu);
-		complete_all(w, result, r == 0 ? buf : NULL);
-		free(j);
-		pthread_mutex_lock(&f->mu);
 	}
 	pthread_mutex_unlock(&f->mu);
 	free(buf);
