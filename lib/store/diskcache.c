@@ -206,11 +206,30 @@ static int scan_subdir(int dirfd, unsigned xx, found_vec *out)
 	return 0;
 }
 
+/* NOCOW on dir (or its subdirectory sub) where the filesystem has it; errors ignored. */
+static void nocow(const char *dir, const char *sub)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s%s%s", dir, sub ? "/" : "", sub ? sub : "") >=
+	    (int)sizeof(path))
+		return;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)blz_dir_set_nocow(fd);
+	close(fd);
+}
+
 int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache **ret)
 {
 	int r = blz_mkdir_p(dir, 0700);
 	if (r < 0)
 		return r;
+	/* Every get verifies its chunk's SHA-256, so the filesystem's own data checksums are
+	 * redundant here: on btrfs the cache's files are written NOCOW, without them (crc32c of
+	 * every byte fetched was a sixth of the VM's CPU in a cold remote read under TCG:
+	 * bench/README.md, bench/remote-cache --perf). Best effort: elsewhere it is refused. */
+	nocow(dir, NULL);
 	struct blz_store *store;
 	/* No fsync per entry: every get verifies, so a crash can cost an entry, never serve a
 	 * wrong byte (cold sequential reads of a remote store spent their time in these syncs:
@@ -225,8 +244,12 @@ int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache
 		return r;
 	}
 	found_vec found = { 0 };
-	for (unsigned xx = 0; xx < 256 && r == 0; xx++)
+	for (unsigned xx = 0; xx < 256 && r == 0; xx++) {
+		char sub[3];
+		snprintf(sub, sizeof(sub), "%02x", xx);
+		nocow(dir, sub); /* (subdirectories made before inherited nothing) */
 		r = scan_subdir(dirfd, xx, &found);
+	}
 	close(dirfd);
 	if (r < 0) {
 		vec_release(&found);

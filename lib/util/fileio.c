@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <poll.h>
@@ -173,6 +175,17 @@ int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len
 	*ret = buf;
 	*ret_len = (size_t)n;
 	return 0;
+}
+
+int blz_dir_set_nocow(int fd)
+{
+	int flags = 0;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		return -errno;
+	if (flags & FS_NOCOW_FL)
+		return 0;
+	flags |= FS_NOCOW_FL;
+	return ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? -errno : 0;
 }
 
 int blz_mkdir_p(const char *path, mode_t mode)

@@ -28,6 +28,10 @@ int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len
 /* mkdir -p: creates path and its missing parents with mode (less the umask); 0 also when it
  * exists already (as a directory or not: the caller's open says), -ENAMETOOLONG, -errno. */
 int blz_mkdir_p(const char *path, mode_t mode);
+/* Sets FS_NOCOW_FL on the directory fd, so that files created in it afterwards inherit it:
+ * on btrfs they are then written without data checksums (for data verified otherwise).
+ * 0, or -errno (-ENOTTY, -EOPNOTSUPP, -EINVAL where the filesystem has no such flag). */
+int blz_dir_set_nocow(int fd);
 
 /* Close-on-scope helpers (see style.md). */
 static inline void blz_closep(int *fd)

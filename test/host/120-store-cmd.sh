@@ -83,6 +83,33 @@ run_mustfail_msg "chunk [0-9a-f]{64} not fetched \((import|virtual) area" "$BLAZ
 	--list "$TEST_DIR/list3" --store "$TEST_DIR/empty.store" --store "http://127.0.0.1:1/" \
 	--cache-dir "$TEST_DIR/cache3" --fetch-timeout 3s
 
+# ---- on btrfs the cache is NOCOW (no data checksums for what SHA-256 verifies), its
+# subdirectories made before too ----
+if command -v mkfs.btrfs >/dev/null && command -v lsattr >/dev/null; then
+	truncate -s 256M "$TEST_DIR/cfs.img"
+	run_check mkfs.btrfs -q "$TEST_DIR/cfs.img"
+	loop_attach "$TEST_DIR/cfs.img"
+	mkdir -p "$TEST_DIR/cfs"
+	mount "$LOOP_DEV" "$TEST_DIR/cfs" || fail "cannot mount the cache's btrfs"
+	cleanup_umount "$TEST_DIR/cfs"
+	c=$TEST_DIR/cfs/cache
+	mkdir -p "$c"/{00..ff}
+	run_check "$BLAZY" store prefetch "$img" --list "$TEST_DIR/list" --store "$url" --cache-dir "$c" >/dev/null 2>&1
+	nocow() { lsattr -d "$1" | awk '{ exit ($1 !~ /C/) }'; }
+	nocow "$c" || fail "the cache directory is not NOCOW: $(lsattr -d "$c")"
+	n=0
+	while read -r f; do
+		nocow "$f" || fail "a cached chunk is not NOCOW: $(lsattr "$f")"
+		nocow "$(dirname "$f")" || fail "an older subdirectory is not NOCOW: $(lsattr -d "$(dirname "$f")")"
+		n=$((n + 1))
+	done < <(find "$c" -type f)
+	[ "$n" = "$got" ] || fail "the btrfs cache holds $n chunks, not $got"
+	umount "$TEST_DIR/cfs"
+	"$BLZTEST" loop-detach "$LOOP_DEV" || fail "cannot detach $LOOP_DEV"
+else
+	echo "mkfs.btrfs or lsattr missing: not testing the cache on btrfs"
+fi
+
 # ---- gc ----
 bytes=$(du -sb "$cache" | cut -f1)
 out=$(run_check "$BLAZY" store gc --cache-dir "$cache" --to 1G)
