@@ -80,15 +80,20 @@ static struct io_uring_sqe *prep_cmd(struct blz_ublk_batch *b, unsigned op, unsi
 	return sqe;
 }
 
+/* Puts f's buffer (all of it, read) back into its ring. */
+static void refill(struct fetch *f)
+{
+	f->off = 0;
+	io_uring_buf_ring_add(f->br, f->buf, (unsigned)f->len, 0, 0, 0);
+	io_uring_buf_ring_advance(f->br, 1);
+	f->in_ring = true;
+}
+
 static int arm_fetch(struct blz_ublk_batch *b, unsigned i)
 {
 	struct fetch *f = &b->fetch[i];
-	if (!f->in_ring) {
-		f->off = 0;
-		io_uring_buf_ring_add(f->br, f->buf, (unsigned)f->len, 0, 0, 0);
-		io_uring_buf_ring_advance(f->br, 1);
-		f->in_ring = true;
-	}
+	if (!f->in_ring)
+		refill(f);
 	struct io_uring_sqe *sqe = prep_cmd(b, BLZ_UBLK_U_IO_FETCH_IO_CMDS,
 					    (unsigned)(f->len / sizeof(uint16_t)), sizeof(uint16_t),
 					    0, make_ud(K_FETCH, i));
@@ -285,8 +290,14 @@ static int fetch_cqe(struct blz_ublk_batch *b, unsigned i, const struct io_uring
 		f->off += (size_t)res;
 		if (cqe->flags & IORING_CQE_F_BUFFER)
 			f->in_ring = cqe->flags & IORING_CQE_F_BUF_MORE;
-		if (cqe->flags & IORING_CQE_F_MORE)
+		if (cqe->flags & IORING_CQE_F_MORE) {
+			/* The fetch goes on, its buffer used up (every tag in it read above):
+			 * back into the ring at once, so that the driver's next dispatch finds
+			 * room instead of failing with -ENOBUFS and requeueing the request. */
+			if (!f->in_ring)
+				refill(f);
 			return 0;
+		}
 	} else if (res == -ENOBUFS) {
 		f->in_ring = false; /* used up: it goes back with its offset reset */
 	} else {
