@@ -176,6 +176,7 @@ static int scan_subdir(int dirfd, unsigned xx, found_vec *out)
 	int fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	(void)blz_dir_set_nocow(fd); /* (made before, it inherited nothing: see the open) */
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		int r = -errno;
@@ -206,20 +207,6 @@ static int scan_subdir(int dirfd, unsigned xx, found_vec *out)
 	return 0;
 }
 
-/* NOCOW on dir (or its subdirectory sub) where the filesystem has it; errors ignored. */
-static void nocow(const char *dir, const char *sub)
-{
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s%s%s", dir, sub ? "/" : "", sub ? sub : "") >=
-	    (int)sizeof(path))
-		return;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)blz_dir_set_nocow(fd);
-	close(fd);
-}
-
 int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache **ret)
 {
 	int r = blz_mkdir_p(dir, 0700);
@@ -229,27 +216,22 @@ int blz_diskcache_open(const char *dir, uint64_t max_bytes, struct blz_diskcache
 	 * redundant here: on btrfs the cache's files are written NOCOW, without them (crc32c of
 	 * every byte fetched was a sixth of the VM's CPU in a cold remote read under TCG:
 	 * bench/README.md, bench/remote-cache --perf). Best effort: elsewhere it is refused. */
-	nocow(dir, NULL);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	(void)blz_dir_set_nocow(dirfd);
 	struct blz_store *store;
 	/* No fsync per entry: every get verifies, so a crash can cost an entry, never serve a
 	 * wrong byte (cold sequential reads of a remote store spent their time in these syncs:
 	 * bench/README.md, bench/remote-cache). */
 	r = blz_store_open(dir, BLZ_STORE_NOSYNC, &store);
-	if (r < 0)
-		return r;
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		r = -errno;
-		blz_store_close(store);
+	if (r < 0) {
+		close(dirfd);
 		return r;
 	}
 	found_vec found = { 0 };
-	for (unsigned xx = 0; xx < 256 && r == 0; xx++) {
-		char sub[3];
-		snprintf(sub, sizeof(sub), "%02x", xx);
-		nocow(dir, sub); /* (subdirectories made before inherited nothing) */
+	for (unsigned xx = 0; xx < 256 && r == 0; xx++)
 		r = scan_subdir(dirfd, xx, &found);
-	}
 	close(dirfd);
 	if (r < 0) {
 		vec_release(&found);

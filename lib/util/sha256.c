@@ -225,20 +225,12 @@ static int cpu_level(void)
 
 int blz_sha256_have_hw(void)
 {
-#if defined(__x86_64__)
 	return cpu_level() == LEVEL_SHA_NI;
-#else
-	return 0;
-#endif
 }
 
 int blz_sha256_have_bmi2(void)
 {
-#if defined(__x86_64__)
 	return cpu_level() >= LEVEL_BMI2;
-#else
-	return 0;
-#endif
 }
 
 void blz_sha256_blocks_bmi2(uint32_t hs[8], const uint8_t *p, size_t nblocks)
