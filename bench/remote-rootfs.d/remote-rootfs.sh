@@ -7,7 +7,10 @@
 #   lazy:   curl seed.tar.gz (the seed and its map) | tar -x, blazy mount --store URL
 #           (empty cache, --fetch-ahead N), chroot /bin/ls /; "provisioned": the seed and
 #           map unpacked beforehand
-# and then python3 -c 'import json' in the same root.
+# and then python3 -c 'import json' in the same root. Each rep also runs the lazy root with
+# --fetch-ahead 0 behind a server without the per-request delay (same rate): the time that
+# leaves is what removing every round trip (the most that packing small runs into larger
+# chunks could ever save, without its extra bytes) would win.
 set -u
 . "$(dirname "$0")/ublk-lib.inc"
 ublk_setup
@@ -32,11 +35,11 @@ drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 secs() { echo "$(($1 / 100)).$(($1 % 100 / 10))"; } # centiseconds -> "S.d"
 json_u64() { grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2; }
 
-start_web() { # a fresh server and log
+start_web() { # [DELAY_MS]: a fresh server and log
 	[ -n "$web_pid" ] && kill "$web_pid" 2>/dev/null && wait "$web_pid" 2>/dev/null
 	rm -f /tmp/port /tmp/web.log
 	httpfault --root "$D" --port-file /tmp/port --lifetime 3000 --log /tmp/web.log \
-		--rate "$rate" --delay "$delay" >/dev/null &
+		--rate "$rate" --delay "${1:-$delay}" >/dev/null &
 	web_pid=$!
 	wait_until 10 test -s /tmp/port || { fail "httpfault did not start"; finish; }
 	url=http://127.0.0.1:$(cat /tmp/port)
@@ -76,9 +79,10 @@ umount "$T"
 ti=$((t1 - t0)) ti2=$((t2 - t1))
 say "image: $(secs $ti) s to the first output (download $gz bytes at $rate B/s alone: $((gz * 10 / rate / 10)).$((gz * 10 / rate % 10)) s); python3 then $(secs $ti2) s"
 
-# ---- lazy runs: MODE (fetch|prov) AHEAD -> one line, and files of figures ----
+# ---- lazy runs: MODE (fetch|prov) AHEAD [DELAY_MS] -> one line, and files of figures ----
 lazy_run() {
-	mode=$1 k=$2 tag=$1-$2
+	mode=$1 k=$2 tag=$1-$2 d=${3:-$delay}
+	[ "$d" = "$delay" ] || tag=$tag-d$d
 	blazy umount "$M" >/dev/null 2>&1
 	rm -rf /tmp/state /tmp/rw.img "$N" /tmp/cache
 	mkdir -p "$N"
@@ -86,7 +90,7 @@ lazy_run() {
 		/usr/local/bin/gzip -dc "$D/seed.tar.gz" | /usr/local/bin/tar -C "$N" -xSf - ||
 			{ fail "lazy $tag: seed unpack"; return; }
 	fi
-	start_web
+	start_web "$d"
 	drop
 	t0=$(now_cs)
 	if [ "$mode" = fetch ]; then
@@ -118,6 +122,7 @@ for i in $(seq "$reps"); do
 		lazy_run fetch "$k"
 		lazy_run prov "$k"
 	done
+	[ "$delay" -gt 0 ] && lazy_run fetch 0 0 && lazy_run prov 0 0
 done
 [ -n "$web_pid" ] && kill "$web_pid" 2>/dev/null
 web_pid=""
@@ -137,5 +142,16 @@ for k in $(echo "$aheads" | tr ',' ' '); do
 		say "ahead=$k, $what: first output $(secs "$a") s, image/lazy $(ratio "$ti" "$a")x (target >= 10: $([ "$ti" -ge $((a * 10)) ] && echo met || echo NOT met)); $r1 store requests, $w1 bytes = $(pct "$w1" "$store_bytes")% of the store (target <= 5%: $([ $((w1 * 20)) -le "$store_bytes" ] && echo met || echo NOT met)); python3 then $(secs "$b") s (image $(secs "$ti2") s), $r2 requests, $w2 bytes = $(pct "$w2" "$store_bytes")% in all (medians of $reps)"
 	done
 done
+# the round trips' share: ahead 0 with the delay against the same without it
+if [ "$delay" -gt 0 ]; then
+	for mode in fetch prov; do
+		[ -s "/tmp/t1.$mode-0" ] && [ -s "/tmp/t1.$mode-0-d0" ] || continue
+		a=$(median <"/tmp/t1.$mode-0") a0=$(median <"/tmp/t1.$mode-0-d0")
+		b=$(median <"/tmp/t2.$mode-0") b0=$(median <"/tmp/t2.$mode-0-d0")
+		[ "$a" -gt 0 ] || a=1
+		[ "$b" -gt 0 ] || b=1
+		say "round trips ($mode, ahead=0): first output $(secs "$a") s with $delay ms per request, $(secs "$a0") s without: at most $(secs $((a > a0 ? a - a0 : 0))) s ($(pct $((a > a0 ? a - a0 : 0)) "$a")%) to win by fewer requests; python3 $(secs "$b") s vs $(secs "$b0") s: at most $(secs $((b > b0 ? b - b0 : 0))) s ($(pct $((b > b0 ? b - b0 : 0)) "$b")%) (medians of $reps)"
+	done
+fi
 say "---- end ----"
 finish

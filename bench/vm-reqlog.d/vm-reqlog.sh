@@ -5,16 +5,18 @@
 # cancels out within a pair. Reports per numjobs the median IOPS of each, the median of the
 # per-pair ratios on/off (the figure against the target), and each server's CPU time per
 # I/O (utime+stime of the server process over the measured run / I/Os). Parameters on the
-# kernel command line: vmreqlog.runtime=S (10), vmreqlog.reps=N (3). Exit 0 when
-# everything ran.
+# kernel command line: vmreqlog.runtime=S (10), vmreqlog.reps=N (3), vmreqlog.perf=1 (one
+# more 1-job run on each server under perf record -a, and the top of each profile). Exit 0
+# when everything ran.
 set -u
 . /bench/vm-lib.inc
-runtime=10 reps=3
+runtime=10 reps=3 perf=0
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
 	vmreqlog.runtime=*) runtime=${arg#*=} ;;
 	vmreqlog.reps=*) reps=${arg#*=} ;;
+	vmreqlog.perf=*) perf=${arg#*=} ;;
 	esac
 done
 W=/dev/shm/vm-reqlog
@@ -95,6 +97,21 @@ while [ "$rep" -le "$reps" ]; do
 	done
 	rep=$((rep + 1))
 done
+if [ "$perf" = 1 ]; then
+	for which in off on; do
+		eval d=\$${which}_dev
+		perf record -q -a -F 499 -e cpu-clock -o "$W/perf.$which" -- \
+			fio --name=randread --filename="$d" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
+			--iodepth=32 --numjobs=1 --time_based --runtime="$runtime" --randrepeat=0 --norandommap \
+			>/dev/null 2>&1 || die "perf record of fio on the log-$which server failed"
+		echo "vm-reqlog-perf: log=$which (1 job, under perf record -a: not a measurement)"
+		perf report -i "$W/perf.$which" --stdio --no-children --sort comm,dso 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 15 | sed "s/^/vm-reqlog-perf: $which: /"
+		perf report -i "$W/perf.$which" --stdio --no-children --sort comm,dso,sym 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 45 | sed "s/^/vm-reqlog-perf: $which: /"
+		rm -f "$W/perf.$which"
+	done
+fi
 lines_before=$(wc -l <"$W/req.log")
 for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
 devs=""
