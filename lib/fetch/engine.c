@@ -802,7 +802,7 @@ struct sync_wait {
 static void sync_done(struct blz_fetch_req *req, int result, const uint8_t *bytes)
 {
 	struct sync_wait *w = (struct sync_wait *)req;
-	if (result == 0)
+	if (result == 0 && w->buf) /* (none: warming) */
 		memcpy(w->buf, bytes, req->len);
 	pthread_mutex_lock(&w->mu);
 	w->result = result;
@@ -811,12 +811,10 @@ static void sync_done(struct blz_fetch_req *req, int result, const uint8_t *byte
 	pthread_mutex_unlock(&w->mu);
 }
 
-int blz_fetch_get(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN], void *buf,
-		  size_t len, enum blz_fetch_prio prio)
+/* Submits and waits; the bytes are copied into buf unless it is NULL. */
+static int submit_wait(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+		       void *buf, size_t len, enum blz_fetch_prio prio)
 {
-	int r = blz_fetch_get_local(f, digest, buf, len);
-	if (r != -EAGAIN)
-		return r;
 	struct sync_wait w = { .req = { .len = (uint32_t)len, .prio = prio, .done = sync_done },
 			       .buf = buf };
 	memcpy(w.req.digest, digest, BLZ_STORE_DIGEST_LEN);
@@ -830,6 +828,20 @@ int blz_fetch_get(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_L
 	pthread_mutex_destroy(&w.mu);
 	pthread_cond_destroy(&w.cv);
 	return w.result;
+}
+
+int blz_fetch_get(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN], void *buf,
+		  size_t len, enum blz_fetch_prio prio)
+{
+	int r = blz_fetch_get_local(f, digest, buf, len);
+	return r == -EAGAIN ? submit_wait(f, digest, buf, len, prio) : r;
+}
+
+int blz_fetch_warm(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+		   void *scratch, size_t len, enum blz_fetch_prio prio)
+{
+	int r = blz_fetch_get_local(f, digest, scratch, len);
+	return r == -EAGAIN ? submit_wait(f, digest, NULL, len, prio) : r;
 }
 
 static int cmp_u32(const void *a, const void *b)

@@ -142,6 +142,13 @@ void blz_fetch_submit(struct blz_fetcher *f, struct blz_fetch_req *req);
 int blz_fetch_get(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN], void *buf,
 		  size_t len, enum blz_fetch_prio prio);
 
+/* The same for warming (`blazy store prefetch`): makes sure the chunk is where a server
+ * finds it without a fetch (the persistent cache or a directory source), fetching it if
+ * not, without handing its bytes back: scratch (len bytes) only holds a copy the inline
+ * path verifies. Results as blz_fetch_get. */
+int blz_fetch_warm(struct blz_fetcher *f, const uint8_t digest[BLZ_STORE_DIGEST_LEN],
+		   void *scratch, size_t len, enum blz_fetch_prio prio);
+
 void blz_fetch_get_stats(struct blz_fetcher *f, struct blz_fetch_stats *ret);
 
 /*

@@ -131,25 +131,32 @@ static int open_seed(const struct blz_storeops_opts *o, struct blz_seedset **ret
 
 /* ---- a pool of workers over n items ---- */
 
+/* Each worker has a chunk-sized scratch buffer for its items (one allocation per worker,
+ * not one per chunk: a fresh megabyte costs its page faults every time). */
+typedef void (*pool_fn)(void *ctx, size_t i, uint8_t *scratch);
+
 struct pool {
 	size_t n;
 	size_t next;		/* atomic */
-	void (*fn)(void *ctx, size_t i);
+	pool_fn fn;
 	void *ctx;
 };
 
 static void *pool_worker(void *arg)
 {
 	struct pool *p = arg;
+	uint8_t *scratch = blz_xmalloc(BLZ_STORE_MAX_CHUNK);
 	for (;;) {
 		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
 		if (i >= p->n)
-			return NULL;
-		p->fn(p->ctx, i);
+			break;
+		p->fn(p->ctx, i, scratch);
 	}
+	free(scratch);
+	return NULL;
 }
 
-static void run_pool(size_t n, unsigned jobs, void (*fn)(void *ctx, size_t i), void *ctx)
+static void run_pool(size_t n, unsigned jobs, pool_fn fn, void *ctx)
 {
 	struct pool p = { .n = n, .fn = fn, .ctx = ctx };
 	pthread_t th[MAX_JOBS];
@@ -184,7 +191,7 @@ static bool transient(int r)
 	       r == -EPIPE || r == -EIO;
 }
 
-static void verify_one(void *arg, size_t i)
+static void verify_one(void *arg, size_t i, uint8_t *scratch)
 {
 	struct verify_ctx *v = arg;
 	const struct ref *ref = &v->refs->v[i];
@@ -206,9 +213,8 @@ static void verify_one(void *arg, size_t i)
 		blz_sleep_ms((unsigned)wait);
 	}
 	if (r == 0) {
-		uint8_t *buf = blz_xmalloc(ref->data_len ? ref->data_len : 1);
-		r = blz_chunk_decode(img.data, img.len, ref->digest, buf, ref->data_len);
-		free(buf);
+		/* (a length above the maximum is refused before scratch is touched) */
+		r = blz_chunk_decode(img.data, img.len, ref->digest, scratch, ref->data_len);
 		if (r < 0) {
 			__atomic_fetch_add(&v->bad, 1, __ATOMIC_RELAXED);
 			report_ref(v->rp, BLZ_STOREOPS_BAD, v->src->name, ref, blz_store_error());
@@ -309,13 +315,12 @@ struct prefetch_ctx {
 	uint64_t failed; /* atomic */
 };
 
-static void prefetch_one(void *arg, size_t i)
+static void prefetch_one(void *arg, size_t i, uint8_t *scratch)
 {
 	struct prefetch_ctx *p = arg;
 	const struct ref *ref = &p->refs->v[i];
-	uint8_t *buf = blz_xmalloc(ref->data_len ? ref->data_len : 1);
-	int r = blz_fetch_get(p->f, ref->digest, buf, ref->data_len, BLZ_FETCH_DEMAND);
-	free(buf);
+	/* (the engine refuses a length above the maximum chunk: -EIO) */
+	int r = blz_fetch_warm(p->f, ref->digest, scratch, ref->data_len, BLZ_FETCH_DEMAND);
 	if (r < 0) {
 		__atomic_fetch_add(&p->failed, 1, __ATOMIC_RELAXED);
 		report_ref(p->rp, BLZ_STOREOPS_FAILED, NULL, ref, strerror(-r));
