@@ -629,6 +629,48 @@ static void test_cache(void **state)
 	nftw(tmpdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Warming: the chunk reaches the persistent cache; the scratch buffer gets no copy of a
+ * fetched chunk (only the inline path's verified copy when it is already cached). */
+static void test_warm(void **state)
+{
+	make_store(); /* for tmpdir */
+	char cdir[300];
+	snprintf(cdir, sizeof(cdir), "%s/cache", tmpdir);
+	uint8_t *scratch = blz_xmalloc(CHUNK_LEN);
+	for (int round = 0; round < 2; round++) {
+		struct fake *fk = fake_new(FAKE_OK, "remote");
+		struct blz_source *srcs[1] = { &fk->base };
+		struct blz_fetch_opts o = { .sources = srcs, .n_stores = 1, .cache_dir = cdir,
+					    .retries = ~0u, .log = test_log };
+		struct blz_fetcher *f;
+		char err[256];
+		assert_int_equal(blz_fetch_open(&o, &f, err, sizeof(err)), 0);
+		memset(scratch, 0xa5, CHUNK_LEN);
+		assert_int_equal(blz_fetch_warm(f, digest[1], scratch, CHUNK_LEN, BLZ_FETCH_DEMAND), 0);
+		assert_int_equal(atomic_load(&fk->gets), round == 0 ? 1 : 0);
+		if (round == 0) {
+			for (size_t i = 0; i < CHUNK_LEN; i++)
+				assert_int_equal(scratch[i], 0xa5);
+		} else {
+			assert_memory_equal(scratch, data[1], CHUNK_LEN);
+		}
+		blz_fetch_close(f); /* (closing writes what was fetched: round 1 finds it; and
+				     * closes the source) */
+	}
+	/* a chunk no source has: the error of blz_fetch_get */
+	struct fake *fk = fake_new(FAKE_MISSING, "remote");
+	struct blz_source *srcs[1] = { &fk->base };
+	struct blz_fetch_opts o = { .sources = srcs, .n_stores = 1, .retries = ~0u,
+				    .log = test_log };
+	struct blz_fetcher *f;
+	char err[256];
+	assert_int_equal(blz_fetch_open(&o, &f, err, sizeof(err)), 0);
+	assert_int_equal(blz_fetch_warm(f, digest[0], scratch, CHUNK_LEN, BLZ_FETCH_DEMAND), -EIO);
+	blz_fetch_close(f);
+	free(scratch);
+	nftw(tmpdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- --inject ---- */
 
 static void test_inject(void **state)
@@ -728,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_isolation),
 		cmocka_unit_test(test_dir_source),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_warm),
 		cmocka_unit_test(test_inject),
 		cmocka_unit_test(test_source_open),
 	};
