@@ -164,16 +164,32 @@ int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	char *buf = blz_xmalloc(max);
-	ssize_t n = blz_read_full(fd, buf, max - 1);
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		return (int)n;
+	/* The buffer grows with what is read (from the file's size, when it has one), not to
+	 * max at once: a large bound costs nothing then (under ASan a 1 GiB malloc took 0.4 s
+	 * to poison and as long to free). */
+	struct stat st;
+	size_t cap = fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 2 : 4096;
+	if (cap > max)
+		cap = max;
+	char *buf = blz_xmalloc(cap);
+	size_t n = 0;
+	for (;;) {
+		ssize_t k = blz_read_full(fd, buf + n, cap - 1 - n);
+		if (k < 0) {
+			close(fd);
+			free(buf);
+			return (int)k;
+		}
+		n += (size_t)k;
+		if (n < cap - 1 || cap == max)
+			break; /* the end of the file, or max - 1 bytes */
+		cap = cap > max / 2 ? max : cap * 2;
+		buf = blz_xrealloc(buf, cap);
 	}
+	close(fd);
 	buf[n] = 0;
 	*ret = buf;
-	*ret_len = (size_t)n;
+	*ret_len = n;
 	return 0;
 }
 

@@ -467,6 +467,41 @@ static void test_read_text_file(void **state)
 	assert_string_equal(t, "hello");
 	free(t);
 	assert_int_equal(blz_read_text_file(path, 0, &t, &n), -EINVAL);
+	assert_int_equal(blz_read_text_file(path, 1, &t, &n), 0);
+	assert_int_equal(n, 0);
+	assert_string_equal(t, "");
+	free(t);
+	/* a file longer than its first guess: one that says size 0 (/proc) and grows past the
+	 * first buffer, read whole under a large bound and cut at a small one */
+	char *a, *b;
+	size_t an, bn;
+	assert_int_equal(blz_read_text_file("/proc/self/smaps", 1u << 30, &a, &an), 0);
+	assert_true(an > 8192); /* (every mapping has a block of a dozen lines) */
+	assert_int_equal(strlen(a), an);
+	assert_int_equal(blz_read_text_file("/proc/self/smaps", 5000, &b, &bn), 0);
+	assert_int_equal(bn, 4999);
+	assert_memory_equal(a, b, 64); /* (the same start; later lines change between reads) */
+	free(a);
+	free(b);
+	/* a regular file larger than the first read, exactly as long as the bound allows */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	char big[10000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(blz_write_full(fd, big, sizeof(big)), 0);
+	close(fd);
+	assert_int_equal(blz_read_text_file(path, 1u << 30, &t, &n), 0);
+	assert_int_equal(n, sizeof(big));
+	assert_memory_equal(t, big, sizeof(big));
+	free(t);
+	assert_int_equal(blz_read_text_file(path, sizeof(big) + 1, &t, &n), 0);
+	assert_int_equal(n, sizeof(big));
+	free(t);
+	assert_int_equal(blz_read_text_file(path, sizeof(big), &t, &n), 0);
+	assert_int_equal(n, sizeof(big) - 1);
+	assert_memory_equal(t, big, sizeof(big) - 1);
+	free(t);
 	unlink(path);
 	t = (char *)1;
 	assert_int_equal(blz_read_text_file(path, 100, &t, &n), -ENOENT);
