@@ -592,6 +592,18 @@ static void test_dir_source(void **state)
 
 /* Fetched chunks enter the persistent cache: a new engine on the same cache directory
  * answers inline, and the source is not asked again. */
+/* A fetcher over fake fk (which it then owns) with the persistent cache in cdir. */
+static struct blz_fetcher *open_cached(struct fake *fk, const char *cdir)
+{
+	struct blz_source *srcs[1] = { &fk->base };
+	struct blz_fetch_opts o = { .sources = srcs, .n_stores = 1, .cache_dir = cdir,
+				    .retries = ~0u, .log = test_log };
+	struct blz_fetcher *f;
+	char err[256];
+	assert_int_equal(blz_fetch_open(&o, &f, err, sizeof(err)), 0);
+	return f;
+}
+
 static void test_cache(void **state)
 {
 	make_store(); /* for tmpdir */
@@ -600,12 +612,7 @@ static void test_cache(void **state)
 	uint8_t *buf = blz_xmalloc(CHUNK_LEN);
 	for (int round = 0; round < 2; round++) {
 		struct fake *fk = fake_new(FAKE_OK, "remote");
-		struct blz_source *srcs[1] = { &fk->base };
-		struct blz_fetch_opts o = { .sources = srcs, .n_stores = 1, .cache_dir = cdir,
-					    .retries = ~0u, .log = test_log };
-		struct blz_fetcher *f;
-		char err[256];
-		assert_int_equal(blz_fetch_open(&o, &f, err, sizeof(err)), 0);
+		struct blz_fetcher *f = open_cached(fk, cdir);
 		int r = blz_fetch_get_local(f, digest[2], buf, CHUNK_LEN);
 		assert_int_equal(r, round == 0 ? -EAGAIN : 0);
 		assert_int_equal(blz_fetch_get(f, digest[2], buf, CHUNK_LEN, BLZ_FETCH_DEMAND), 0);
@@ -639,12 +646,7 @@ static void test_warm(void **state)
 	uint8_t *scratch = blz_xmalloc(CHUNK_LEN);
 	for (int round = 0; round < 2; round++) {
 		struct fake *fk = fake_new(FAKE_OK, "remote");
-		struct blz_source *srcs[1] = { &fk->base };
-		struct blz_fetch_opts o = { .sources = srcs, .n_stores = 1, .cache_dir = cdir,
-					    .retries = ~0u, .log = test_log };
-		struct blz_fetcher *f;
-		char err[256];
-		assert_int_equal(blz_fetch_open(&o, &f, err, sizeof(err)), 0);
+		struct blz_fetcher *f = open_cached(fk, cdir);
 		memset(scratch, 0xa5, CHUNK_LEN);
 		assert_int_equal(blz_fetch_warm(f, digest[1], scratch, CHUNK_LEN, BLZ_FETCH_DEMAND), 0);
 		assert_int_equal(atomic_load(&fk->gets), round == 0 ? 1 : 0);
