@@ -1,4 +1,4 @@
-/* blazy log: start or stop the request log of a running seed server (lib/server/client.h). */
+/* blazy log: start or stop the request log of a running server (lib/server/client.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@ const struct blz_cmd blz_commands[] = {
 	  blz_help_map },
 	{ "status", cmd_status, 1, 1, "show a served device's or a blazy mount's counters and what was read",
 	  blz_help_status },
-	{ "log", cmd_log, 1, 1, "start or stop the request log of a running seed server",
+	{ "log", cmd_log, 1, 1, "start or stop the request log of a running server",
 	  blz_help_log },
 	{ "trace", cmd_trace, 1, 1, "draw a request log as an SVG picture of the address space over time",
 	  blz_help_trace },

@@ -123,6 +123,8 @@ int cmd_map(const struct blz_cmd *cmd, int argc, char **argv)
 	if (blz_ublk_parse_dev(target, &id) == 0) {
 		if (blz_reg_read(id, &reg) < 0)
 			return blz_die("no blazy seed server for /dev/ublkb%u (see 'blazy list')", id);
+		if (!reg.seed[0])
+			return blz_die("/dev/ublkb%u is not a seed server (no seed to map into)", id);
 		lo.seed = reg.seed;
 		if (!lo.map_path)
 			lo.map_path = reg.map;

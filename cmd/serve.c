@@ -172,6 +172,9 @@ static int parse_options(const struct blz_cmd *cmd, int argc, char **argv, struc
 		if (blz_reg_read(c->recover_id, &a->reg) < 0)
 			return blz_die("/dev/ublkb%u has no entry in %s: give the SEED it serves "
 				       "(or --backend SPEC)", c->recover_id, BLZ_RUN_DIR);
+		if (!a->reg.seed[0])
+			return blz_die("/dev/ublkb%u served a test backend, not a seed: give its "
+				       "--backend SPEC", c->recover_id);
 		c->seed = a->reg.seed;
 		if (!c->map_path)
 			c->map_path = a->reg.map;

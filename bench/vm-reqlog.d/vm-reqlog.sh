@@ -6,17 +6,21 @@
 # per-pair ratios on/off (the figure against the target), and each server's CPU time per
 # I/O (utime+stime of the server process over the measured run / I/Os). Parameters on the
 # kernel command line: vmreqlog.runtime=S (10), vmreqlog.reps=N (3), vmreqlog.perf=1 (one
-# more 1-job run on each server under perf record -a, and the top of each profile). Exit 0
-# when everything ran.
+# more 1-job run on each server under perf record -a, and the top of each profile),
+# vmreqlog.pin=1 (the servers on CPU 0, fio on CPU 1), vmreqlog.toggle=1 (one server, its
+# log started with `blazy log --start` before each "on" run's warm-up and stopped after it:
+# both sides of a pair on the same device and process). Exit 0 when everything ran.
 set -u
 . /bench/vm-lib.inc
-runtime=10 reps=3 perf=0
+runtime=10 reps=3 perf=0 pin=0 toggle=0
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
 	vmreqlog.runtime=*) runtime=${arg#*=} ;;
 	vmreqlog.reps=*) reps=${arg#*=} ;;
 	vmreqlog.perf=*) perf=${arg#*=} ;;
+	vmreqlog.pin=*) pin=${arg#*=} ;;
+	vmreqlog.toggle=*) toggle=${arg#*=} ;;
 	esac
 done
 W=/dev/shm/vm-reqlog
@@ -39,17 +43,27 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# pinned: the servers (every thread: the daemon inherits the mask) on CPU 0, fio on CPU 1
+srv_pin="" fio_pin=""
+if [ "$pin" = 1 ]; then
+	[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || die "pinning needs taskset and 2 CPUs"
+	srv_pin="taskset -c 0" fio_pin="--cpus_allowed=1"
+fi
+
 serve() { # ARGS...: sets $dev and $pid (the server's)
-	dev=$(blazy serve "$@") || die "blazy serve $* failed"
+	dev=$($srv_pin blazy serve "$@") || die "blazy serve $* failed"
 	devs="$devs $dev"
 	wait_for 10 test -b "$dev" || die "$dev did not appear"
 	pid=$(list_pid "${dev#/dev/ublkb}")
 	{ [ -n "$pid" ] && [ -d "/proc/$pid" ]; } || die "no server pid for $dev"
+	if [ "$pin" = 1 ]; then
+		echo "vm-reqlog: server $pid ($dev): $(grep Cpus_allowed_list "/proc/$pid/status" | tr -s '\t' ' ')"
+	fi
 }
 
 # run DEV JOBS SECONDS: fio's "IOPS I/Os"
 run() {
-	fio --name=randread --filename="$1" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
+	fio $fio_pin --name=randread --filename="$1" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
 		--iodepth=32 --numjobs="$2" --group_reporting --time_based --runtime="$3" \
 		--randrepeat=0 --norandommap --minimal 2>"$W/fio.err" |
 		awk -F';' '$1 == 3 && $5 == 0 { print $8, $6 / 4; f = 1 } END { exit !f }' ||
@@ -69,11 +83,28 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 command -v fio >/dev/null || die "fio is missing"
 rm -rf "$W"
 mkdir -p "$W"
-echo "vm-reqlog: $(nproc) cpus; $(fio --version); runtime ${runtime}s, $reps rep(s)"
+echo "vm-reqlog: $(nproc) cpus; $(fio --version); runtime ${runtime}s, $reps rep(s), pinned: $pin, one server with the log toggled: $toggle"
 serve --backend null,size=1G --queues 2 --depth 64 --log "$W/off.log"
 off_dev=$dev off_pid=$pid
-serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$W/req.log"
-on_dev=$dev on_pid=$pid
+if [ "$toggle" = 1 ]; then
+	on_dev=$dev on_pid=$pid
+else
+	serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$W/req.log"
+	on_dev=$dev on_pid=$pid
+fi
+toggled_lines=0
+log_on() { # WHICH: starts the toggled log before an "on" run
+	[ "$toggle" = 1 ] && [ "$1" = on ] || return 0
+	blazy log --start "$W/req.log" "$on_dev" >/dev/null || die "blazy log --start"
+}
+log_off() { # WHICH: stops it after the run; counts its lines, fails on any dropped
+	[ "$toggle" = 1 ] && [ "$1" = on ] || return 0
+	_o=$(blazy log --stop "$on_dev") || die "blazy log --stop"
+	set -- $(echo "$_o" | tr -dc '0-9 \n' | awk '{ print $1, $2 }')
+	[ "$(wc -l <"$W/req.log")" -gt "$1" ] || die "the toggled log has fewer lines than blazy log said: $_o"
+	toggled_lines=$((toggled_lines + $1))
+	[ "${2:-0}" = 0 ] || echo "vm-reqlog: the log dropped lines: $_o"
+}
 hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 : >"$W/results"
 : >"$W/pairs"
@@ -84,10 +115,12 @@ while [ "$rep" -le "$reps" ]; do
 		if [ $((rep % 2)) = 1 ]; then order="off on"; else order="on off"; fi
 		for which in $order; do
 			eval d=\$${which}_dev p=\$${which}_pid
+			log_on "$which"
 			run "$d" "$jobs" 1 >/dev/null
 			t0=$(ticks "$p")
 			set -- $(run "$d" "$jobs" "$runtime")
 			t1=$(ticks "$p")
+			log_off "$which"
 			us=$(awk -v t=$((t1 - t0)) -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
 			echo "vm-reqlog-run: rep=$rep jobs=$jobs log=$which iops=$1 server_us_per_io=$us"
 			echo "$jobs $which $1 $us" >>"$W/results"
@@ -100,10 +133,12 @@ done
 if [ "$perf" = 1 ]; then
 	for which in off on; do
 		eval d=\$${which}_dev
+		log_on "$which"
 		perf record -q -a -F 499 -e cpu-clock -o "$W/perf.$which" -- \
-			fio --name=randread --filename="$d" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
+			fio $fio_pin --name=randread --filename="$d" --rw=randread --bs=4k --direct=1 --ioengine=io_uring \
 			--iodepth=32 --numjobs=1 --time_based --runtime="$runtime" --randrepeat=0 --norandommap \
 			>/dev/null 2>&1 || die "perf record of fio on the log-$which server failed"
+		log_off "$which"
 		echo "vm-reqlog-perf: log=$which (1 job, under perf record -a: not a measurement)"
 		perf report -i "$W/perf.$which" --stdio --no-children --sort comm,dso 2>/dev/null |
 			grep -E '^ +[0-9]' | head -n 15 | sed "s/^/vm-reqlog-perf: $which: /"
@@ -112,12 +147,18 @@ if [ "$perf" = 1 ]; then
 		rm -f "$W/perf.$which"
 	done
 fi
-lines_before=$(wc -l <"$W/req.log")
-for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
-devs=""
-lines=$(($(wc -l <"$W/req.log") - 1))
-grep 'request log off' "$W/on.log" | sed 's/^/vm-reqlog: server: /'
-echo "vm-reqlog: the log: $lines lines ($(du -m "$W/req.log" | cut -f1) MiB; $lines_before before the stop)"
+if [ "$toggle" = 1 ]; then
+	for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
+	devs=""
+	echo "vm-reqlog: the toggled logs: $toggled_lines lines in all"
+else
+	lines_before=$(wc -l <"$W/req.log")
+	for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
+	devs=""
+	lines=$(($(wc -l <"$W/req.log") - 1))
+	grep 'request log off' "$W/on.log" | sed 's/^/vm-reqlog: server: /'
+	echo "vm-reqlog: the log: $lines lines ($(du -m "$W/req.log" | cut -f1) MiB; $lines_before before the stop)"
+fi
 for jobs in 1 2; do
 	off=$(awk -v j="$jobs" '$1 == j && $2 == "off" { print $3 }' "$W/results" | median)
 	on=$(awk -v j="$jobs" '$1 == j && $2 == "on" { print $3 }' "$W/results" | median)

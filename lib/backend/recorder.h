@@ -5,7 +5,7 @@
  * Cost. A queue thread records each request into its own queue's slot (blz_recq_record):
  * counters with relaxed single-writer stores and, while the log is on, a copy of the
  * record into that queue's ring (single producer, single consumer: one release store). No
- * lock and no system call per request. A writer thread wakes every 20 ms, turns what the
+ * lock and no system call per request. A writer thread wakes every 50 ms, turns what the
  * rings hold into lines and writes them with one write(2) per batch. A record that finds
  * its ring full (the writer fell behind by RING records) is dropped and counted.
  *

@@ -24,7 +24,7 @@ static int ask_fd(uint32_t id, const char *verb, int fd, int timeout_ms, char **
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	int r = blz_ctl_request_fd(sock, verb, fd, &reply, timeout_ms);
 	if (r == -ENOENT || r == -ECONNREFUSED)
-		return blz_errf(err, errlen, -ENOENT, "no blazy seed server for /dev/ublkb%u (see "
+		return blz_errf(err, errlen, -ENOENT, "no blazy server for /dev/ublkb%u (see "
 				"'blazy list')", id);
 	if (r == -EREMOTEIO) {
 		blz_errf(err, errlen, r, "the server of /dev/ublkb%u refused: %s", id, reply);

@@ -1,5 +1,5 @@
 /*
- * Asking a running seed server (found by its device in the registry, server/control.h)
+ * Asking a running server (found by its device in the registry, server/control.h)
  * for its status and its fetches, decoded with their parsers.
  */
 #ifndef BLZ_SERVER_CLIENT_H
@@ -11,7 +11,7 @@
 #include "lazy/fetches.h"
 #include "server/status.h"
 
-/* 0 with *ret (release with blz_server_status_release); -ENOENT when no seed server of
+/* 0 with *ret (release with blz_server_status_release); -ENOENT when no server of
  * device id listens; -EREMOTEIO when it refused; -EPROTO when its answer is malformed;
  * another -errno. A message in err on failure. */
 int blz_server_ask_status(uint32_t id, struct blz_server_status *ret, char *err,

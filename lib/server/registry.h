@@ -27,6 +27,8 @@ int blz_reg_make_dir(void);
 /* Registry files for device id: paths into buf (size >= 64). */
 void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len);
 int blz_reg_write(const struct blz_reg *reg);
+/* 0 with the entry (seed, map, store and fsid "" for a server of a test backend, e.g.
+ * null), -ENOENT without one, -EBADMSG when it names no pid. */
 int blz_reg_read(uint32_t dev_id, struct blz_reg *ret);
 void blz_reg_remove(uint32_t dev_id);
 /* Finds a live server serving the seed at path (same file: st_dev/st_ino). 1 found, 0 not. */

@@ -67,19 +67,21 @@ static int start_device(struct blz_server *s, int pruned, char *err, size_t errl
 	return 0;
 }
 
-/* Seed servers: the control socket and the registry entry, before reporting ready (whoever
- * started the server may look it up, map through it or stop it at once). */
+/* Every server: the control socket and the registry entry, before reporting ready (whoever
+ * started the server may look it up, ask its status, start its request log, map through
+ * it (a seed server) or stop it at once). A server of another backend has no seed, map
+ * or fsid in its entry. */
 static int register_server(struct blz_server *s, char *err, size_t errlen)
 {
-	if (!s->lazy)
-		return 0;
 	uint32_t id = blz_ublk_dev_id(s->dev);
 	char sock[128];
 	s->reg.dev_id = id;
 	s->reg.pid = getpid();
-	const uint8_t *fsid = blz_lazy_fsid(s->lazy);
-	for (unsigned i = 0; i < 16; i++)
-		snprintf(s->reg.fsid + 2 * i, 3, "%02x", fsid[i]);
+	if (s->lazy) {
+		const uint8_t *fsid = blz_lazy_fsid(s->lazy);
+		for (unsigned i = 0; i < 16; i++)
+			snprintf(s->reg.fsid + 2 * i, 3, "%02x", fsid[i]);
+	}
 	blz_reg_sock_path(id, sock, sizeof(sock));
 	int r = blz_ctl_listen(sock, s->reg.owner, &s->ctl);
 	if (r >= 0)
@@ -93,7 +95,7 @@ static int register_server(struct blz_server *s, char *err, size_t errlen)
 		return blz_errf(err, errlen, r, "cannot register the server in %s: %s", BLZ_RUN_DIR,
 				strerror(-r));
 	}
-	if (blz_lazy_dropped_tail(s->lazy))
+	if (s->lazy && blz_lazy_dropped_tail(s->lazy))
 		srv_log(s, "warning: dropped a torn record (%llu bytes) at the end of the map",
 			(unsigned long long)blz_lazy_dropped_tail(s->lazy));
 	return 0;

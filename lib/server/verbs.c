@@ -121,6 +121,10 @@ int srv_ctl_handler(void *ctx, const char *verb, struct blz_buf *reply, char *ms
 		blz_server_status_release(&st);
 		return 0;
 	}
+	if ((!strcmp(verb, "map") || !strcmp(verb, "fetches")) && !s->lazy) {
+		snprintf(msg, len, "not a seed server (its backend has no map and no fetches)");
+		return -EINVAL;
+	}
 	if (!strcmp(verb, "map")) {
 		int r = blz_lazy_refresh(s->lazy);
 		if (r < 0) {

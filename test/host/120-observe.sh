@@ -113,11 +113,11 @@ for args in "" "--start" "--stop" "--start x --stop 0" "--stop nodev" "--stop 0 
 	"$BLAZY" log $args >/dev/null 2>&1 || rc=$?
 	[ "$rc" = 2 ] || fail "blazy log $args: exit $rc (want 2)"
 done
-run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --stop 4095
-run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/l.log" 4095
+run_mustfail_msg "no blazy server for /dev/ublkb4095" "$BLAZY" log --stop 4095
+run_mustfail_msg "no blazy server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/l.log" 4095
 [ ! -e "$TEST_DIR/l.log" ] || fail "a failed 'blazy log --start' left the file it created"
 # an existing file is left as it was (the server truncates it only once the log starts)
 printf 'keep me\n' >"$TEST_DIR/old.log"
-run_mustfail_msg "no blazy seed server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/old.log" 4095
+run_mustfail_msg "no blazy server for /dev/ublkb4095" "$BLAZY" log --start "$TEST_DIR/old.log" 4095
 [ "$(cat "$TEST_DIR/old.log")" = "keep me" ] || fail "a failed 'blazy log --start' changed the file"
 echo "observe ok"

@@ -176,6 +176,15 @@ static void test_registry(void **state)
 	blz_reg_remove(reg.dev_id);
 	assert_int_equal(blz_reg_read(reg.dev_id, &got), -ENOENT);
 	assert_int_equal(blz_reg_find_seed(reg.seed, &got), 0);
+	/* a server of a test backend: no seed, map, store or fsid, still an entry */
+	struct blz_reg bare = { .dev_id = reg.dev_id, .pid = getpid() };
+	assert_int_equal(blz_reg_write(&bare), 0);
+	assert_int_equal(blz_reg_read(reg.dev_id, &got), 0);
+	assert_int_equal(got.pid, getpid());
+	assert_string_equal(got.seed, "");
+	assert_string_equal(got.fsid, "");
+	assert_int_equal(blz_reg_find_seed(reg.seed, &got), 0);
+	blz_reg_remove(reg.dev_id);
 	unlink(reg.seed);
 }
 

@@ -36,7 +36,7 @@ blazy map "$W/b.img" "$W/src/f" >/dev/null || fail "map into b"
 must_fail "does not fit this seed\|cannot use the map" blazy serve --map "$W/b.img.map" "$W/a.img"
 must_fail "no blazy seed server" blazy map /dev/ublkb999 "$W/src/f"
 must_fail "not a usable seed" blazy map "$W/junk.img" "$W/src/f"
-must_fail "no blazy seed server" blazy status 999
+must_fail "no blazy server" blazy status 999
 # A server that cannot register (its socket and registry entry) is of no use to mount,
 # map or stop: it fails before it reports ready, and takes its device down.
 rm -rf /run/blazy.saved

@@ -2,7 +2,8 @@
 # Request filters and the request log over ublk. The error filter with a trigger file on a
 # 1 EiB null device: reads succeed, the file appears -> EIO, the file goes -> reads succeed.
 # The delay filter adds the asked delay per read (against the same reads without it, within
-# TCG noise). The request log of a seed server started and stopped on a running server
+# TCG noise). A null device's server answers `blazy status` and `blazy log` too, and
+# `blazy map` refuses it. The request log of a seed server started and stopped on a running server
 # (`blazy log`, the file passed over the control socket, outside the server's namespace):
 # its lines are well-formed (`blazy trace` draws them), its totals per outcome and area
 # match `blazy status`, and the statistics (sizes, alignments, percentiles) are there.
@@ -51,6 +52,26 @@ time_reads() { # DEV N: centiseconds for N direct 4 KiB reads, one after another
 N=20
 serve_bg --backend null,size=1G --queues 1
 base=$(time_reads "$dev" $N)
+# a test backend's server answers on its control socket too: its status and its log
+check "blazy status of a null device" sh -c "blazy status --json $dev >$W/null0.json"
+check "blazy log --start on a null device" blazy log --start "$W/null.log" "$dev"
+for b in 3 5 7 9 11; do read_at "$dev" "$b"; done
+nlog=$(blazy log --stop "$dev")
+check "blazy log --stop on a null device ($nlog)" [ -n "$nlog" ]
+nreads=$(grep -c ' read [0-9]* 4096 - ok ' "$W/null.log")
+echo "info: null device's log: $nlog; $nreads 4 KiB reads logged"
+check "its log holds the 5 direct reads (and what the kernel read besides)" [ "$nreads" -ge 5 ]
+check "as many lines as blazy log said" [ "$(($(wc -l <"$W/null.log") - 1)) lines, 0 dropped" = "$nlog" ]
+okn() { sed 's/.*"latency":{//' | tr '}' '\n' | grep '"ok":' | sed 's/.*"count":\([0-9]*\).*/\1/'; }
+r0=$(okn <"$W/null0.json")
+r1=$(blazy status --json "$dev" | okn)
+echo "info: null device's status: $r0 requests served ok before the log, $r1 after"
+check "its status counts the logged requests" [ "$((r1 - r0))" -ge "$nreads" ]
+echo data >"$W/m.txt"
+blazy map "$dev" "$W/m.txt" >/dev/null 2>"$W/map.err"
+mrc=$?
+echo "info: blazy map on the null device: $(cat "$W/map.err")"
+check "blazy map refuses a null device: exit 1 ($mrc), 'is not a seed server'" sh -c "[ $mrc = 1 ] && grep -q 'is not a seed server' $W/map.err"
 blazy stop "$dev" >/dev/null
 serve_bg --backend null,size=1G --queues 1 --filter delay:ms=100
 slow=$(time_reads "$dev" $N)
