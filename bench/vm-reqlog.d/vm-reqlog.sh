@@ -9,7 +9,10 @@
 # more 1-job run on each server under perf record -a, and the top of each profile),
 # vmreqlog.pin=1 (the servers on CPU 0, fio on CPU 1), vmreqlog.toggle=1 (one server, its
 # log started with `blazy log --start` before each "on" run's warm-up and stopped after it:
-# both sides of a pair on the same device and process). Exit 0 when everything ran.
+# both sides of a pair on the same device and process). Each run also reports the VM's busy
+# CPU per I/O (/proc/stat) and, with the log on, its writer thread's (the thread named
+# blazy-reqlog: /proc/PID/task/TID/schedstat, ns), and the queue threads' sleeps per 1000
+# I/Os and I/Os per batch of completions (blazy status). Exit 0 when everything ran.
 set -u
 . /bench/vm-lib.inc
 runtime=10 reps=3 perf=0 pin=0 toggle=0
@@ -74,9 +77,30 @@ ticks() { # PID -> utime+stime
 	proc_ticks "$1" | awk '{ print $1 + $2 }'
 }
 
+vm_busy() { # -> the VM's busy ticks so far, all CPUs (/proc/stat: all but idle and iowait)
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+qsum() { # DEV FIELD -> the sum over the server's queues of FIELD (blazy status --json)
+	blazy status --json "$1" | grep -o "\"$2\":[0-9]*" | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+
+writer_ns() { # PID -> ns on a CPU of its log writer thread (schedstat), 0 without one
+	for _t in /proc/"$1"/task/*; do
+		if [ "$(cat "$_t/comm" 2>/dev/null)" = blazy-reqlog ]; then
+			cut -d' ' -f1 "$_t/schedstat" 2>/dev/null && return 0
+		fi
+	done
+	echo 0
+}
+
 median_f() { # decimal numbers on stdin -> their median (sorted in awk: busybox sort -n is for integers)
 	awk '{ v[NR] = $1 + 0 } END { for (i = 2; i <= NR; i++) for (k = i; k > 1 && v[k - 1] > v[k]; k--) { t = v[k]; v[k] = v[k - 1]; v[k - 1] = t }
 		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+quartiles() { # decimal numbers on stdin -> "Q1-Q3" (nearest rank)
+	awk '{ v[NR] = $1 + 0 } END { for (i = 2; i <= NR; i++) for (k = i; k > 1 && v[k - 1] > v[k]; k--) { t = v[k]; v[k] = v[k - 1]; v[k - 1] = t }
+		a = int((NR + 3) / 4); b = int((3 * NR + 3) / 4); if (a < 1) a = 1; if (b < 1) b = 1; printf "%.3f-%.3f\n", v[a], v[b] }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
@@ -117,13 +141,19 @@ while [ "$rep" -le "$reps" ]; do
 			eval d=\$${which}_dev p=\$${which}_pid
 			log_on "$which"
 			run "$d" "$jobs" 1 >/dev/null
-			t0=$(ticks "$p")
+			s0=$(qsum "$d" sleeps) b0=$(qsum "$d" batches)
+			t0=$(ticks "$p") v0=$(vm_busy) w0=$(writer_ns "$p")
 			set -- $(run "$d" "$jobs" "$runtime")
-			t1=$(ticks "$p")
+			t1=$(ticks "$p") v1=$(vm_busy) w1=$(writer_ns "$p")
+			s1=$(qsum "$d" sleeps) b1=$(qsum "$d" batches)
 			log_off "$which"
 			us=$(awk -v t=$((t1 - t0)) -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
-			echo "vm-reqlog-run: rep=$rep jobs=$jobs log=$which iops=$1 server_us_per_io=$us"
-			echo "$jobs $which $1 $us" >>"$W/results"
+			vus=$(awk -v t=$((v1 - v0)) -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+			wus=$(awk -v a="$w0" -v b="$w1" -v n="$2" 'BEGIN { printf "%.3f", n ? (b - a) / 1000 / n : 0 }')
+			sk=$(awk -v s=$((s1 - s0)) -v n="$2" 'BEGIN { printf "%.1f", (n ? s * 1000 / n : 0) }')
+			ipb=$(awk -v b=$((b1 - b0)) -v n="$2" 'BEGIN { printf "%.2f", (b ? n / b : 0) }')
+			echo "vm-reqlog-run: rep=$rep jobs=$jobs log=$which iops=$1 server_us_per_io=$us vm_us_per_io=$vus writer_us_per_io=$wus sleeps_per_kio=$sk ios_per_batch=$ipb"
+			echo "$jobs $which $1 $us $vus $wus $sk $ipb" >>"$W/results"
 			eval "${which}_iops=$1"
 		done
 		echo "$jobs $(awk -v a="$on_iops" -v b="$off_iops" 'BEGIN { printf "%.4f", a / b }')" >>"$W/pairs"
@@ -159,13 +189,23 @@ else
 	grep 'request log off' "$W/on.log" | sed 's/^/vm-reqlog: server: /'
 	echo "vm-reqlog: the log: $lines lines ($(du -m "$W/req.log" | cut -f1) MiB; $lines_before before the stop)"
 fi
+col() { # JOBS WHICH FIELD: that field of the results of those runs, one a line
+	awk -v j="$1" -v w="$2" -v f="$3" '$1 == j && $2 == w { print $f }' "$W/results"
+}
 for jobs in 1 2; do
-	off=$(awk -v j="$jobs" '$1 == j && $2 == "off" { print $3 }' "$W/results" | median)
-	on=$(awk -v j="$jobs" '$1 == j && $2 == "on" { print $3 }' "$W/results" | median)
-	off_us=$(awk -v j="$jobs" '$1 == j && $2 == "off" { print $4 }' "$W/results" | median_f)
-	on_us=$(awk -v j="$jobs" '$1 == j && $2 == "on" { print $4 }' "$W/results" | median_f)
+	off=$(col "$jobs" off 3 | median) on=$(col "$jobs" on 3 | median)
+	off_us=$(col "$jobs" off 4 | median_f) on_us=$(col "$jobs" on 4 | median_f)
+	off_vus=$(col "$jobs" off 5 | median_f) on_vus=$(col "$jobs" on 5 | median_f)
+	on_wus=$(col "$jobs" on 6 | median_f)
+	off_sk=$(col "$jobs" off 7 | median_f) on_sk=$(col "$jobs" on 7 | median_f)
+	off_ipb=$(col "$jobs" off 8 | median_f) on_ipb=$(col "$jobs" on 8 | median_f)
 	pair=$(awk -v j="$jobs" '$1 == j { print $2 }' "$W/pairs" | median_f)
+	quart=$(awk -v j="$jobs" '$1 == j { print $2 }' "$W/pairs" | quartiles)
 	echo "vm-reqlog: jobs=$jobs off=$off on=$on ratio of medians=$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')" \
-		"median of pair ratios on/off=$pair (target >= 0.95); server us/IO off=$off_us on=$on_us"
+		"median of pair ratios on/off=$pair (target >= 0.95; quartiles $quart); server us/IO off=$off_us on=$on_us"
+	echo "vm-reqlog: jobs=$jobs CPU: the VM's busy us/IO off=$off_vus on=$on_vus; the log writer thread's us/IO=$on_wus," \
+		"$(awk -v w="$on_wus" -v v="$off_vus" 'BEGIN { printf "%.1f", (v > 0 ? 100 * w / v : 0) }')% of the VM's CPU per I/O without the log" \
+		"(the IOPS the writer costs while the VM's CPUs are the limit; the queue threads' ring copies not included);" \
+		"queue threads' sleeps per 1000 I/Os off=$off_sk on=$on_sk, I/Os per batch off=$off_ipb on=$on_ipb"
 done
 echo "vm-reqlog: ---- end ----"

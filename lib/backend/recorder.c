@@ -13,8 +13,17 @@
 #include "util/clock.h"
 #include "util/fileio.h"
 
-#define RING 16384u    /* records per queue between two writer rounds */
-#define WRITER_MS 50u  /* the writer's period: RING lasts 16 periods at 20k requests/s */
+/* Records per queue's ring: RING_MAX, fewer when many queues would hold more than
+ * RING_BUDGET bytes of rings in all (never fewer than RING_MIN). */
+#define RING_MAX 65536u
+#define RING_MIN 8192u
+#define RING_BUDGET (16u << 20)
+/* The writer wakes every WRITER_MS, or at once when a ring is half full (the queue thread
+ * that fills it to half says so: once per half ring, the one lock a queue thread takes).
+ * Few wake-ups are what keeps the log cheap: under load each one preempts a queue thread
+ * or a reader (bench/README.md, vm-reqlog: 50 ms cost 5-10% of a 1-job run's IOPS under
+ * TCG, 500 ms about the writer's own CPU, ~2%). */
+#define WRITER_MS 500u
 #define WRITER_NICE 10 /* the writer yields to the queue threads (and the readers) */
 
 struct blz_recq {
@@ -25,7 +34,7 @@ struct blz_recq {
 	_Atomic uint64_t tail;        /* consumer's: records taken */
 	_Atomic uint64_t dropped;
 	struct blz_reqstats stats;
-	struct blz_reqrec ring[RING];
+	struct blz_reqrec *ring; /* ring_len records */
 };
 
 struct blz_recorder {
@@ -33,10 +42,12 @@ struct blz_recorder {
 	uint64_t t0_mono, t0_unix;
 	_Atomic(struct blz_recq *) *queues;
 	_Atomic bool logging;
-	/* the log, the control thread's and the writer's */
+	uint32_t ring_len; /* a power of two */
+	/* the log, the control thread's and the writer's (and a queue thread's kick) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool writer_running, quit;
+	bool writer_running, quit, kick;
+	unsigned period_ms;
 	pthread_t writer;
 	int fd;
 	uint64_t lines, dropped_base;
@@ -56,6 +67,11 @@ int blz_recorder_new(unsigned max_queues, struct blz_recorder **ret)
 	r->t0_unix = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	r->max = max_queues;
 	r->fd = -1;
+	r->period_ms = WRITER_MS;
+	uint64_t fit = RING_BUDGET / sizeof(struct blz_reqrec) / (max_queues ? max_queues : 1);
+	r->ring_len = RING_MAX;
+	while (r->ring_len > RING_MIN && r->ring_len > fit)
+		r->ring_len /= 2;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	*ret = r;
@@ -67,8 +83,12 @@ void blz_recorder_free(struct blz_recorder *r)
 	if (!r)
 		return;
 	blz_recorder_log_stop(r);
-	for (unsigned i = 0; i < r->max; i++)
-		free(atomic_load(&r->queues[i]));
+	for (unsigned i = 0; i < r->max; i++) {
+		struct blz_recq *q = atomic_load(&r->queues[i]);
+		if (q)
+			free(q->ring);
+		free(q);
+	}
 	free(r->queues);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
@@ -81,6 +101,11 @@ struct blz_recq *blz_recorder_queue(struct blz_recorder *r, unsigned q)
 		return NULL;
 	struct blz_recq *s = atomic_load(&r->queues[q]);
 	if (!s && (s = calloc(1, sizeof(*s)))) {
+		/* the ring's pages are touched only while a log is on */
+		if (!(s->ring = calloc(r->ring_len, sizeof(*s->ring)))) {
+			free(s);
+			return NULL;
+		}
 		s->r = r;
 		s->index = (uint16_t)q;
 		atomic_store(&r->queues[q], s);
@@ -97,17 +122,26 @@ void blz_recq_record(struct blz_recq *q, struct blz_reqrec *rec)
 {
 	rec->queue = q->index;
 	blz_reqstats_count(&q->stats, rec);
-	if (!atomic_load_explicit(&q->r->logging, memory_order_relaxed))
+	struct blz_recorder *r = q->r;
+	if (!atomic_load_explicit(&r->logging, memory_order_relaxed))
 		return;
 	uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
-	if (q->head - tail >= RING) {
+	if (q->head - tail >= r->ring_len) {
 		uint64_t d = atomic_load_explicit(&q->dropped, memory_order_relaxed);
 		atomic_store_explicit(&q->dropped, d + 1, memory_order_relaxed);
 		return;
 	}
-	q->ring[q->head % RING] = *rec;
+	q->ring[q->head & (r->ring_len - 1)] = *rec;
 	q->head++;
 	atomic_store_explicit(&q->pub, q->head, memory_order_release);
+	if (q->head - tail == r->ring_len / 2) {
+		/* half full: the writer drains now rather than at the end of its period (the
+		 * fill rises by one per record, so every crossing of the half is seen here) */
+		pthread_mutex_lock(&r->lock);
+		r->kick = true;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
 }
 
 /* Turns what the rings hold into lines and writes them (the writer, or the stopper once
@@ -123,7 +157,7 @@ static void drain(struct blz_recorder *r, struct blz_buf *b)
 		uint64_t h = atomic_load_explicit(&q->pub, memory_order_acquire);
 		n += h - t;
 		for (; t != h; t++)
-			blz_reqlog_encode(b, &q->ring[t % RING]);
+			blz_reqlog_encode(b, &q->ring[t & (r->ring_len - 1)]);
 		atomic_store_explicit(&q->tail, t, memory_order_release);
 	}
 	int e = b->len ? blz_write_full(r->fd, b->data, b->len) : 0;
@@ -143,14 +177,18 @@ static void *writer(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WRITER_NICE);
 	pthread_mutex_lock(&r->lock);
 	while (!r->quit) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += WRITER_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		if (!r->kick) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += r->period_ms / 1000;
+			ts.tv_nsec += (long)(r->period_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
 		}
-		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		r->kick = false;
 		pthread_mutex_unlock(&r->lock);
 		drain(r, &b);
 		pthread_mutex_lock(&r->lock);
@@ -170,6 +208,16 @@ static uint64_t dropped_now(struct blz_recorder *r)
 			n += atomic_load_explicit(&q->dropped, memory_order_relaxed);
 	}
 	return n;
+}
+
+void blz_recorder_set_period_ms(struct blz_recorder *r, unsigned ms)
+{
+	r->period_ms = ms ? ms : 1;
+}
+
+uint32_t blz_recorder_ring_len(const struct blz_recorder *r)
+{
+	return r->ring_len;
 }
 
 int blz_recorder_set_t0(struct blz_recorder *r, uint64_t t0_unix_ns)
@@ -217,7 +265,7 @@ static int log_begin(struct blz_recorder *r, int fd, bool header)
 	r->fd = fd;
 	r->lines = 0;
 	r->error = 0;
-	r->quit = false;
+	r->quit = r->kick = false;
 	r->dropped_base = dropped_now(r);
 	/* the condattr's clock is the monotonic one the writer's deadlines use */
 	pthread_condattr_t ca;
@@ -235,6 +283,8 @@ static int log_begin(struct blz_recorder *r, int fd, bool header)
 		return -e;
 	}
 	r->writer_running = true;
+	/* named (best effort), so that top -H, perf and /proc/PID/task tell its CPU time apart */
+	(void)pthread_setname_np(r->writer, BLZ_RECORDER_WRITER_NAME);
 	return 0;
 }
 

@@ -5,9 +5,11 @@
  * Cost. A queue thread records each request into its own queue's slot (blz_recq_record):
  * counters with relaxed single-writer stores and, while the log is on, a copy of the
  * record into that queue's ring (single producer, single consumer: one release store). No
- * lock and no system call per request. A writer thread wakes every 50 ms, turns what the
- * rings hold into lines and writes them with one write(2) per batch. A record that finds
- * its ring full (the writer fell behind by RING records) is dropped and counted.
+ * lock and no system call per request (but one lock and signal per half ring, to wake the
+ * writer early). A writer thread wakes every 500 ms or when a ring is half full, turns what
+ * the rings hold into lines and writes them with one write(2) per batch. A record that
+ * finds its ring full (the writer fell behind by a ring: blz_recorder_ring_len records) is
+ * dropped and counted.
  *
  * Threads. blz_recorder_queue is called before the queue threads start; blz_recq_record by
  * the queue's thread only; the rest from any one control thread.
@@ -22,6 +24,9 @@
 
 struct blz_recorder;
 struct blz_recq;
+
+/* The writer thread's name (its comm: top -H, perf, /proc/PID/task/TID/comm). */
+#define BLZ_RECORDER_WRITER_NAME "blazy-reqlog"
 
 int blz_recorder_new(unsigned max_queues, struct blz_recorder **ret);
 /* Stops the log (blz_recorder_log_stop) and frees r. Accepts NULL. */
@@ -43,6 +48,10 @@ int blz_recorder_log_append(struct blz_recorder *r, int fd);
  * continued) instead of from its own start: 0, or -EINVAL when t0_unix_ns is later than
  * the recorder's start. Call before any request is recorded. */
 int blz_recorder_set_t0(struct blz_recorder *r, uint64_t t0_unix_ns);
+/* Records per queue's ring (65536, fewer with many queues; at least 8192). */
+uint32_t blz_recorder_ring_len(const struct blz_recorder *r);
+/* The writer's period (default 500 ms; for tests). Call while no log is on. */
+void blz_recorder_set_period_ms(struct blz_recorder *r, unsigned ms);
 /* Writes what the rings hold, stops the writer and closes the file: 0, -ENOENT when no log
  * was on, or the first write error the log met (-errno). */
 int blz_recorder_log_stop(struct blz_recorder *r);

@@ -1,5 +1,6 @@
 /* Unit tests for lib/backend's request observation: the request log's lines (reqlog.h),
  * the statistics and percentiles, and the recorder (recorder.h) with its writer. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -224,6 +225,29 @@ static size_t check_log(const char *path, size_t *per_queue, size_t nq)
 	return n;
 }
 
+/* Threads of this process named BLZ_RECORDER_WRITER_NAME (/proc/self/task/TID/comm). */
+static int writer_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char path[300], comm[32] = "";
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* a thread that just ended */
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, BLZ_RECORDER_WRITER_NAME "\n"))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 static void test_recorder(void **state)
 {
 	char path[] = "/tmp/blazy-reqlog-XXXXXX";
@@ -238,6 +262,7 @@ static void test_recorder(void **state)
 	struct blz_reqrec r = { .op = BLZ_OP_FLUSH, .outcome = BLZ_OUT_OK };
 	blz_recq_record(q0, &r);
 	assert_int_equal(blz_recorder_log_start(rec, fd), 0);
+	assert_int_equal(writer_threads(), 1); /* named, while the log is on */
 	int fd2 = dup(1);
 	assert_int_equal(blz_recorder_log_start(rec, fd2), -EBUSY);
 	struct producer p[3];
@@ -253,6 +278,7 @@ static void test_recorder(void **state)
 	blz_recorder_log_info(rec, &li);
 	assert_true(li.active);
 	assert_int_equal(blz_recorder_log_stop(rec), 0);
+	assert_int_equal(writer_threads(), 0);
 	blz_recorder_log_info(rec, &li);
 	assert_false(li.active);
 	assert_int_equal(li.dropped, 0);
@@ -290,7 +316,7 @@ static void test_recorder_drops(void **state)
 	assert_int_equal(blz_recorder_new(1, &rec), 0);
 	struct blz_recq *q = blz_recorder_queue(rec, 0);
 	assert_int_equal(blz_recorder_log_start(rec, fd), 0);
-	unsigned n = 200000;
+	unsigned n = 1000000; /* far more than a ring, faster than any writer */
 	for (unsigned i = 0; i < n; i++) {
 		struct blz_reqrec r = { .op = BLZ_OP_READ, .len = 4096, .outcome = BLZ_OUT_OK };
 		blz_recq_record(q, &r);
@@ -306,6 +332,48 @@ static void test_recorder_drops(void **state)
 
 /* A log continued by a second recorder (a server that took the device over): appended
  * without a header, its times counted from the first log's t0, so they follow its lines. */
+/* The writer's period is long (500 ms): a ring that reaches half full wakes it at once, and
+ * nothing less does. Rings are smaller with many queues. */
+static void test_recorder_kick(void **state)
+{
+	struct blz_recorder *rec;
+	assert_int_equal(blz_recorder_new(64, &rec), 0);
+	assert_int_equal(blz_recorder_ring_len(rec), 8192);
+	blz_recorder_free(rec);
+	assert_int_equal(blz_recorder_new(8, &rec), 0);
+	uint32_t eight = blz_recorder_ring_len(rec);
+	blz_recorder_free(rec);
+	assert_int_equal(blz_recorder_new(1, &rec), 0);
+	uint32_t len = blz_recorder_ring_len(rec);
+	assert_int_equal(len, 65536);
+	assert_true(eight >= 8192 && eight <= len && (eight & (eight - 1)) == 0);
+	char path[] = "/tmp/blazy-reqlog-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	blz_recorder_set_period_ms(rec, 60000); /* only a kick can wake it within the test */
+	struct blz_recq *q = blz_recorder_queue(rec, 0);
+	assert_int_equal(blz_recorder_log_start(rec, fd), 0);
+	struct producer p = { q, len / 2 - 1 };
+	produce(&p);
+	usleep(200 * 1000);
+	struct blz_recorder_log_info li;
+	blz_recorder_log_info(rec, &li);
+	assert_int_equal(li.lines, 0); /* below half: the writer sleeps on */
+	p.n = 1;
+	produce(&p);
+	for (int i = 0; i < 500; i++) { /* up to 5 s */
+		blz_recorder_log_info(rec, &li);
+		if (li.lines == len / 2)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(li.lines, len / 2);
+	assert_int_equal(li.dropped, 0);
+	assert_int_equal(blz_recorder_log_stop(rec), 0);
+	blz_recorder_free(rec);
+	unlink(path);
+}
+
 static void test_recorder_append(void **state)
 {
 	(void)state;
@@ -354,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_recorder),
 		cmocka_unit_test(test_recorder_drops),
+		cmocka_unit_test(test_recorder_kick),
 		cmocka_unit_test(test_recorder_append),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
