@@ -179,13 +179,7 @@ static void *writer(void *arg)
 	while (!r->quit) {
 		if (!r->kick) {
 			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += r->period_ms / 1000;
-			ts.tv_nsec += (long)(r->period_ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			blz_deadline_ts(&ts, CLOCK_MONOTONIC, r->period_ms);
 			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
 		}
 		r->kick = false;

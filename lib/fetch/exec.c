@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -294,15 +295,9 @@ static struct helper *take_helper(struct exec_source *x, uint64_t deadline_ms)
 		uint64_t now = blz_now_ms();
 		if (now >= deadline_ms)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		uint64_t wait = deadline_ms - now;
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts;
+		blz_deadline_ts(&ts, CLOCK_MONOTONIC, wait > UINT_MAX ? UINT_MAX : (unsigned)wait);
 		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
 	}
 	if (h)

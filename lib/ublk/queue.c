@@ -123,17 +123,6 @@ struct blz_ublk_dev {
 /* user_data of the eventfd read (tags are below 4096) */
 #define WAKE_DATA 0xffffffffffffffffULL
 
-static void deadline_ts(struct timespec *ts, clockid_t clk, unsigned ms)
-{
-	clock_gettime(clk, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static inline void stat_add(struct queue *q, int i, uint64_t v)
 {
 	/* single writer: a relaxed load and store, no locked instruction */
@@ -910,7 +899,7 @@ int blz_ublk_dev_start(struct blz_ublk_dev *d)
 	/* START_DEV blocks until every tag has a fetch outstanding: send it only once every
 	 * queue thread has submitted all of its fetches. */
 	struct timespec ts;
-	deadline_ts(&ts, CLOCK_MONOTONIC, SETUP_TIMEOUT_MS);
+	blz_deadline_ts(&ts, CLOCK_MONOTONIC, SETUP_TIMEOUT_MS);
 	pthread_mutex_lock(&d->lock);
 	unsigned want = 0;
 	for (unsigned i = 0; i < d->nr_queues; i++)
@@ -964,7 +953,7 @@ int blz_ublk_dev_quiesce(struct blz_ublk_dev *d)
 	if (r < 0)
 		return r;
 	struct timespec ts;
-	deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
+	blz_deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
 	for (unsigned i = 0; i < d->nr_queues; i++) {
 		struct queue *q = &d->queues[i];
 		if (q->thread_started && !q->joined && pthread_timedjoin_np(q->thread, NULL, &ts) == 0)
@@ -1016,7 +1005,7 @@ int blz_ublk_dev_stop(struct blz_ublk_dev *d)
 			rc = r;
 	}
 	struct timespec ts;
-	deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
+	blz_deadline_ts(&ts, CLOCK_REALTIME, JOIN_TIMEOUT_MS);
 	bool all_joined = true;
 	for (unsigned i = 0; i < d->nr_queues; i++) {
 		struct queue *q = &d->queues[i];

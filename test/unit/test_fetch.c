@@ -590,8 +590,6 @@ static void test_dir_source(void **state)
 	nftw(tmpdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Fetched chunks enter the persistent cache: a new engine on the same cache directory
- * answers inline, and the source is not asked again. */
 /* A fetcher over fake fk (which it then owns) with the persistent cache in cdir. */
 static struct blz_fetcher *open_cached(struct fake *fk, const char *cdir)
 {
@@ -604,6 +602,8 @@ static struct blz_fetcher *open_cached(struct fake *fk, const char *cdir)
 	return f;
 }
 
+/* Fetched chunks enter the persistent cache: a new engine on the same cache directory
+ * answers inline, and the source is not asked again. */
 static void test_cache(void **state)
 {
 	make_store(); /* for tmpdir */

@@ -330,8 +330,6 @@ static void test_recorder_drops(void **state)
 	unlink(path);
 }
 
-/* A log continued by a second recorder (a server that took the device over): appended
- * without a header, its times counted from the first log's t0, so they follow its lines. */
 /* The writer's period is long (500 ms): a ring that reaches half full wakes it at once, and
  * nothing less does. Rings are smaller with many queues. */
 static void test_recorder_kick(void **state)
@@ -374,6 +372,8 @@ static void test_recorder_kick(void **state)
 	unlink(path);
 }
 
+/* A log continued by a second recorder (a server that took the device over): appended
+ * without a header, its times counted from the first log's t0, so they follow its lines. */
 static void test_recorder_append(void **state)
 {
 	(void)state;
