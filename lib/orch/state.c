@@ -224,7 +224,7 @@ int orch_state_load(const char *path, struct blz_orch_state *s, char *err, size_
 
 int orch_state_save(const char *dir, const struct blz_orch_state *s, char *err, size_t errlen)
 {
-	char path[BLZ_ORCH_PATH_MAX + 600], tmp[BLZ_ORCH_PATH_MAX + 700];
+	char path[BLZ_ORCH_PATH_MAX + 600];
 	int r = orch_mkdir_p(dir);
 	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot create the state directory %s: %s", dir,
@@ -233,30 +233,16 @@ int orch_state_save(const char *dir, const struct blz_orch_state *s, char *err, 
 	if (r < 0)
 		return blz_errf(err, errlen, r, "no state file name for %s: %s", s->mountpoint,
 				strerror(-r));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	struct blz_buf b = { 0 };
 	r = blz_orch_state_format(s, &b);
 	if (r < 0) {
 		blz_buf_release(&b);
 		return blz_errf(err, errlen, r, "a path holds a newline");
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		blz_buf_release(&b);
-		return blz_errf(err, errlen, r, "cannot write %s: %s", tmp, strerror(-r));
-	}
-	r = blz_write_full(fd, b.data, b.len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
+	r = blz_write_file_atomic(path, b.data, b.len);
 	blz_buf_release(&b);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
+	if (r < 0)
 		return blz_errf(err, errlen, r, "cannot write %s: %s", path, strerror(-r));
-	}
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);

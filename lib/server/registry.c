@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 void blz_reg_sock_path(uint32_t dev_id, char *buf, size_t len)
 {
@@ -53,44 +54,26 @@ static int read_kv(const char *path, void (*fn)(void *ctx, const char *key, cons
 	return 0;
 }
 
-/* Opens path.tmp for writing (tmp receives its name), BLZ_RUN_DIR made first. */
-static FILE *open_tmp(const char *path, char *tmp, size_t len, int *ret)
+/* Replaces path with the text in b (BLZ_RUN_DIR made first) and releases b. */
+static int commit_text(const char *path, struct blz_buf *b)
 {
-	*ret = blz_reg_make_dir();
-	if (*ret < 0)
-		return NULL;
-	/* one per process: a supervisor and the stop policy may write the same entry */
-	snprintf(tmp, len, "%s.%d.tmp", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		*ret = -errno;
-	return f;
-}
-
-/* Closes f (written at tmp) and renames it to path. */
-static int commit_file(FILE *f, const char *tmp, const char *path)
-{
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return -e;
-	}
-	return 0;
+	int r = blz_reg_make_dir();
+	if (r == 0)
+		r = blz_write_file_atomic(path, b->data ? (const void *)b->data : "", b->len);
+	blz_buf_release(b);
+	return r;
 }
 
 int blz_reg_write(const struct blz_reg *reg)
 {
-	int r;
-	char path[128], tmp[160];
+	char path[128];
 	info_path(reg->dev_id, path, sizeof(path));
-	FILE *f = open_tmp(path, tmp, sizeof(tmp), &r);
-	if (!f)
-		return r;
-	fprintf(f, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
-		(unsigned)reg->owner, reg->seed, reg->map, reg->store);
+	struct blz_buf b = { 0 };
+	blz_buf_printf(&b, "pid=%d\nowner=%u\nseed=%s\nmap=%s\nstore=%s\n", (int)reg->pid,
+		       (unsigned)reg->owner, reg->seed, reg->map, reg->store);
 	if (reg->fsid[0])
-		fprintf(f, "fsid=%s\n", reg->fsid);
-	return commit_file(f, tmp, path);
+		blz_buf_printf(&b, "fsid=%s\n", reg->fsid);
+	return commit_text(path, &b);
 }
 
 static void reg_kv(void *ctx, const char *key, const char *val)
@@ -127,6 +110,7 @@ void blz_reg_remove(uint32_t dev_id)
 	char path[128];
 	info_path(dev_id, path, sizeof(path));
 	unlink(path);
+	blz_remove_stale_tmp(path);
 	blz_reg_sock_path(dev_id, path, sizeof(path));
 	unlink(path);
 }
@@ -168,19 +152,16 @@ void blz_reg_upgrade_path(uint32_t dev_id, char *buf, size_t len)
 
 int blz_reg_super_write(uint32_t dev_id, const struct blz_super_state *st)
 {
-	int r;
-	char path[128], tmp[160];
+	char path[128];
 	super_path(dev_id, path, sizeof(path));
-	FILE *f = open_tmp(path, tmp, sizeof(tmp), &r);
-	if (!f)
-		return r;
 	char cause[sizeof(st->cause)];
 	snprintf(cause, sizeof(cause), "%s", st->cause);
 	cause[strcspn(cause, "\n")] = 0;
-	fprintf(f, "supervisor=%d\nserver=%d\nstate=%s\nrestarts=%llu\ncause=%s\n",
-		(int)st->supervisor, (int)st->server, st->state, (unsigned long long)st->restarts,
-		cause);
-	return commit_file(f, tmp, path);
+	struct blz_buf b = { 0 };
+	blz_buf_printf(&b, "supervisor=%d\nserver=%d\nstate=%s\nrestarts=%llu\ncause=%s\n",
+		       (int)st->supervisor, (int)st->server, st->state,
+		       (unsigned long long)st->restarts, cause);
+	return commit_text(path, &b);
 }
 
 static void super_kv(void *ctx, const char *key, const char *val)
@@ -218,6 +199,7 @@ void blz_reg_super_remove(uint32_t dev_id)
 	char path[128];
 	super_path(dev_id, path, sizeof(path));
 	unlink(path);
+	blz_remove_stale_tmp(path);
 	blz_reg_upgrade_path(dev_id, path, sizeof(path));
 	unlink(path);
 }

@@ -2,8 +2,11 @@
 #include "util/clock.h"
 #include "util/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -131,6 +134,18 @@ ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int sto
 	return r < 0 ? r : (ssize_t)n;
 }
 
+static int open_tmp_excl(const char *tmp)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == EEXIST) {
+		/* ours by name: left by an earlier process of this pid (killed mid-write) */
+		if (unlink(tmp) < 0 && errno != ENOENT)
+			return -errno;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
 int blz_write_file_atomic(const char *path, const void *data, size_t len)
 {
 	size_t n = strlen(path) + 32;
@@ -138,23 +153,60 @@ int blz_write_file_atomic(const char *path, const void *data, size_t len)
 	if (!tmp)
 		return -ENOMEM;
 	snprintf(tmp, n, "%s.tmp-%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		int e = errno;
-		free(tmp);
-		return -e;
+	/* A signal that would end the process (blazy stop's SIGTERM to a supervisor) waits
+	 * until the file is in place or gone: no temporary file is left by it. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int r = open_tmp_excl(tmp), fd = r;
+	if (fd >= 0) {
+		r = blz_write_full(fd, data, len);
+		if (r == 0 && fsync(fd) < 0)
+			r = -errno;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+		if (r == 0 && rename(tmp, path) < 0)
+			r = -errno;
+		if (r < 0)
+			unlink(tmp);
 	}
-	int r = blz_write_full(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(tmp);
-	return r;
+	return r < 0 ? r : 0;
+}
+
+void blz_remove_stale_tmp(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	size_t bl = strlen(base);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *t = de->d_name;
+		if (strncmp(t, base, bl) || strncmp(t + bl, ".tmp-", 5))
+			continue;
+		char *end;
+		errno = 0;
+		long pid = strtol(t + bl + 5, &end, 10);
+		if (*end || end == t + bl + 5 || errno || pid <= 0 || pid > INT_MAX)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* its writer may still be at it */
+		unlinkat(dirfd(d), t, 0);
+	}
+	closedir(d);
 }
 
 int blz_read_text_file(const char *path, size_t max, char **ret, size_t *ret_len)

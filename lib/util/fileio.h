@@ -19,8 +19,13 @@ ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int sto
 
 /* Replaces path with data all at once: written and synced as "<path>.tmp-<pid>" (mode 0666
  * less the umask) beside it, then renamed over path; the temporary file is removed on
- * failure. 0 or -errno. */
+ * failure. The calling thread's signals are blocked meanwhile (a SIGTERM to a
+ * single-threaded process ends it after the file is in place, not with the temporary one
+ * left). 0 or -errno. */
 int blz_write_file_atomic(const char *path, const void *data, size_t len);
+/* Removes the temporary files of blz_write_file_atomic(path) whose writer no longer runs
+ * (killed with SIGKILL mid-write). */
+void blz_remove_stale_tmp(const char *path);
 
 /* Reads the first max - 1 bytes (at most) of a small file (/proc, /sys, state files) into a
  * malloc'ed NUL-terminated *ret of *ret_len bytes. 0 or -errno. */

@@ -186,6 +186,26 @@ static void test_registry(void **state)
 	assert_int_equal(blz_reg_find_seed(reg.seed, &got), 0);
 	blz_reg_remove(reg.dev_id);
 	unlink(reg.seed);
+	/* a supervisor's state, and the temporary file of one killed (SIGKILL) mid-write:
+	 * removing the state removes that too */
+	struct blz_super_state st = { .supervisor = getpid(), .server = 1 }, sgot;
+	snprintf(st.state, sizeof(st.state), "live");
+	assert_int_equal(blz_reg_super_write(reg.dev_id, &st), 0);
+	assert_int_equal(blz_reg_super_read(reg.dev_id, &sgot), 0);
+	assert_string_equal(sgot.state, "live");
+	pid_t dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s/ublkb%u.super.tmp-%d", BLZ_RUN_DIR, reg.dev_id, (int)dead);
+	FILE *t = fopen(tmp, "w");
+	assert_non_null(t);
+	fclose(t);
+	blz_reg_super_remove(reg.dev_id);
+	assert_int_equal(blz_reg_super_read(reg.dev_id, &sgot), -ENOENT);
+	assert_int_equal(access(tmp, F_OK), -1);
 }
 
 /* ---- the readiness handshake (server/ready.h) ---- */

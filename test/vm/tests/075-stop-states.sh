@@ -24,6 +24,24 @@ clean_state() {
 	! ls /run/blazy/ublkb"$1".* >/dev/null 2>&1 && dev_gone "$1" && ! pid_alive "$2"
 }
 
+# left_over N PID: prints what clean_state found left (for a failure's diagnosis).
+left_over() {
+	ls -l /run/blazy/ublkb"$1".* /dev/ublkb"$1" /dev/ublkc"$1" /sys/class/ublk-char/ublkc"$1" \
+		/sys/block/ublkb"$1" 2>/dev/null | sed 's/^/left: /'
+	[ -r "/proc/$2/stat" ] && echo "left: process $2: $(cat "/proc/$2/stat")"
+	return 1
+}
+
+# check_clean WHAT N PID SECONDS: clean_state within SECONDS, or what is left is printed.
+check_clean() {
+	if wait_until "$4" clean_state "$2" "$3"; then
+		echo "ok: $1"
+	else
+		fail "$1"
+		left_over "$2" "$3"
+	fi
+}
+
 # hurt CASE PID: leaves the server healthy, SIGSTOPs it, or SIGKILLs it (and waits).
 hurt() {
 	case $1 in
@@ -50,7 +68,7 @@ for c in healthy hung dead; do
 	echo "$c: $out $(cat "$W/stop.err") (rc $rc, $(((t1 - t0) / 100)) s)"
 	check "$c: blazy stop exits 0" [ "$rc" = 0 ]
 	check "$c: blazy stop took at most 15 s" [ $((t1 - t0)) -lt 1500 ]
-	check "$c: blazy stop left nothing" wait_until 5 clean_state "$n" "$pid"
+	check_clean "$c: blazy stop left nothing" "$n" "$pid" 5
 done
 check "healthy: it went through the control socket" \
 	grep -q "stop requested over the control socket" "$W/serve-healthy.log"
@@ -78,7 +96,7 @@ for c in healthy hung dead; do
 	t1=$(now_cs)
 	echo "$c: blazy umount rc $rc after $(((t1 - t0) / 100)) s"
 	check "$c: blazy umount exits 0" [ "$rc" = 0 ]
-	check "$c: blazy umount left nothing" wait_until 5 clean_state "$n" "$pid"
+	check_clean "$c: blazy umount left nothing" "$n" "$pid" 5
 	check "$c: no mount, loop device or process left" wait_until 5 blazy_mount_gone
 done
 
@@ -126,6 +144,6 @@ check "stop --force: the server is gone" wait_until 10 sh -c "! [ -d /proc/$pid 
 timeout 120 blazy umount "$M"
 rc=$?
 check "blazy umount after stop --force exits 0" [ "$rc" = 0 ]
-check "blazy umount after stop --force left nothing" wait_until 10 clean_state "$n" "$pid"
+check_clean "blazy umount after stop --force left nothing" "$n" "$pid" 10
 check "no mount, loop device or process left" wait_until 5 blazy_mount_gone
 finish
