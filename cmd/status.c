@@ -109,20 +109,25 @@ static void print_counters(const struct blz_server_status *s)
 	       s->supervisor, s->restarts, s->last_cause[0] ? "; last: " : "", s->last_cause);
 	if (s->io_commands[0])
 		printf("ublk I/O:      %s commands\n", s->io_commands);
-	if (s->seed[0])
-		printf("seed:          %s\n", s->seed);
+	printf("seed:          %s\n", s->seed[0] ? s->seed : "none (a test backend)");
 	printf("reads:         %" PRIu64 " requests, %s\n", s->reads, sz(s->read_bytes, b[0]));
-	printf("  from image:  %s\n", sz(s->local_bytes, b[1]));
-	printf("  lazy:        %s (mapped ranges)\n", sz(s->lazy_bytes, b[2]));
-	printf("  zeros:       %s\n", sz(s->zero_bytes, b[3]));
+	if (s->seed[0]) { /* where a seed's reads went: a test backend has none of these */
+		printf("  from image:  %s\n", sz(s->local_bytes, b[1]));
+		printf("  lazy:        %s (mapped ranges)\n", sz(s->lazy_bytes, b[2]));
+		printf("  zeros:       %s\n", sz(s->zero_bytes, b[3]));
+	}
 	printf("zero copy:     %s, %" PRIu64 " reads\n", s->zero_copy ? "on" : "off",
 	       s->zero_copy_reads);
-	printf("failed reads:  %" PRIu64 " unmapped, %" PRIu64 " errors, %" PRIu64 " bad chunks\n",
-	       s->unmapped, s->errors, s->bad_chunks);
-	printf("store:         %" PRIu64 " chunk reads (%s), %" PRIu64 " cache hits\n",
-	       s->store_reads, sz(s->store_bytes, b[4]), s->cache_hits);
-	printf("map:           %" PRIu64 " records, %s mapped; %s of lazy data fetched so far\n",
-	       s->map_records, sz(s->mapped_bytes, b[5]), sz(s->store_bytes, b[6]));
+	if (s->seed[0]) {
+		printf("failed reads:  %" PRIu64 " unmapped, %" PRIu64 " errors, %" PRIu64
+		       " bad chunks\n", s->unmapped, s->errors, s->bad_chunks);
+		printf("store:         %" PRIu64 " chunk reads (%s), %" PRIu64 " cache hits\n",
+		       s->store_reads, sz(s->store_bytes, b[4]), s->cache_hits);
+		printf("map:           %" PRIu64 " records, %s mapped; %s of lazy data fetched so "
+		       "far\n", s->map_records, sz(s->mapped_bytes, b[5]), sz(s->store_bytes, b[6]));
+	} else {
+		printf("failed reads:  %" PRIu64 " errors\n", s->errors);
+	}
 	for (size_t i = 0; i < s->nqueues; i++)
 		printf("queue %zu:       %" PRIu64 " reads, %s\n", i, s->queues[i].reads,
 		       sz(s->queues[i].read_bytes, b[7]));

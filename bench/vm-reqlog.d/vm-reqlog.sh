@@ -12,10 +12,15 @@
 # both sides of a pair on the same device and process). Each run also reports the VM's busy
 # CPU per I/O (/proc/stat) and, with the log on, its writer thread's (the thread named
 # blazy-reqlog: /proc/PID/task/TID/schedstat, ns), and the queue threads' sleeps per 1000
-# I/Os and I/Os per batch of completions (blazy status). Exit 0 when everything ran.
+# I/Os and I/Os per batch of completions (blazy status). vmreqlog.windows=S instead: one
+# server, and in each of N long fio runs per numjobs the log is started and stopped every S
+# seconds (`blazy log`), fio's IOPS logged every 250 ms: the mean IOPS of each "on" window
+# over the mean of the "off" windows either side of it, within one fio run, whatever speed
+# that run settled at (1-job runs land at one of two from run to run). Exit 0 when
+# everything ran.
 set -u
 . /bench/vm-lib.inc
-runtime=10 reps=3 perf=0 pin=0 toggle=0
+runtime=10 reps=3 perf=0 pin=0 toggle=0 windows=0
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
@@ -24,6 +29,7 @@ for arg in $cmdline; do
 	vmreqlog.perf=*) perf=${arg#*=} ;;
 	vmreqlog.pin=*) pin=${arg#*=} ;;
 	vmreqlog.toggle=*) toggle=${arg#*=} ;;
+	vmreqlog.windows=*) windows=${arg#*=} ;;
 	esac
 done
 W=/dev/shm/vm-reqlog
@@ -107,10 +113,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 command -v fio >/dev/null || die "fio is missing"
 rm -rf "$W"
 mkdir -p "$W"
-echo "vm-reqlog: $(nproc) cpus; $(fio --version); runtime ${runtime}s, $reps rep(s), pinned: $pin, one server with the log toggled: $toggle"
+echo "vm-reqlog: $(nproc) cpus; $(fio --version); runtime ${runtime}s, $reps rep(s), pinned: $pin, one server with the log toggled: $toggle, windows: ${windows}s"
 serve --backend null,size=1G --queues 2 --depth 64 --log "$W/off.log"
 off_dev=$dev off_pid=$pid
-if [ "$toggle" = 1 ]; then
+if [ "$toggle" = 1 ] || [ "$windows" -gt 0 ]; then
 	on_dev=$dev on_pid=$pid
 else
 	serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$W/req.log"
@@ -122,13 +128,91 @@ log_on() { # WHICH: starts the toggled log before an "on" run
 	blazy log --start "$W/req.log" "$on_dev" >/dev/null || die "blazy log --start"
 }
 log_off() { # WHICH: stops it after the run; counts its lines, fails on any dropped
-	[ "$toggle" = 1 ] && [ "$1" = on ] || return 0
+	{ [ "$toggle" = 1 ] || [ "$windows" -gt 0 ]; } && [ "$1" = on ] || return 0
 	_o=$(blazy log --stop "$on_dev") || die "blazy log --stop"
 	set -- $(echo "$_o" | tr -dc '0-9 \n' | awk '{ print $1, $2 }')
 	[ "$(wc -l <"$W/req.log")" -gt "$1" ] || die "the toggled log has fewer lines than blazy log said: $_o"
 	toggled_lines=$((toggled_lines + $1))
 	[ "${2:-0}" = 0 ] || echo "vm-reqlog: the log dropped lines: $_o"
 }
+uptime_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# windowed JOBS: one fio run of N = 2 * (runtime / windows) + 1 windows of $windows seconds,
+# the log on in every second one (the first is off), fio's IOPS every 250 ms. Appends to
+# $W/wpairs "JOBS RATIO ON OFF" per "on" window: its mean IOPS over the mean of the "off"
+# windows either side. fio's clock starts when its job does, a little after the shell's
+# (unknown: no finer clock in busybox than /proc/uptime): samples from 1 s before a
+# window's nominal start to 750 ms after its toggle was done are left out.
+windowed() {
+	_n=$((2 * (runtime / windows) + 1))
+	[ "$_n" -ge 3 ] || _n=3
+	rm -f "$W"/iops_iops.*.log "$W/toggles"
+	fio $fio_pin --name=randread --filename="$on_dev" --rw=randread --bs=4k --direct=1 \
+		--ioengine=io_uring --iodepth=32 --numjobs="$1" --time_based \
+		--runtime="$((_n * windows + 2))" --randrepeat=0 --norandommap \
+		--write_iops_log="$W/iops" --log_avg_msec=250 >/dev/null 2>"$W/fio.err" &
+	_fio=$!
+	_t0=$(uptime_ms)
+	_k=1
+	while [ "$_k" -lt "$_n" ]; do
+		_at=$((_t0 + _k * windows * 1000))
+		while [ "$(uptime_ms)" -lt "$_at" ]; do sleep 0.05; done
+		if [ $((_k % 2)) = 1 ]; then
+			blazy log --start "$W/req.log" "$on_dev" >/dev/null || die "blazy log --start"
+		else
+			log_off on
+		fi
+		echo "$_k $(($(uptime_ms) - _t0))" >>"$W/toggles"
+		_k=$((_k + 1))
+	done
+	[ $((_n % 2)) = 1 ] || log_off on
+	wait "$_fio" || { cat "$W/fio.err"; die "fio (windowed) failed"; }
+	cat "$W"/iops_iops.*.log | awk -F', *' -v w=$((windows * 1000)) -v n="$_n" -v j="$1" \
+		-v tf="$W/toggles" '
+		BEGIN { while ((getline l < tf) > 0) { split(l, a, " "); done_at[a[1]] = a[2] } }
+		{ sum[int(($1 + 125) / 250)] += $2 } # 250 ms samples, summed over the jobs
+		END {
+			for (b in sum) {
+				t = b * 250; k = int((t - 250) / w)
+				if (k < 0 || k >= n || t > (k + 1) * w - 1000) continue
+				if (t - 250 < (k in done_at ? done_at[k] : 0) + 750) continue
+				s[k] += sum[b]; c[k]++
+			}
+			for (k = 1; k < n - 1; k += 2)
+				if (c[k] && c[k - 1] && c[k + 1]) {
+					off = (s[k - 1] / c[k - 1] + s[k + 1] / c[k + 1]) / 2
+					printf "%d %.4f %.0f %.0f\n", j, s[k] / c[k] / off, s[k] / c[k], off
+				}
+		}' >>"$W/wpairs"
+}
+
+if [ "$windows" -gt 0 ]; then
+	: >"$W/wpairs"
+	rep=1
+	while [ "$rep" -le "$reps" ]; do
+		for jobs in 1 2; do
+			run "$on_dev" "$jobs" 1 >/dev/null
+			before=$(wc -l <"$W/wpairs")
+			windowed "$jobs"
+			tail -n +$((before + 1)) "$W/wpairs" | awk -v r="$rep" \
+				'{ printf "vm-reqlog-window: rep=%d jobs=%d on/off=%s on=%s off=%s\n", r, $1, $2, $3, $4 }'
+		done
+		rep=$((rep + 1))
+	done
+	for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
+	devs=""
+	echo "vm-reqlog: the toggled logs: $toggled_lines lines in all"
+	for jobs in 1 2; do
+		awk -v j="$jobs" '$1 == j { print $2 }' "$W/wpairs" >"$W/wr"
+		[ -s "$W/wr" ] || die "no complete window for $jobs job(s)"
+		echo "vm-reqlog: jobs=$jobs windows of ${windows}s: $(wc -l <"$W/wr") on windows," \
+			"median on/off=$(median_f <"$W/wr") (target >= 0.95; quartiles $(quartiles <"$W/wr"))," \
+			"mean $(awk '{ s += $1 } END { printf "%.3f", s / NR }' "$W/wr")"
+	done
+	echo "vm-reqlog: ---- end ----"
+	exit 0
+fi
+
 hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 : >"$W/results"
 : >"$W/pairs"

@@ -54,6 +54,10 @@ serve_bg --backend null,size=1G --queues 1
 base=$(time_reads "$dev" $N)
 # a test backend's server answers on its control socket too: its status and its log
 check "blazy status of a null device" sh -c "blazy status --json $dev >$W/null0.json"
+blazy status "$dev" >"$W/null0.txt"
+check "its status says it has no seed" grep -q '^seed: *none (a test backend)' "$W/null0.txt"
+check "its status has no seed's lines (image, lazy, store, map)" \
+	sh -c "! grep -Eq '^(  from image|  lazy|store|map):' '$W/null0.txt'"
 check "blazy log --start on a null device" blazy log --start "$W/null.log" "$dev"
 for b in 3 5 7 9 11; do read_at "$dev" "$b"; done
 nlog=$(blazy log --stop "$dev")
