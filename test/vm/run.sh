@@ -13,7 +13,8 @@
 #   --tests DIR          test scripts (default test/vm/tests)
 #   --extra BIN          extra program (with its libraries) in /usr/local/bin
 #   --file SRC:DST       extra file or directory in the image
-#   --only LIST          run only these tests (comma-separated, ".sh" optional)
+#   --only LIST          run only these tests (comma-separated; ".sh" optional, or a
+#                        prefix of one test's name: 057)
 #   --log FILE           console log (default: a new file in $TMPDIR or /tmp)
 #   --test-timeout SECS  per-test limit inside the VM (default 300)
 #   --append ARGS        extra kernel command-line arguments
@@ -62,6 +63,30 @@ for d in "${disks[@]}"; do
 	[[ -f $d || -b $d ]] || vm_die "--disk $d: no such file"
 done
 command -v qemu-system-x86_64 >/dev/null || vm_die "qemu-system-x86_64 is missing (run test/vm/deps.sh)"
+
+# --only names: a test's file name, without ".sh", or a prefix of one name (057): resolved
+# here, so that a wrong name fails before the boot.
+if [[ -n $only ]]; then
+	resolved=()
+	IFS=, read -ra wanted <<<"$only"
+	for w in "${wanted[@]}"; do
+		if [[ -f $tests/$w ]]; then
+			resolved+=("$w")
+			continue
+		fi
+		if [[ -f $tests/$w.sh ]]; then
+			resolved+=("$w.sh")
+			continue
+		fi
+		m=()
+		for f in "$tests/$w"*.sh; do [[ -f $f ]] && m+=("${f##*/}"); done
+		if [[ ${#m[@]} -ne 1 ]]; then
+			vm_die "--only $w: ${#m[@]} tests in $tests match (${m[*]:-none})"
+		fi
+		resolved+=("${m[0]}")
+	done
+	only=$(IFS=,; echo "${resolved[*]}")
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/blazy-vm.XXXXXX")
 cleanup() {
