@@ -134,6 +134,9 @@ ssize_t blz_read_deadline(int fd, char *buf, size_t len, int timeout_ms, int sto
 	return r < 0 ? r : (ssize_t)n;
 }
 
+/* blz_write_file_atomic's temporary file is "<path>" TMP_SUFFIX "<pid>". */
+#define TMP_SUFFIX ".tmp-"
+
 static int open_tmp_excl(const char *tmp)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -152,7 +155,7 @@ int blz_write_file_atomic(const char *path, const void *data, size_t len)
 	char *tmp = malloc(n);
 	if (!tmp)
 		return -ENOMEM;
-	snprintf(tmp, n, "%s.tmp-%d", path, (int)getpid());
+	snprintf(tmp, n, "%s" TMP_SUFFIX "%d", path, (int)getpid());
 	/* A signal that would end the process (blazy stop's SIGTERM to a supervisor) waits
 	 * until the file is in place or gone: no temporary file is left by it. */
 	sigset_t all, old;
@@ -195,12 +198,13 @@ void blz_remove_stale_tmp(const char *path)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		const char *t = de->d_name;
-		if (strncmp(t, base, bl) || strncmp(t + bl, ".tmp-", 5))
+		if (strncmp(t, base, bl) || strncmp(t + bl, TMP_SUFFIX, strlen(TMP_SUFFIX)))
 			continue;
+		const char *num = t + bl + strlen(TMP_SUFFIX);
 		char *end;
 		errno = 0;
-		long pid = strtol(t + bl + 5, &end, 10);
-		if (*end || end == t + bl + 5 || errno || pid <= 0 || pid > INT_MAX)
+		long pid = strtol(num, &end, 10);
+		if (*end || end == num || errno || pid <= 0 || pid > INT_MAX)
 			continue;
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue; /* its writer may still be at it */
