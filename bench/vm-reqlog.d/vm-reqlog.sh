@@ -20,7 +20,7 @@
 # everything ran.
 set -u
 . /bench/vm-lib.inc
-runtime=10 reps=3 perf=0 pin=0 toggle=0 windows=0
+runtime=10 reps=3 perf=0 pin=0 toggle=0 windows=0 jobs_list="1 2" reqlog=""
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case $arg in
@@ -30,9 +30,12 @@ for arg in $cmdline; do
 	vmreqlog.pin=*) pin=${arg#*=} ;;
 	vmreqlog.toggle=*) toggle=${arg#*=} ;;
 	vmreqlog.windows=*) windows=${arg#*=} ;;
+	vmreqlog.file=*) reqlog=${arg#*=} ;;
+	vmreqlog.jobs=*) jobs_list=$(echo "${arg#*=}" | tr , ' ') ;;
 	esac
 done
 W=/dev/shm/vm-reqlog
+[ -n "$reqlog" ] || reqlog=$W/req.log
 devs=""
 die() {
 	echo "vm-reqlog: error: $*"
@@ -108,6 +111,12 @@ quartiles() { # decimal numbers on stdin -> "Q1-Q3" (nearest rank)
 	awk '{ v[NR] = $1 + 0 } END { for (i = 2; i <= NR; i++) for (k = i; k > 1 && v[k - 1] > v[k]; k--) { t = v[k]; v[k] = v[k - 1]; v[k - 1] = t }
 		a = int((NR + 3) / 4); b = int((3 * NR + 3) / 4); if (a < 1) a = 1; if (b < 1) b = 1; printf "%.3f-%.3f\n", v[a], v[b] }'
 }
+mean_ci() { # decimal numbers on stdin -> "MEAN (95% interval LOW-HIGH)": mean -+ 1.96 standard errors
+	# (square roots by Newton's method: the VM's busybox awk has no sqrt)
+	awk 'function root(x,  r, i) { if (x <= 0) return 0; r = x > 1 ? x : 1; for (i = 0; i < 60; i++) r = (r + x / r) / 2; return r }
+		{ s += $1; q += $1 * $1 } END { m = s / NR; v = NR > 1 ? (q - NR * m * m) / (NR - 1) : 0; h = 1.96 * root(v / NR)
+		printf "%.3f (95%% interval %.3f-%.3f)\n", m, m - h, m + h }'
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 command -v fio >/dev/null || die "fio is missing"
@@ -119,19 +128,19 @@ off_dev=$dev off_pid=$pid
 if [ "$toggle" = 1 ] || [ "$windows" -gt 0 ]; then
 	on_dev=$dev on_pid=$pid
 else
-	serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$W/req.log"
+	serve --backend null,size=1G --queues 2 --depth 64 --log "$W/on.log" --log-requests "$reqlog"
 	on_dev=$dev on_pid=$pid
 fi
 toggled_lines=0
 log_on() { # WHICH: starts the toggled log before an "on" run
 	[ "$toggle" = 1 ] && [ "$1" = on ] || return 0
-	blazy log --start "$W/req.log" "$on_dev" >/dev/null || die "blazy log --start"
+	blazy log --start "$reqlog" "$on_dev" >/dev/null || die "blazy log --start"
 }
 log_off() { # WHICH: stops it after the run; counts its lines, fails on any dropped
 	{ [ "$toggle" = 1 ] || [ "$windows" -gt 0 ]; } && [ "$1" = on ] || return 0
 	_o=$(blazy log --stop "$on_dev") || die "blazy log --stop"
 	set -- $(echo "$_o" | tr -dc '0-9 \n' | awk '{ print $1, $2 }')
-	[ "$(wc -l <"$W/req.log")" -gt "$1" ] || die "the toggled log has fewer lines than blazy log said: $_o"
+	[ ! -f "$reqlog" ] || [ "$(wc -l <"$reqlog")" -gt "$1" ] || die "the toggled log has fewer lines than blazy log said: $_o"
 	toggled_lines=$((toggled_lines + $1))
 	[ "${2:-0}" = 0 ] || echo "vm-reqlog: the log dropped lines: $_o"
 }
@@ -158,7 +167,7 @@ windowed() {
 		_at=$((_t0 + _k * windows * 1000))
 		while [ "$(uptime_ms)" -lt "$_at" ]; do sleep 0.05; done
 		if [ $((_k % 2)) = 1 ]; then
-			blazy log --start "$W/req.log" "$on_dev" >/dev/null || die "blazy log --start"
+			blazy log --start "$reqlog" "$on_dev" >/dev/null || die "blazy log --start"
 		else
 			log_off on
 		fi
@@ -190,7 +199,7 @@ if [ "$windows" -gt 0 ]; then
 	: >"$W/wpairs"
 	rep=1
 	while [ "$rep" -le "$reps" ]; do
-		for jobs in 1 2; do
+		for jobs in $jobs_list; do
 			run "$on_dev" "$jobs" 1 >/dev/null
 			before=$(wc -l <"$W/wpairs")
 			windowed "$jobs"
@@ -202,12 +211,13 @@ if [ "$windows" -gt 0 ]; then
 	for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
 	devs=""
 	echo "vm-reqlog: the toggled logs: $toggled_lines lines in all"
-	for jobs in 1 2; do
+	for jobs in $jobs_list; do
 		awk -v j="$jobs" '$1 == j { print $2 }' "$W/wpairs" >"$W/wr"
 		[ -s "$W/wr" ] || die "no complete window for $jobs job(s)"
 		echo "vm-reqlog: jobs=$jobs windows of ${windows}s: $(wc -l <"$W/wr") on windows," \
 			"median on/off=$(median_f <"$W/wr") (target >= 0.95; quartiles $(quartiles <"$W/wr"))," \
-			"mean $(awk '{ s += $1 } END { printf "%.3f", s / NR }' "$W/wr")"
+			"mean $(mean_ci <"$W/wr"), ratio of mean IOPS" \
+			"$(awk -v j="$jobs" '$1 == j { on += $3; off += $4 } END { printf "%.3f", on / off }' "$W/wpairs")"
 	done
 	echo "vm-reqlog: ---- end ----"
 	exit 0
@@ -218,7 +228,7 @@ hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 : >"$W/pairs"
 rep=1
 while [ "$rep" -le "$reps" ]; do
-	for jobs in 1 2; do
+	for jobs in $jobs_list; do
 		# alternate which goes first
 		if [ $((rep % 2)) = 1 ]; then order="off on"; else order="on off"; fi
 		for which in $order; do
@@ -266,17 +276,19 @@ if [ "$toggle" = 1 ]; then
 	devs=""
 	echo "vm-reqlog: the toggled logs: $toggled_lines lines in all"
 else
-	lines_before=$(wc -l <"$W/req.log")
+	lines_before=$(wc -l <"$reqlog")
 	for d in $devs; do blazy stop "$d" >/dev/null || die "blazy stop $d"; done
 	devs=""
-	lines=$(($(wc -l <"$W/req.log") - 1))
 	grep 'request log off' "$W/on.log" | sed 's/^/vm-reqlog: server: /'
-	echo "vm-reqlog: the log: $lines lines ($(du -m "$W/req.log" | cut -f1) MiB; $lines_before before the stop)"
+	if [ -f "$reqlog" ]; then
+		lines=$(($(wc -l <"$reqlog") - 1))
+		echo "vm-reqlog: the log: $lines lines ($(du -m "$reqlog" | cut -f1) MiB; $lines_before before the stop)"
+	fi
 fi
 col() { # JOBS WHICH FIELD: that field of the results of those runs, one a line
 	awk -v j="$1" -v w="$2" -v f="$3" '$1 == j && $2 == w { print $f }' "$W/results"
 }
-for jobs in 1 2; do
+for jobs in $jobs_list; do
 	off=$(col "$jobs" off 3 | median) on=$(col "$jobs" on 3 | median)
 	off_us=$(col "$jobs" off 4 | median_f) on_us=$(col "$jobs" on 4 | median_f)
 	off_vus=$(col "$jobs" off 5 | median_f) on_vus=$(col "$jobs" on 5 | median_f)

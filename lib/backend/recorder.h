@@ -7,7 +7,7 @@
  * record into that queue's ring (single producer, single consumer: one release store). No
  * lock and no system call per request (but one lock and signal per half ring, to wake the
  * writer early). A writer thread wakes every 500 ms or when a ring is half full, turns what
- * the rings hold into lines and writes them with one write(2) per batch. A record that
+ * the rings hold into lines and writes them 64 KiB at a time. A record that
  * finds its ring full (the writer fell behind by a ring: blz_recorder_ring_len records) is
  * dropped and counted.
  *
