@@ -149,6 +149,15 @@ void blz_recq_record(struct blz_recq *q, struct blz_reqrec *rec)
 
 /* Turns what the rings hold into lines and writes them (the writer, or the stopper once
  * the writer is gone). */
+/* Writes b's lines and empties it; keeps the first error in *e. */
+static void put_lines(struct blz_recorder *r, struct blz_buf *b, int *e)
+{
+	int w = b->len ? blz_write_full(r->fd, b->data, b->len) : 0;
+	if (w < 0 && !*e)
+		*e = w;
+	b->len = 0;
+}
+
 static void drain(struct blz_recorder *r, struct blz_buf *b)
 {
 	uint64_t n = 0;
@@ -165,16 +174,11 @@ static void drain(struct blz_recorder *r, struct blz_buf *b)
 			for (; t != h && b->len < WRITE_CHUNK; t++)
 				blz_reqlog_encode(b, &q->ring[t & (r->ring_len - 1)]);
 			atomic_store_explicit(&q->tail, t, memory_order_release);
-			if (b->len >= WRITE_CHUNK) {
-				int w = blz_write_full(r->fd, b->data, b->len);
-				e = e ? e : w;
-				b->len = 0;
-			}
+			if (b->len >= WRITE_CHUNK)
+				put_lines(r, b, &e);
 		}
 	}
-	int w = b->len ? blz_write_full(r->fd, b->data, b->len) : 0;
-	e = e ? e : w;
-	b->len = 0;
+	put_lines(r, b, &e);
 	pthread_mutex_lock(&r->lock);
 	r->lines += n;
 	if (e < 0 && !r->error)
