@@ -147,8 +147,6 @@ void blz_recq_record(struct blz_recq *q, struct blz_reqrec *rec)
 	}
 }
 
-/* Turns what the rings hold into lines and writes them (the writer, or the stopper once
- * the writer is gone). */
 /* Writes b's lines and empties it; keeps the first error in *e. */
 static void put_lines(struct blz_recorder *r, struct blz_buf *b, int *e)
 {
@@ -158,6 +156,8 @@ static void put_lines(struct blz_recorder *r, struct blz_buf *b, int *e)
 	b->len = 0;
 }
 
+/* Turns what the rings hold into lines and writes them (the writer, or the stopper once
+ * the writer is gone). */
 static void drain(struct blz_recorder *r, struct blz_buf *b)
 {
 	uint64_t n = 0;
